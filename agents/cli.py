@@ -1,0 +1,72 @@
+"""The ``podium`` command. Each subcommand lives in ``agents/commands/<name>.py`` and is imported only
+when used, so ``podium --help`` stays fast and one command's dependencies never break another."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("agents.commands.up", "run the whole system on this machine"),
+    "ask": ("agents.commands.ask", "ask the orchestrator a question over A2A"),
+    "agent": ("agents.commands.agent", "run one agent: A2A HTTP + bus consumer + registry heartbeat"),
+    "registry": ("agents.commands.registry", "run the registry HTTP service"),
+    "agents": ("agents.commands.agents", "list registered agents and their health"),
+    "mcp": ("agents.commands.mcp", "run one MCP server over stdio or Streamable HTTP"),
+    "trace": ("agents.commands.trace", "show a task's decisions"),
+    "dlq": ("agents.commands.dlq", "list or replay dead letters"),
+    "bench": ("agents.commands.bench", "run benchmarks"),
+    "card": ("agents.commands.card", "sign cards and generate signing keys"),
+}
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="podium", description="Podium: many A2A agents on one Redis Streams bus"
+    )
+    parser.add_argument(
+        "--log-level", default=os.environ.get("PODIUM_LOG_LEVEL", "WARNING"), help="logging level"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = next((a for a in argv if a in COMMANDS), None)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == wanted:
+            try:
+                importlib.import_module(module).configure(p)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:
+                    raise
+                p.set_defaults(_missing=name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.command:
+        parser.print_help()
+        return 2
+    if getattr(args, "_missing", None):
+        print(f"podium: '{args.command}' is not available in this build", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Connection factory: a real Redis (or Redis Cluster) from ``REDIS_URL``, or an embedded in-process bus.
+
+Nothing deeper in Podium creates its own Redis client: processes call :func:`connect` once and pass
+the client down.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import fakeredis
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from bus.errors import ConfigError
+
+_SCHEMES = {"redis", "rediss", "unix"}
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+# One fake server per process: every embedded client sees the same data, like one Redis would.
+_EMBEDDED_SERVER: fakeredis.FakeServer | None = None
+
+AnyRedis = Redis | RedisCluster
+
+
+def embedded_server() -> fakeredis.FakeServer:
+    global _EMBEDDED_SERVER
+    if _EMBEDDED_SERVER is None:
+        _EMBEDDED_SERVER = fakeredis.FakeServer()
+    return _EMBEDDED_SERVER
+
+
+def connect(url: str | None = None, *, cluster: bool | None = None, **kwargs: Any) -> Any:
+    """Return an async Redis client.
+
+    ``url`` defaults to ``REDIS_URL``; with neither, an embedded in-process server (fakeredis) is used.
+    Redis Cluster is chosen by ``cluster=True``, a ``redis+cluster://`` / ``rediss+cluster://`` scheme,
+    ``?cluster=true`` in the URL, or ``PODIUM_REDIS_CLUSTER=1``.
+    Raises ``ConfigError`` naming ``REDIS_URL`` when the URL cannot be used.
+    """
+    url = url if url is not None else os.environ.get("REDIS_URL") or None
+    kwargs.setdefault("health_check_interval", 0)
+    if not url:
+        kwargs.pop("health_check_interval", None)
+        return fakeredis.FakeAsyncRedis(server=embedded_server(), **kwargs)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    query = parse_qs(parts.query)
+    if cluster is None:
+        cluster = (
+            scheme in _CLUSTER_SCHEMES
+            or query.get("cluster", ["false"])[0].lower() in ("1", "true", "yes")
+            or os.environ.get("PODIUM_REDIS_CLUSTER", "").lower() in ("1", "true", "yes")
+        )
+    if scheme in _CLUSTER_SCHEMES:
+        scheme = _CLUSTER_SCHEMES[scheme]
+    if scheme not in _SCHEMES:
+        raise ConfigError(
+            f"REDIS_URL: unsupported scheme {parts.scheme!r} in {redact(url)!r}; "
+            "use redis://host:port/db, rediss:// for TLS, or redis+cluster:// for Redis Cluster"
+        )
+    if scheme != "unix" and not parts.hostname:
+        raise ConfigError(f"REDIS_URL: no host in {redact(url)!r}; expected e.g. redis://127.0.0.1:6379/0")
+    if "cluster" in query:
+        kept = "&".join(p for p in parts.query.split("&") if not p.startswith("cluster="))
+        parts = parts._replace(query=kept)
+    clean = urlunsplit(parts._replace(scheme=scheme))
+    try:
+        if cluster:
+            kwargs.pop("health_check_interval", None)
+            return RedisCluster.from_url(clean, **kwargs)
+        return Redis.from_url(clean, **kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"REDIS_URL: {exc}") from exc
+
+
+def is_embedded(client: Any) -> bool:
+    """True for the in-process bus, where blocking reads return at once and must be waited for otherwise."""
+    return isinstance(client, fakeredis.FakeAsyncRedis)
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, safe for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

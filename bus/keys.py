@@ -1,0 +1,83 @@
+"""Every Redis key name Podium uses, in one place.
+
+Keys live under a namespace prefix so several deployments (and every test) share one server. Keys that
+one command or script touches together share a hash tag (the part in braces), so the same code runs on
+Redis Cluster: an agent's inbox and its dead-letter stream share ``{agent}``; a task's hash and its
+event stream share ``{task id}``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+DEFAULT_NAMESPACE = "podium"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def validate_name(kind: str, value: str) -> str:
+    """Return ``value`` if it is a safe key component, else raise ``ValueError`` naming ``kind``."""
+    if not _NAME.match(value):
+        raise ValueError(
+            f"invalid {kind} {value!r}: use 1-128 letters, digits, '_', '-' or '.', starting with a letter or digit"
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names for one namespace."""
+
+    namespace: str = DEFAULT_NAMESPACE
+
+    def __post_init__(self) -> None:
+        validate_name("namespace", self.namespace)
+
+    @classmethod
+    def from_env(cls) -> Keys:
+        return cls(os.environ.get("PODIUM_NAMESPACE") or DEFAULT_NAMESPACE)
+
+    def inbox(self, agent: str) -> str:
+        return f"{self.namespace}:inbox:{{{agent}}}"
+
+    def dlq(self, agent: str) -> str:
+        return f"{self.namespace}:dlq:{{{agent}}}"
+
+    def reply(self, client: str) -> str:
+        return f"{self.namespace}:reply:{{{client}}}"
+
+    def task(self, task_id: str) -> str:
+        return f"{self.namespace}:task:{{{task_id}}}"
+
+    def task_events(self, task_id: str) -> str:
+        return f"{self.namespace}:task:{{{task_id}}}:events"
+
+    def task_index(self) -> str:
+        """Sorted set of task ids by last update, for ListTasks."""
+        return f"{self.namespace}:tasks"
+
+    def cards(self) -> str:
+        return f"{self.namespace}:cards"
+
+    def alive(self, agent: str, instance: str) -> str:
+        return f"{self.namespace}:alive:{agent}:{instance}"
+
+    def alive_pattern(self, agent: str = "*") -> str:
+        return f"{self.namespace}:alive:{agent}:*"
+
+    def run(self, task_id: str) -> str:
+        return f"{self.namespace}:run:{{{task_id}}}"
+
+    def trace(self, task_id: str) -> str:
+        return f"{self.namespace}:trace:{{{task_id}}}"
+
+    def blackboard(self, context_id: str) -> str:
+        return f"{self.namespace}:bb:{{{context_id}}}"
+
+    def agent_of_stream(self, stream: str) -> str:
+        """The agent name inside an inbox or DLQ key (the text between the braces)."""
+        start, end = stream.find("{"), stream.rfind("}")
+        if start < 0 or end <= start:
+            raise ValueError(f"not a Podium stream key: {stream!r}")
+        return stream[start + 1 : end]

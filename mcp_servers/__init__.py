@@ -1,0 +1,1 @@
+"""Podium mcp_servers."""

@@ -1,0 +1,61 @@
+"""Shared fixtures: a real redis-server for the session, a killable one for fault tests, and a fresh
+namespace per test so tests never see each other's keys."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from bus.connection import connect
+from bus.keys import Keys
+from tests.support import INSTALL_HINT, REDIS_SERVER, RedisServer
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A session-wide redis-server on a free loopback port, with no persistence."""
+    if REDIS_SERVER is None:
+        pytest.skip(INSTALL_HINT)
+    server = RedisServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def keys(namespace: str) -> Keys:
+    return Keys(namespace)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator:
+    """An async client on the session's real Redis."""
+    client = connect(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def killable_redis() -> Iterator[RedisServer]:
+    """A private redis-server with append-only persistence (fsync always) that a test may kill and restart."""
+    if REDIS_SERVER is None:
+        pytest.skip(INSTALL_HINT)
+    server = RedisServer(persistent=True).start()
+    yield server
+    server.close()
