@@ -66,6 +66,10 @@ class Keys:
     def alive_pattern(self, agent: str = "*") -> str:
         return f"{self.namespace}:alive:{agent}:*"
 
+    def instances(self, agent: str) -> str:
+        """Registry: sorted set of an agent's instance ids by last heartbeat; ``alive(...)`` keys hold the TTL."""
+        return f"{self.namespace}:instances:{agent}"
+
     def run(self, task_id: str) -> str:
         return f"{self.namespace}:run:{{{task_id}}}"
 

@@ -1,0 +1,414 @@
+"""The registry proper: cards in Redis, instances that heartbeat with a TTL, and discovery.
+
+Keys (all from ``bus.keys.Keys``): ``cards()`` is a hash of agent name -> JSON record (the card plus whether it
+is signed, by which trusted key, when it was registered, whether it is static and from which URL);
+``alive(agent, instance)`` is a string with a TTL holding one instance's info; ``instances(agent)`` is a sorted
+set indexing an agent's instances by last heartbeat, pruned whenever it is read. The alive keys are the
+authority, so a crashed instance disappears when its TTL runs out, and no clock needs to agree with another.
+
+Discovery (``list``, ``get``, ``find``) returns only agents with at least one alive instance, plus *static*
+agents (outside A2A agents registered by URL, which Podium cannot see beating). A registry built with
+``trusted_keys`` refuses unsigned or badly signed cards when they are registered and skips them when read.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from a2a.types import AgentCard
+from redis.exceptions import RedisError
+
+from bus.keys import Keys, validate_name
+from registry.cards import card_from_json, card_to_dict, validate_card
+from registry.errors import CardError, SignatureError
+from registry.ranking import BM25, skill_terms
+from registry.signing import TrustedKeys
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One running replica of an agent, as its last heartbeat described it."""
+
+    instance: str
+    started: float
+    beat: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.info, "instance": self.instance, "started": self.started, "lastHeartbeat": self.beat}
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    """A registered agent: its card, registry metadata and alive instances."""
+
+    name: str
+    card: AgentCard
+    registered: float
+    signed: bool
+    verified_by: str | None = None
+    static: bool = False
+    url: str | None = None
+    instances: tuple[Instance, ...] = ()
+
+    @property
+    def alive(self) -> int:
+        return len(self.instances)
+
+    @property
+    def last_heartbeat(self) -> float | None:
+        return max((i.beat for i in self.instances), default=None)
+
+    @property
+    def discoverable(self) -> bool:
+        return self.static or self.alive > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON for ``GET /agents`` and ``podium agents --json``."""
+        return {
+            "name": self.name,
+            "skills": [s.id for s in self.card.skills],
+            "alive": self.alive,
+            "lastHeartbeat": self.last_heartbeat,
+            "signed": self.signed,
+            "verifiedBy": self.verified_by,
+            "static": self.static,
+            "url": self.url,
+            "registered": self.registered,
+            "instances": [i.to_dict() for i in self.instances],
+            "card": card_to_dict(self.card),
+        }
+
+
+@dataclass(frozen=True)
+class Match:
+    """A discovery result: the agent, the skill that matched best and its score (1.0 for exact filters)."""
+
+    entry: AgentEntry
+    skill: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.entry.to_dict(), "match": {"skill": self.skill, "score": round(self.score, 4)}}
+
+
+def new_instance_id() -> str:
+    """A readable, unique instance id: host, pid and a random suffix."""
+    host = "".join(c if c.isalnum() or c in "-_." else "-" for c in socket.gethostname())[:40] or "host"
+    return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Registry:
+    """Cards and heartbeats in Redis under one namespace. ``redis`` is an async client the caller owns."""
+
+    def __init__(self, redis: Any, keys: Keys, *, trusted_keys: TrustedKeys | None = None) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.trusted_keys = trusted_keys
+        self._mine: dict[str, AgentCard] = {}  # cards this process registered, re-added if they vanish
+        self._infos: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._verified: dict[str, str] = {}  # card digest -> kid, so reads verify each card once
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    async def register(
+        self, card: AgentCard, instance: str, ttl: float = 15, info: dict[str, Any] | None = None
+    ) -> None:
+        """Store ``card`` and mark ``instance`` alive for ``ttl`` seconds.
+
+        Raises ``CardError`` (invalid card or instance id) or ``SignatureError`` (trusted keys set and the card is
+        not signed by one); on error nothing is written.
+        """
+        self._check_instance(instance)
+        record = self._record(card, static=False, url=None)
+        self._mine[card.name] = card
+        self._infos[(card.name, instance)] = (time.time(), dict(info or {}))
+        await self.redis.hset(self.keys.cards(), card.name, json.dumps(record))
+        await self.heartbeat(card.name, instance, ttl)
+
+    async def register_static(
+        self, card: AgentCard, *, name: str | None = None, url: str | None = None
+    ) -> str:
+        """Store an outside agent's card, always discoverable; returns its registry name (``name`` or the card's).
+
+        The card must name at least one interface. Raises ``CardError`` or ``SignatureError``; nothing is
+        written on error.
+        """
+        name = name or card.name
+        try:
+            validate_name("agent name", name)
+        except ValueError as exc:
+            raise CardError(f"{exc}; pass a registry name for this agent") from exc
+        record = self._record(card, static=True, url=url)
+        await self.redis.hset(self.keys.cards(), name, json.dumps(record))
+        return name
+
+    async def heartbeat(
+        self, name: str, instance: str, ttl: float = 15, info: dict[str, Any] | None = None
+    ) -> bool:
+        """Mark ``instance`` of ``name`` alive for another ``ttl`` seconds.
+
+        If the card vanished (removed, or Redis lost it) and this process registered it, it is stored again.
+        Returns whether the card is registered afterwards.
+        """
+        self._check_instance(instance)
+        if ttl <= 0:
+            raise ValueError("ttl must be positive")
+        now = time.time()
+        started, known = self._infos.get((name, instance), (now, {}))
+        if info is not None:
+            known = dict(info)
+        self._infos[(name, instance)] = (started, known)
+        value = json.dumps({**known, "instance": instance, "started": started, "beat": now})
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.keys.alive(name, instance), value, px=max(1, int(ttl * 1000)))
+        pipe.zadd(self.keys.instances(name), {instance: now})
+        pipe.hexists(self.keys.cards(), name)
+        *_, present = await pipe.execute()
+        if present:
+            return True
+        card = self._mine.get(name)
+        if card is None:
+            return False
+        logger.info("card %r vanished from the registry; registering it again", name)
+        await self.redis.hset(self.keys.cards(), name, json.dumps(self._record(card, static=False, url=None)))
+        return True
+
+    async def deregister(self, name: str, instance: str) -> None:
+        """Mark ``instance`` gone at once (its card stays, out of discovery until an instance beats)."""
+        self._infos.pop((name, instance), None)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(self.keys.alive(name, instance))
+        pipe.zrem(self.keys.instances(name), instance)
+        await pipe.execute()
+
+    async def remove(self, name: str) -> bool:
+        """Delete an agent's card and instances; returns whether it was registered."""
+        self._mine.pop(name, None)
+        members = await self.redis.zrange(self.keys.instances(name), 0, -1)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hdel(self.keys.cards(), name)
+        for member in members:
+            pipe.delete(self.keys.alive(name, _text(member)))
+        pipe.delete(self.keys.instances(name))
+        removed, *_ = await pipe.execute()
+        return bool(removed)
+
+    @asynccontextmanager
+    async def announce(
+        self,
+        card: AgentCard,
+        instance: str | None = None,
+        ttl: float = 15,
+        interval: float = 5,
+        info: dict[str, Any] | None = None,
+    ) -> AsyncIterator[str]:
+        """Register ``card``, heartbeat every ``interval`` seconds in the background, deregister on exit.
+
+        Yields the instance id (``instance`` or a new one). A failed heartbeat (Redis briefly down) is logged and
+        retried at the next interval. Raises what :meth:`register` raises, before yielding.
+        """
+        if interval >= ttl:
+            raise ValueError(f"heartbeat interval ({interval}s) must be shorter than the ttl ({ttl}s)")
+        instance = instance or new_instance_id()
+        await self.register(card, instance, ttl=ttl, info=info)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._beat_forever, card.name, instance, ttl, interval)
+            try:
+                yield instance
+            finally:
+                tg.cancel_scope.cancel()
+                with anyio.move_on_after(2, shield=True):
+                    try:
+                        await self.deregister(card.name, instance)
+                    except (RedisError, OSError) as exc:
+                        logger.warning("could not deregister %s/%s: %s", card.name, instance, exc)
+
+    async def _beat_forever(self, name: str, instance: str, ttl: float, interval: float) -> None:
+        while True:
+            await anyio.sleep(interval)
+            try:
+                await self.heartbeat(name, instance, ttl)
+            except (RedisError, OSError) as exc:
+                logger.warning("heartbeat for %s/%s failed (will retry): %s", name, instance, exc)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def list(self, *, include_down: bool = False) -> builtins.list[AgentEntry]:
+        """Registered agents by name; by default only discoverable ones (alive or static)."""
+        raw = await self.redis.hgetall(self.keys.cards())
+        records = {_text(k): v for k, v in raw.items()}
+        alive = await self._alive(sorted(records))
+        entries = []
+        for name in sorted(records):
+            entry = self._entry(name, records[name], alive.get(name, []))
+            if entry is not None and (include_down or entry.discoverable):
+                entries.append(entry)
+        return entries
+
+    async def entry(self, name: str, *, include_down: bool = False) -> AgentEntry | None:
+        """One agent with its metadata and instances, or ``None`` (also when down, unless ``include_down``)."""
+        raw = await self.redis.hget(self.keys.cards(), name)
+        if raw is None:
+            return None
+        entry = self._entry(name, raw, (await self._alive([name])).get(name, []))
+        if entry is None or not (include_down or entry.discoverable):
+            return None
+        return entry
+
+    async def get(self, name: str, *, include_down: bool = False) -> AgentCard | None:
+        """The card of a discoverable agent (alive or static), or ``None``."""
+        entry = await self.entry(name, include_down=include_down)
+        return entry.card if entry else None
+
+    async def instances(self, name: str) -> builtins.list[Instance]:
+        """The alive instances of ``name``, most recent heartbeat first."""
+        return (await self._alive([name])).get(name, [])
+
+    async def find(
+        self,
+        skill: str | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+        limit: int = 10,
+    ) -> builtins.list[Match]:
+        """Discoverable agents with a skill whose id is ``skill``, that has tag ``tag`` (case-insensitive), and
+        whose skills match ``text`` (BM25, best first). Filters combine; with none, every agent matches."""
+        candidates = await self.list()
+        matches: builtins.list[Match] = []
+        for entry in candidates:
+            skills = [s.id for s in entry.card.skills if _skill_ok(entry, s.id, skill, tag)]
+            if skills:
+                matches.append(Match(entry, skills[0], 1.0))
+        if text and text.strip():
+            by_name = {m.entry.name: m.entry for m in matches}
+            # Rank within every live skill, so IDF does not depend on the skill/tag filters.
+            index = BM25([(e.name, s.id, skill_terms(s)) for e in candidates for s in e.card.skills])
+            best: dict[str, Match] = {}
+            for hit in index.search(text):
+                if (
+                    hit.agent in by_name
+                    and hit.agent not in best
+                    and _skill_ok(by_name[hit.agent], hit.skill, skill, tag)
+                ):
+                    best[hit.agent] = Match(by_name[hit.agent], hit.skill, hit.score)
+            matches = list(best.values())
+        return matches[: max(0, limit)]
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _record(self, card: AgentCard, *, static: bool, url: str | None) -> dict[str, Any]:
+        source = url or (f"card {card.name!r}" if card.name else "card")
+        validate_card(card, source=source, require_interfaces=static, key_name=not static)
+        kid = self.trusted_keys.verify(card) if self.trusted_keys else None
+        return {
+            "card": card_to_dict(card),
+            "signed": bool(card.signatures),
+            "verifiedBy": kid,
+            "registered": time.time(),
+            "static": static,
+            "url": url,
+        }
+
+    def _entry(self, name: str, raw: Any, instances: builtins.list[Instance]) -> AgentEntry | None:
+        try:
+            record = json.loads(raw)
+            card = card_from_json(
+                record["card"], source=f"registry entry {name!r}", require_interfaces=False, key_name=False
+            )
+        except (ValueError, KeyError, TypeError, CardError) as exc:
+            logger.warning("skipping unreadable registry entry %r: %s", name, exc)
+            return None
+        verified_by = record.get("verifiedBy")
+        if self.trusted_keys is not None:
+            digest = hashlib.sha256(card.SerializeToString(deterministic=True)).hexdigest()
+            verified_by = self._verified.get(digest)
+            if verified_by is None:
+                try:
+                    verified_by = self._verified[digest] = self.trusted_keys.verify(card)
+                except SignatureError as exc:
+                    logger.warning("hiding registry entry %r: %s", name, exc)
+                    return None
+        return AgentEntry(
+            name=name,
+            card=card,
+            registered=float(record.get("registered") or 0),
+            signed=bool(card.signatures),
+            verified_by=verified_by,
+            static=bool(record.get("static")),
+            url=record.get("url"),
+            instances=tuple(instances),
+        )
+
+    async def _alive(self, names: builtins.list[str]) -> dict[str, builtins.list[Instance]]:
+        if not names:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.zrange(self.keys.instances(name), 0, -1)
+        members = [[_text(m) for m in ms] for ms in await pipe.execute()]
+        pairs = [(name, inst) for name, ms in zip(names, members, strict=True) for inst in ms]
+        if not pairs:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for name, inst in pairs:
+            pipe.get(self.keys.alive(name, inst))
+        values = await pipe.execute()
+        alive: dict[str, builtins.list[Instance]] = {}
+        stale = self.redis.pipeline(transaction=False)
+        n_stale = 0
+        for (name, inst), value in zip(pairs, values, strict=True):
+            if value is None:
+                stale.zrem(self.keys.instances(name), inst)
+                n_stale += 1
+                continue
+            alive.setdefault(name, []).append(_instance(inst, value))
+        if n_stale:
+            await stale.execute()
+        for items in alive.values():
+            items.sort(key=lambda i: -i.beat)
+        return alive
+
+    @staticmethod
+    def _check_instance(instance: str) -> None:
+        try:
+            validate_name("instance id", instance)
+        except ValueError as exc:
+            raise CardError(str(exc)) from exc
+
+
+def _skill_ok(entry: AgentEntry, skill_id: str, skill: str | None, tag: str | None) -> bool:
+    found = next((s for s in entry.card.skills if s.id == skill_id), None)
+    if found is None:
+        return False
+    if skill is not None and found.id.lower() != skill.lower():
+        return False
+    return tag is None or tag.lower() in (t.lower() for t in found.tags)
+
+
+def _instance(instance: str, value: Any) -> Instance:
+    try:
+        data = json.loads(value)
+    except ValueError:
+        data = {}
+    info = {k: v for k, v in data.items() if k not in ("instance", "started", "beat")}
+    beat = float(data.get("beat") or 0)
+    return Instance(instance=instance, started=float(data.get("started") or beat), beat=beat, info=info)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
