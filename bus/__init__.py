@@ -1,9 +1,11 @@
 """Podium's Redis Streams transport: envelope, keys, connections, streams, consumer groups, DLQ."""
 
 from bus.connection import connect, is_embedded
+from bus.consumer import Consumer, Delivery, Handler
 from bus.envelope import Budget, BudgetExhausted, Envelope, Kind
 from bus.errors import BusClosed, BusError, ConfigError, DeadlineExpired, EnvelopeError
 from bus.keys import Keys
+from bus.streams import DeadLetter, StreamBus
 
 __all__ = [
     "Budget",
@@ -11,11 +13,16 @@ __all__ = [
     "BusClosed",
     "BusError",
     "ConfigError",
+    "Consumer",
+    "DeadLetter",
+    "Delivery",
     "DeadlineExpired",
     "Envelope",
     "EnvelopeError",
+    "Handler",
     "Keys",
     "Kind",
+    "StreamBus",
     "connect",
     "is_embedded",
 ]

@@ -1,0 +1,232 @@
+"""Streams primitives over one injected Redis client: publish, read, consumer-group setup, DLQ, trimming.
+
+:class:`StreamBus` is the only place that speaks stream commands for publishing and reading; the
+consumer-group read loop lives in :mod:`bus.consumer`. On the embedded bus (fakeredis) blocking reads are
+emulated with :mod:`bus.notify`, so every write goes through here to wake readers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from bus.envelope import FIELD, Envelope
+from bus.errors import EnvelopeError
+from bus.keys import Keys
+from bus.notify import StreamNotifier, notifier_for
+
+logger = logging.getLogger(__name__)
+
+_DEFAULT: Any = object()  # "use the bus's maxlen"
+_FIELD_B = FIELD.encode()
+
+Entry = tuple[str, "Envelope | EnvelopeError"]
+
+
+def text(value: Any) -> str:
+    """A reply item as ``str`` whether the client decodes responses or not."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def field(fields: Mapping[Any, Any] | None, name: str) -> Any:
+    """One field of an entry, for clients with or without ``decode_responses``."""
+    if not fields:
+        return None
+    value = fields.get(name.encode())
+    return fields.get(name) if value is None else value
+
+
+def decode_entry(fields: Mapping[Any, Any] | None) -> Envelope | EnvelopeError:
+    """The entry's envelope, or the :class:`EnvelopeError` saying why it is not one (never raises)."""
+    raw = fields.get(_FIELD_B) if fields else None
+    if raw is None:
+        raw = field(fields, FIELD)
+    if raw is None:
+        return EnvelopeError(f"entry has no field {FIELD!r}")
+    try:
+        return Envelope.decode(raw)
+    except EnvelopeError as exc:
+        return exc
+
+
+def stream_entries(reply: Any) -> list[tuple[Any, Any]]:
+    """The ``(id, fields)`` list of a one-stream XREAD/XREADGROUP reply, in any of redis-py's shapes."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        entries = next(iter(reply.values()))
+        if entries and isinstance(entries[0], list):  # RESP3 legacy shape wraps the list once more
+            entries = entries[0]
+        return list(entries or [])
+    return list(reply[0][1] or [])
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One entry of an agent's dead-letter stream."""
+
+    id: str  # entry id in the DLQ stream
+    entry_id: str  # the original inbox entry id
+    envelope: str  # the original entry's raw text (may be malformed)
+    error: str
+    attempts: int
+    consumer: str
+    time: float  # unix seconds when it was dead-lettered
+
+    def decode(self) -> Envelope | None:
+        """The original envelope, or None when it was malformed."""
+        try:
+            return Envelope.decode(self.envelope)
+        except EnvelopeError:
+            return None
+
+
+def dead_letter_fields(
+    raw: str, error: str, attempts: int, consumer: str, entry_id: str
+) -> dict[str, str | int | float]:
+    """The fields of a DLQ entry."""
+    return {
+        FIELD: raw,
+        "error": error,
+        "attempts": attempts,
+        "consumer": consumer,
+        "entry": entry_id,
+        "time": round(time.time(), 3),
+    }
+
+
+class StreamBus:
+    """Publish, read, group setup, DLQ and trimming over one injected ``redis.asyncio`` client.
+
+    ``maxlen`` caps every stream published to (approximate ``MAXLEN ~``); None keeps everything.
+    """
+
+    def __init__(self, redis: Any, keys: Keys, *, maxlen: int | None = 100_000) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.maxlen = maxlen
+        self.notifier: StreamNotifier | None = notifier_for(redis)
+
+    def notify(self, stream: str) -> None:
+        """Wake embedded-bus readers of ``stream``; call after writing to it other than through this bus."""
+        if self.notifier is not None:
+            self.notifier.notify(stream)
+
+    async def publish(self, stream: str, env: Envelope, *, maxlen: int | None = _DEFAULT) -> str:
+        """Append ``env`` to ``stream`` and return its entry id. Raises ``redis.RedisError`` on failure."""
+        limit = self.maxlen if maxlen is _DEFAULT else maxlen
+        entry_id = await self.redis.xadd(stream, {FIELD: env.encode()}, maxlen=limit, approximate=True)
+        self.notify(stream)
+        return text(entry_id)
+
+    async def publish_many(self, stream: str, envs: Sequence[Envelope]) -> list[str]:
+        """Append every envelope to ``stream`` in one pipelined round trip; returns their entry ids in order.
+
+        Raises ``redis.RedisError`` on failure (some entries may have been written).
+        """
+        if not envs:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for env in envs:
+                pipe.xadd(stream, {FIELD: env.encode()}, maxlen=self.maxlen, approximate=True)
+            ids = await pipe.execute()
+        self.notify(stream)
+        return [text(i) for i in ids]
+
+    async def ensure_group(self, stream: str, group: str, *, start_id: str = "$") -> None:
+        """Create consumer group ``group`` on ``stream`` (and the stream), unless it exists.
+
+        ``start_id`` ``"$"`` delivers only entries added later; ``"0"`` also the ones already there.
+        Raises ``redis.ResponseError`` for anything but an existing group.
+        """
+        try:
+            await self.redis.xgroup_create(stream, group, id=start_id, mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def read(
+        self, stream: str, last_id: str = "$", *, count: int = 100, block_ms: int | None = 1000
+    ) -> list[Entry]:
+        """Entries of ``stream`` after ``last_id`` (plain XREAD, no group), waiting up to ``block_ms`` for some.
+
+        ``block_ms=None`` returns at once; ``0`` waits forever (as Redis does). Returns ``(id, envelope)``
+        pairs, where a malformed entry's envelope is the :class:`EnvelopeError` describing it. Pass the last
+        id returned to the next call. Raises ``redis.RedisError`` on failure.
+        """
+        if self.notifier is None:
+            reply = await self.redis.xread({stream: last_id}, count=count, block=block_ms)
+            return [(text(i), decode_entry(f)) for i, f in stream_entries(reply)]
+        if last_id == "$":
+            last_id = await self.last_id(stream)
+        since = self.notifier.version(stream)
+        reply = await self.redis.xread({stream: last_id}, count=count)
+        if not reply and block_ms is not None:
+            await self.notifier.wait(stream, since, block_ms / 1000 if block_ms > 0 else None)
+            reply = await self.redis.xread({stream: last_id}, count=count)
+        return [(text(i), decode_entry(f)) for i, f in stream_entries(reply)]
+
+    async def last_id(self, stream: str) -> str:
+        """The id of the newest entry in ``stream`` (``"0-0"`` when empty or missing)."""
+        newest = await self.redis.xrevrange(stream, count=1)
+        return text(newest[0][0]) if newest else "0-0"
+
+    async def dlq_list(self, agent: str, count: int = 100) -> list[DeadLetter]:
+        """The oldest ``count`` dead letters of ``agent``. Raises ``redis.RedisError`` on failure."""
+        rows = await self.redis.xrange(self.keys.dlq(agent), count=count)
+        return [self._dead_letter(i, f) for i, f in rows]
+
+    async def dlq_replay(self, agent: str, ids: Sequence[str] | None = None) -> int:
+        """Re-publish dead letters (all, or those ``ids``) to ``agent``'s inbox with ``attempt`` reset.
+
+        Each is added to the inbox and deleted from the DLQ in one transaction. Malformed ones cannot be
+        replayed and stay. Returns how many were replayed. Raises ``redis.RedisError`` on failure.
+        """
+        dlq, inbox = self.keys.dlq(agent), self.keys.inbox(agent)
+        if ids is None:
+            letters = await self.dlq_list(agent, count=1_000_000)
+        else:
+            letters = []
+            for wanted in ids:
+                rows = await self.redis.xrange(dlq, min=wanted, max=wanted, count=1)
+                letters += [self._dead_letter(i, f) for i, f in rows]
+        replayed = 0
+        for letter in letters:
+            env = letter.decode()
+            if env is None:
+                logger.warning("dead letter %s of %s is malformed and cannot be replayed", letter.id, agent)
+                continue
+            env.attempt = 0
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xadd(inbox, {FIELD: env.encode()}, maxlen=self.maxlen, approximate=True)
+                pipe.xdel(dlq, letter.id)
+                await pipe.execute()
+            replayed += 1
+        if replayed:
+            self.notify(inbox)
+        return replayed
+
+    async def trim(self, stream: str, maxlen: int) -> int:
+        """Trim ``stream`` to exactly its newest ``maxlen`` entries; returns how many were removed."""
+        return int(await self.redis.xtrim(stream, maxlen=maxlen, approximate=False))
+
+    @staticmethod
+    def _dead_letter(entry_id: Any, fields: Mapping[Any, Any]) -> DeadLetter:
+        def get(name: str, default: str = "") -> str:
+            value = field(fields, name)
+            return default if value is None else text(value)
+
+        return DeadLetter(
+            id=text(entry_id),
+            entry_id=get("entry"),
+            envelope=get(FIELD),
+            error=get("error"),
+            attempts=int(get("attempts", "0") or 0),
+            consumer=get("consumer"),
+            time=float(get("time", "0") or 0),
+        )
