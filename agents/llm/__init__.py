@@ -1,0 +1,51 @@
+"""The LLM layer: one small :class:`Engine` interface, Claude behind it, and the tool loop agents run.
+
+``engine_from_env()`` gives the configured engine, or ``None`` for offline mode (no
+``ANTHROPIC_API_KEY``); agents then fall back to their deterministic behaviour.
+"""
+
+from agents.llm.anthropic_engine import DEFAULT_MODEL, AnthropicEngine
+from agents.llm.engine import Engine, engine_from_env
+from agents.llm.errors import LLMAuthError, LLMBadRequest, LLMError, LLMRateLimited, LLMUnavailable
+from agents.llm.loop import LoopResult, StopReason, ToolCallRecord, call_key, run_tool_loop
+from agents.llm.messages import (
+    Block,
+    Completion,
+    Message,
+    OpaqueBlock,
+    TextBlock,
+    ToolCall,
+    ToolResultBlock,
+    Usage,
+)
+from agents.llm.retry import NO_RETRY, RetryPolicy
+from agents.llm.scripted import EngineRequest, ScriptedEngine
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "NO_RETRY",
+    "AnthropicEngine",
+    "Block",
+    "Completion",
+    "Engine",
+    "EngineRequest",
+    "LLMAuthError",
+    "LLMBadRequest",
+    "LLMError",
+    "LLMRateLimited",
+    "LLMUnavailable",
+    "LoopResult",
+    "Message",
+    "OpaqueBlock",
+    "RetryPolicy",
+    "ScriptedEngine",
+    "StopReason",
+    "TextBlock",
+    "ToolCall",
+    "ToolCallRecord",
+    "ToolResultBlock",
+    "Usage",
+    "call_key",
+    "engine_from_env",
+    "run_tool_loop",
+]
