@@ -11,6 +11,7 @@ agent's card over HTTP. The HTTP service maps each class to a status code; nothi
     │   ├── UnknownKey
     │   └── InvalidSignature
     ├── AgentNotFound
+    ├── NameTaken                 an outside agent would replace a Podium agent's card
     └── FetchError                an outside agent's card could not be fetched
         ├── UrlNotAllowed         bad scheme, or a private/loopback/link-local target
         ├── UpstreamUnreachable
@@ -75,6 +76,11 @@ class InvalidSignature(SignatureError):
 class AgentNotFound(RegistryError):
     default = "no such agent"
     code = "not_found"
+
+
+class NameTaken(RegistryError):
+    default = "that name belongs to an agent on the bus; register the outside agent under another name"
+    code = "name_taken"
 
 
 class FetchError(RegistryError):

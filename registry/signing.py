@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,17 @@ from bus.keys import validate_name
 from registry.errors import InvalidSignature, SigningKeyError, UnknownKey, UnsignedCard
 
 ALGORITHMS = ("ES256", "EdDSA")
+
+
+class _QuietMissingInterfaces(logging.Filter):
+    """a2a warns on every sign/verify of a card without interfaces; card files have none until run time."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not ("_canonicalize_agent_card" in msg and "missing or empty: supported_interfaces." in msg)
+
+
+logging.getLogger("a2a.utils.proto_utils").addFilter(_QuietMissingInterfaces())
 _PRIVATE_SUFFIXES = (".key.pem", ".private.pem", ".pem")
 _PUBLIC_SUFFIXES = (".pub.pem", ".public.pem", ".pem")
 

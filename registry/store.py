@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 
 from bus.keys import Keys, validate_name
 from registry.cards import card_from_json, card_to_dict, validate_card
-from registry.errors import CardError, SignatureError
+from registry.errors import CardError, NameTaken, SignatureError
 from registry.ranking import BM25, skill_terms
 from registry.signing import TrustedKeys
 
@@ -145,8 +145,8 @@ class Registry:
     ) -> str:
         """Store an outside agent's card, always discoverable; returns its registry name (``name`` or the card's).
 
-        The card must name at least one interface. Raises ``CardError`` or ``SignatureError``; nothing is
-        written on error.
+        The card must name at least one interface. Raises ``CardError``, ``SignatureError`` or ``NameTaken`` (the
+        name is a bus agent's); nothing is written on error.
         """
         name = name or card.name
         try:
@@ -154,6 +154,9 @@ class Registry:
         except ValueError as exc:
             raise CardError(f"{exc}; pass a registry name for this agent") from exc
         record = self._record(card, static=True, url=url)
+        existing = await self.redis.hget(self.keys.cards(), name)
+        if existing is not None and not json.loads(existing).get("static"):
+            raise NameTaken(f"{name!r} is an agent on the bus; register the outside agent under another name")
         await self.redis.hset(self.keys.cards(), name, json.dumps(record))
         return name
 

@@ -1,0 +1,80 @@
+"""``podium agents``: the registered agents, their skills and health, read straight from Redis."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import anyio
+from redis.exceptions import RedisError
+
+from bus.connection import connect, redact
+from bus.errors import ConfigError
+from bus.keys import Keys
+from registry.store import AgentEntry, Registry
+
+NO_REDIS = """podium agents: REDIS_URL is not set, so there is nothing to list.
+Without REDIS_URL, `podium up` runs the agents on an embedded bus that lives inside that one process,
+and no other process can see it. Point both at the same Redis to inspect them from here:
+
+    export REDIS_URL=redis://127.0.0.1:6379/0   # then start `podium up`, and run `podium agents`
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    parser.add_argument("--all", action="store_true", help="include agents with no alive instance")
+    parser.add_argument("--redis-url", default=None, help="Redis URL (default $REDIS_URL)")
+    parser.add_argument(
+        "--namespace", default=None, help="key prefix (default $PODIUM_NAMESPACE or 'podium')"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    url = args.redis_url or os.environ.get("REDIS_URL")
+    if not url:
+        print(NO_REDIS, file=sys.stderr, end="")
+        return 2
+    try:
+        keys = Keys(args.namespace) if args.namespace else Keys.from_env()
+        redis = connect(url)
+    except (ConfigError, ValueError) as exc:
+        print(f"podium agents: {exc}", file=sys.stderr)
+        return 2
+
+    async def fetch() -> list[AgentEntry]:
+        try:
+            return await Registry(redis, keys).list(include_down=args.all)
+        finally:
+            await redis.aclose()
+
+    try:
+        entries = anyio.run(fetch)
+    except (RedisError, OSError) as exc:
+        print(f"podium agents: cannot read the registry from {redact(url)}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([e.to_dict() for e in entries], indent=2))
+        return 0
+    if not entries:
+        hint = "" if args.all else " (--all includes agents with no alive instance)"
+        print(f"no agents registered in namespace {keys.namespace!r}{hint}")
+        return 0
+    print(table(entries))
+    return 0
+
+
+def table(entries: list[AgentEntry], now: float | None = None) -> str:
+    """A plain-text table: name, skills, alive instances, last heartbeat, signed."""
+    now = time.time() if now is None else now
+    rows = [("NAME", "SKILLS", "ALIVE", "LAST HEARTBEAT", "SIGNED")]
+    for e in entries:
+        alive = "static" if e.static else str(e.alive)
+        beat = "-" if e.last_heartbeat is None else f"{max(0.0, now - e.last_heartbeat):.1f}s ago"
+        signed = f"yes ({e.verified_by})" if e.verified_by else ("yes" if e.signed else "no")
+        rows.append((e.name, ", ".join(s.id for s in e.card.skills), alive, beat, signed))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)

@@ -1,0 +1,113 @@
+"""``podium registry``: the registry's HTTP service for outside systems (Starlette on uvicorn).
+
+Binds 127.0.0.1:8701 unless told otherwise. ``PODIUM_REGISTRY_TOKEN`` guards writes; without it, writes are
+accepted only from loopback clients. ``--trusted-keys`` (or ``PODIUM_TRUSTED_KEYS``) makes it accept and serve only
+cards signed by those keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+
+import anyio
+import uvicorn
+
+from bus.connection import connect, redact
+from bus.errors import ConfigError
+from bus.keys import Keys
+from registry.errors import SigningKeyError
+from registry.fetch import DEFAULT_TIMEOUT
+from registry.http import Settings, create_app
+from registry.signing import TrustedKeys
+from registry.store import Registry
+
+logger = logging.getLogger("podium.registry")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8701, help="port (default 8701)")
+    parser.add_argument(
+        "--redis-url", default=None, help="Redis URL (default $REDIS_URL; none: embedded bus)"
+    )
+    parser.add_argument(
+        "--namespace", default=None, help="key prefix (default $PODIUM_NAMESPACE or 'podium')"
+    )
+    parser.add_argument(
+        "--trusted-keys",
+        default=os.environ.get("PODIUM_TRUSTED_KEYS") or None,
+        help="directory or file(s) of trusted public keys, separated by ':' (default $PODIUM_TRUSTED_KEYS): "
+        "accept only cards signed by them",
+    )
+    parser.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="let POST /agents fetch cards from private, loopback and link-local addresses",
+    )
+    parser.add_argument(
+        "--fetch-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds allowed to fetch an outside agent's card (default {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        trusted = TrustedKeys.from_env(args.trusted_keys or "")
+        redis = connect(args.redis_url)
+        keys = Keys(args.namespace) if args.namespace else Keys.from_env()
+    except (SigningKeyError, ConfigError, ValueError) as exc:
+        print(f"podium registry: {exc}", file=sys.stderr)
+        return 2
+    token = os.environ.get("PODIUM_REGISTRY_TOKEN") or None
+    url = args.redis_url or os.environ.get("REDIS_URL")
+    if not url:
+        print(
+            "podium registry: no REDIS_URL: using an embedded in-process store, which only this process sees; "
+            "set REDIS_URL to list the agents on a shared bus",
+            file=sys.stderr,
+        )
+    if token is None and not _loopback(args.host):
+        print(
+            f"podium registry: no PODIUM_REGISTRY_TOKEN: writes are accepted only from loopback clients "
+            f"although the service binds {args.host}",
+            file=sys.stderr,
+        )
+    settings = Settings(
+        token=token, allow_private_urls=args.allow_private_urls, fetch_timeout=args.fetch_timeout
+    )
+    app = create_app(Registry(redis, keys, trusted_keys=trusted), settings)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=args.log_level.lower(), lifespan="on"
+    )
+    server = uvicorn.Server(config)
+
+    async def serve() -> None:
+        try:
+            print(
+                f"podium registry: http://{args.host}:{args.port} (namespace {keys.namespace!r}, "
+                f"redis {redact(url) if url else 'embedded'}, "
+                f"{'signed cards only: ' + ', '.join(trusted.kids) if trusted else 'unsigned cards accepted'})",
+                file=sys.stderr,
+                flush=True,
+            )
+            await server.serve()
+        finally:
+            await redis.aclose()
+
+    anyio.run(serve)
+    return 0 if server.started else 1
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

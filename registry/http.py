@@ -1,0 +1,221 @@
+"""The registry's HTTP service for outside systems (Starlette).
+
+    GET    /healthz                 200 when Redis answers, 503 otherwise
+    GET    /agents[?skill=&tag=&q=&limit=&all=1]   agents with health; with filters, discovery results
+    GET    /agents/{name}           the card JSON, exactly as an A2A client expects it
+    POST   /agents                  {"url": "..."} or {"card": {...}} [+ "name"]: register an outside agent
+    DELETE /agents/{name}           remove an agent
+
+Writes need ``Authorization: Bearer <token>`` when a token is configured; without one they are accepted only from
+loopback clients. Errors are ``{"error": {"code", "message"}}`` with a 4xx/5xx status, and a failed write changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from registry import errors
+from registry.cards import MAX_CARD_BYTES, card_from_json, card_to_dict, registry_name
+from registry.fetch import DEFAULT_TIMEOUT, fetch_card
+from registry.store import Registry
+
+logger = logging.getLogger(__name__)
+
+_STATUS: list[tuple[type[errors.RegistryError], int]] = [
+    (errors.UrlNotAllowed, 400),
+    (errors.UpstreamUnreachable, 502),
+    (errors.UpstreamTimeout, 504),
+    (errors.UpstreamTooLarge, 413),
+    (errors.NotAnAgentCard, 422),
+    (errors.CardError, 400),
+    (errors.SigningKeyError, 400),
+    (errors.SignatureError, 403),
+    (errors.AgentNotFound, 404),
+    (errors.NameTaken, 409),
+]
+
+
+@dataclass
+class Settings:
+    """What the service is allowed to do."""
+
+    token: str | None = None
+    allow_private_urls: bool = False
+    fetch_timeout: float = DEFAULT_TIMEOUT
+    max_card_bytes: int = MAX_CARD_BYTES
+
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _from_exception(exc: errors.RegistryError) -> JSONResponse:
+    status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 400)
+    return error(status, exc.code, exc.message)
+
+
+def create_app(
+    registry: Registry, settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+) -> Starlette:
+    """The registry app. ``registry`` holds the caller's Redis client; ``transport`` replaces the network for
+    outbound card fetches (tests)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # trust_env=False: a proxy from the environment would hide the address actually connected to.
+        async with httpx.AsyncClient(
+            transport=transport, timeout=settings.fetch_timeout, trust_env=False
+        ) as client:
+            app.state.http = client
+            yield
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await registry.redis.ping()
+        except (RedisError, OSError) as exc:
+            return error(503, "redis_unavailable", f"Redis is not answering: {type(exc).__name__}")
+        return JSONResponse({"status": "ok", "namespace": registry.keys.namespace})
+
+    async def list_agents(request: Request) -> Response:
+        q = request.query_params
+        skill, tag, text = q.get("skill") or None, q.get("tag") or None, q.get("q") or None
+        try:
+            limit = int(q.get("limit", "50"))
+        except ValueError:
+            return error(400, "bad_request", "limit: expected an integer")
+        if skill or tag or text:
+            matches = await registry.find(skill=skill, tag=tag, text=text, limit=limit)
+            return JSONResponse({"agents": [m.to_dict() for m in matches]})
+        include_down = q.get("all", "").lower() in ("1", "true", "yes")
+        entries = await registry.list(include_down=include_down)
+        return JSONResponse({"agents": [e.to_dict() for e in entries[: max(0, limit)]]})
+
+    async def get_agent(request: Request) -> Response:
+        name = request.path_params["name"]
+        entry = await registry.entry(name, include_down=True)
+        if entry is None:
+            return error(404, "not_found", f"no agent named {name!r} is registered")
+        if not entry.discoverable:
+            return error(404, "not_found", f"agent {name!r} is registered but no instance is alive")
+        return JSONResponse(card_to_dict(entry.card))
+
+    async def post_agent(request: Request) -> Response:
+        denied = _authorize(request, settings.token)
+        if denied is not None:
+            return denied
+        body = await _read_json(request, settings.max_card_bytes + 4096)
+        if isinstance(body, Response):
+            return body
+        name = body.get("name")
+        if name is not None and not isinstance(name, str):
+            return error(400, "bad_request", "name: expected a string")
+        try:
+            if "url" in body and "card" not in body:
+                if not isinstance(body["url"], str):
+                    return error(400, "bad_request", "url: expected a string")
+                card, source = await fetch_card(
+                    request.app.state.http,
+                    body["url"],
+                    allow_private=settings.allow_private_urls,
+                    time_limit=settings.fetch_timeout,
+                    max_bytes=settings.max_card_bytes,
+                )
+            elif "card" in body and "url" not in body:
+                card = card_from_json(body["card"], source="card", key_name=False)
+                source = None
+            else:
+                return error(400, "bad_request", 'expected {"url": "https://..."} or {"card": {...}}')
+            stored = await registry.register_static(card, name=name or registry_name(card.name), url=source)
+        except errors.RegistryError as exc:
+            return _from_exception(exc)
+        logger.info("registered outside agent %r from %s", stored, source or "posted card")
+        entry = await registry.entry(stored, include_down=True)
+        return JSONResponse(entry.to_dict() if entry else {"name": stored}, status_code=201)
+
+    async def delete_agent(request: Request) -> Response:
+        denied = _authorize(request, settings.token)
+        if denied is not None:
+            return denied
+        name = request.path_params["name"]
+        if not await registry.remove(name):
+            return error(404, "not_found", f"no agent named {name!r} is registered")
+        return JSONResponse({"removed": name})
+
+    async def on_redis_error(request: Request, exc: Exception) -> Response:
+        logger.warning("Redis error serving %s %s: %s", request.method, request.url.path, exc)
+        return error(503, "redis_unavailable", "the registry's Redis is not answering")
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/agents", list_agents, methods=["GET"]),
+        Route("/agents", post_agent, methods=["POST"]),
+        Route("/agents/{name}", get_agent, methods=["GET"]),
+        Route("/agents/{name}", delete_agent, methods=["DELETE"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={RedisError: on_redis_error})
+
+
+def _authorize(request: Request, token: str | None) -> Response | None:
+    if token is None:
+        host = request.client.host if request.client else ""
+        if _is_loopback(host):
+            return None
+        return error(
+            403,
+            "token_required",
+            "writes from other hosts need PODIUM_REGISTRY_TOKEN set on the registry (and sent as a bearer token)",
+        )
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    challenge = 'Bearer realm="podium-registry"'
+    if scheme.lower() != "bearer" or not given.strip():
+        return error(
+            401, "missing_token", "send 'Authorization: Bearer <token>'", {"WWW-Authenticate": challenge}
+        )
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        return error(
+            401,
+            "invalid_token",
+            "the bearer token is not the registry's token",
+            {"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
+        )
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+async def _read_json(request: Request, limit: int) -> dict[str, Any] | Response:
+    size = 0
+    chunks: list[bytes] = []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return error(413, "too_large", f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    try:
+        body = json.loads(b"".join(chunks))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return error(400, "bad_json", f"request body is not valid JSON: {exc}")
+    if not isinstance(body, dict):
+        return error(400, "bad_request", 'expected a JSON object: {"url": "..."} or {"card": {...}}')
+    return body
