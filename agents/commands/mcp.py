@@ -1,0 +1,82 @@
+"""``podium mcp NAME``: run one MCP server over stdio (for a client that spawns it) or Streamable HTTP.
+
+Servers import lazily, after the CLI has configured logging, so ``--log-level`` applies to them too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from mcp_servers import SERVERS
+
+DEFAULT_PORTS = {"docs": 8710, "calc": 8711, "blackboard": 8712}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise SystemExit(f"podium mcp: {name}={value!r} is not a whole number") from None
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", choices=sorted(SERVERS), help="which server to run")
+    parser.add_argument(
+        "--transport",
+        choices=["stdio", "http"],
+        default=os.environ.get("PODIUM_MCP_TRANSPORT", "stdio"),
+        help="stdio for a client that spawns this process; http for Streamable HTTP at /mcp (default: stdio)",
+    )
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("PODIUM_MCP_HOST", "127.0.0.1"),
+        help="HTTP bind address (default 127.0.0.1, env PODIUM_MCP_HOST); set PODIUM_MCP_TOKEN before exposing it",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="HTTP port (default: docs 8710, calc 8711, blackboard 8712; env PODIUM_MCP_PORT)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="HTTP worker processes (default 1, env PODIUM_MCP_WORKERS)"
+    )
+    parser.add_argument(
+        "--docs-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="docs only: a folder of .txt/.md files to index as well (repeatable; adds to PODIUM_DOCS_DIRS)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from mcp_servers import corpus, serve
+
+    if args.docs_dir:
+        if args.name != "docs":
+            print("podium mcp: --docs-dir applies only to the docs server", file=sys.stderr)
+            return 2
+        for folder in args.docs_dir:
+            if not Path(folder).expanduser().is_dir():
+                print(f"podium mcp: --docs-dir {folder!r} is not a directory", file=sys.stderr)
+                return 2
+        folders = corpus.dirs_from_env() + [str(Path(f).expanduser().resolve()) for f in args.docs_dir]
+        os.environ[corpus.ENV_DIRS] = os.pathsep.join(folders)
+
+    if args.transport == "stdio":
+        serve.run_stdio(args.name)
+        return 0
+
+    port = args.port if args.port is not None else _env_int("PODIUM_MCP_PORT", DEFAULT_PORTS[args.name])
+    workers = args.workers if args.workers is not None else _env_int("PODIUM_MCP_WORKERS", 1)
+    if workers < 1 or not 0 < port < 65536:
+        print("podium mcp: --workers must be at least 1 and --port within 1-65535", file=sys.stderr)
+        return 2
+    level = str(getattr(args, "log_level", "warning")).lower()
+    serve.run_http(args.name, host=args.host, port=port, workers=workers, log_level=level)
+    return 0

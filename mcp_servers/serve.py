@@ -1,0 +1,157 @@
+"""Running a Podium MCP server over stdio or Streamable HTTP.
+
+HTTP is stateless with JSON responses (any worker or replica can answer any request), mounted at
+exactly ``/mcp`` in a Starlette app whose lifespan runs the server's session manager, with ``/healthz``
+beside it. When ``PODIUM_MCP_TOKEN`` is set, ``/mcp`` requires ``Authorization: Bearer <token>``.
+
+For ``uvicorn --workers N`` (or any process manager), :func:`create_app` is a factory that reads the
+server name from ``PODIUM_MCP_SERVER``::
+
+    PODIUM_MCP_SERVER=calc uvicorn --factory mcp_servers.serve:create_app --workers 4 --port 8711
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import os
+import sys
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+import mcp_servers
+from mcp_servers.errors import McpServersError
+
+logger = logging.getLogger(__name__)
+
+SERVER_ENV = "PODIUM_MCP_SERVER"
+HOST_ENV = "PODIUM_MCP_HOST"
+TOKEN_ENV = "PODIUM_MCP_TOKEN"
+PATH = "/mcp"
+DEFAULT_HOST = "127.0.0.1"
+
+
+class BearerAuth:
+    """ASGI wrapper that admits only requests carrying ``Authorization: Bearer <token>``.
+
+    Answers 401 with ``WWW-Authenticate: Bearer`` otherwise. Compares in constant time and never logs
+    the token.
+    """
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self._token = token.encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._token is None or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = dict(scope["headers"]).get(b"authorization", b"")
+        scheme, _, presented = header.partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(presented.strip(), self._token):
+            await self.app(scope, receive, send)
+            return
+        challenge = 'Bearer realm="podium-mcp"'
+        if header:
+            challenge += ', error="invalid_token"'
+        response = JSONResponse(
+            {"error": "unauthorized", "detail": "this MCP server needs a bearer token (PODIUM_MCP_TOKEN)"},
+            status_code=401,
+            headers={"WWW-Authenticate": challenge},
+        )
+        await response(scope, receive, send)
+
+
+class _SessionManagerApp:
+    """The session manager's request handler as an ASGI class, so Starlette routes it as an app."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.server.session_manager.handle_request(scope, receive, send)
+
+
+def _configure_logging() -> None:
+    """In a uvicorn worker nothing has configured logging yet; do it as the CLI would, before MCPServer's
+    own default (INFO) takes over the root logger."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=os.environ.get("PODIUM_LOG_LEVEL", "WARNING").upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def create_app(name: str | None = None, *, host: str | None = None, token: str | None = None) -> Starlette:
+    """The Starlette app serving MCP server ``name`` (default ``PODIUM_MCP_SERVER``) at ``/mcp``.
+
+    ``host`` (default ``PODIUM_MCP_HOST`` or loopback) decides DNS-rebinding protection: on loopback
+    only loopback Host/Origin headers are accepted. ``token`` defaults to ``PODIUM_MCP_TOKEN``.
+    Raises ``McpServersError`` when no server is named and ``UnknownServerError`` for an unknown one.
+    """
+    _configure_logging()
+    name = name or os.environ.get(SERVER_ENV)
+    if not name:
+        raise McpServersError(f"no MCP server named: pass one or set {SERVER_ENV}")
+    host = host or os.environ.get(HOST_ENV) or DEFAULT_HOST
+    token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+    server = mcp_servers.create_server(name)
+    # Builds the stateless, JSON-answering session manager; its own app is not used, only the manager.
+    server.streamable_http_app(streamable_http_path=PATH, stateless_http=True, json_response=True, host=host)
+    if not token and not is_loopback(host):
+        logger.warning("MCP server %r listens on %s without a bearer token; set %s", name, host, TOKEN_ENV)
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "server": name, "auth": bool(token)})
+
+    return Starlette(
+        routes=[
+            Route(PATH, endpoint=BearerAuth(_SessionManagerApp(server), token)),
+            Route("/healthz", endpoint=healthz, methods=["GET"]),
+        ],
+        lifespan=lambda app: server.session_manager.run(),
+    )
+
+
+def run_http(
+    name: str, *, host: str = DEFAULT_HOST, port: int = 8711, workers: int = 1, log_level: str = "info"
+) -> None:
+    """Serve ``name`` over Streamable HTTP with uvicorn; workers share nothing but the environment."""
+    import uvicorn
+
+    os.environ[SERVER_ENV] = name
+    os.environ[HOST_ENV] = host
+    os.environ["PODIUM_LOG_LEVEL"] = log_level.upper()
+    logger.info("serving MCP server %r on http://%s:%d%s (%d worker(s))", name, host, port, PATH, workers)
+    uvicorn.run(
+        "mcp_servers.serve:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+def run_stdio(name: str) -> None:
+    """Serve ``name`` over stdin/stdout until the client closes stdin."""
+    server = mcp_servers.create_server(name)
+    anyio.run(server.run_stdio_async)
