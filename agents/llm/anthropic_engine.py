@@ -131,7 +131,7 @@ class AnthropicEngine:
                         attempts=attempt,
                     ) from exc
                 delay = self.retry.delay(attempt)
-                reason = self._cause(exc)
+                reason = self._scrub(self._cause(exc))
             except anthropic.AnthropicError as exc:
                 raise LLMError(f"Anthropic client error: {self._scrub(str(exc))}", attempts=attempt) from exc
             else:

@@ -26,11 +26,12 @@ class Engine(Protocol):
         ...
 
 
-def engine_from_env(env: Mapping[str, str] | None = None, **options: Any) -> Engine | None:
+def engine_from_env(env: Mapping[str, str] | None = None, **options: Any) -> AnthropicEngine | None:
     """The engine ``ANTHROPIC_API_KEY`` and ``PODIUM_MODEL`` describe, or ``None`` for offline mode when
     the key is unset or blank. ``options`` go to :class:`AnthropicEngine` (``http_client``, ``retry``...).
 
-    The caller owns the engine and should ``await engine.aclose()`` when done.
+    Raises nothing for a missing key (that is offline mode). The caller owns the engine: ``await
+    engine.aclose()`` (or ``async with``) when done.
     """
     env = os.environ if env is None else env
     key = env.get("ANTHROPIC_API_KEY", "").strip()

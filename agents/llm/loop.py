@@ -106,6 +106,8 @@ async def run_tool_loop(
         raise ValueError(f"max_tokens_per_turn must be at least 1, not {max_tokens_per_turn}")
     if token_budget is not None and token_budget < 0:
         raise ValueError(f"token_budget must not be negative, not {token_budget}")
+    if messages is not None and (not messages or messages[-1].role != "user"):
+        raise ValueError("messages= must end with a user message (the turn the model answers)")
 
     toolbox = tools if tools is not None else NoTools()
     specs = toolbox.specs()

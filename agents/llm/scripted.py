@@ -43,6 +43,9 @@ class ScriptedEngine:
         self.requests: list[EngineRequest] = []
         self._replies = list(replies)
 
+    async def aclose(self) -> None:
+        """Nothing to release; here so code that closes its engine can close this one too."""
+
     async def complete(
         self, *, system: str, messages: list[Message], tools: list[ToolSpec], max_tokens: int
     ) -> Completion:

@@ -12,6 +12,7 @@ import agents.llm
 from agents.llm import (
     DEFAULT_MODEL,
     AnthropicEngine,
+    Engine,
     LLMAuthError,
     LLMBadRequest,
     LLMError,
@@ -20,6 +21,7 @@ from agents.llm import (
     Message,
     OpaqueBlock,
     RetryPolicy,
+    ScriptedEngine,
     TextBlock,
     ToolCall,
     ToolResultBlock,
@@ -315,6 +317,16 @@ async def test_engine_from_env_is_none_offline_and_configured_otherwise() -> Non
         done = await engine.complete(system="", messages=[Message.user("hi")], tools=[], max_tokens=8)
         assert engine.model == "claude-haiku-5-5" and done.text == "hi"
         await engine.aclose()
+
+
+async def test_engines_satisfy_the_protocol_and_close_only_what_they_own() -> None:
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(MessagesAPI())) as http:
+        engine: Engine = AnthropicEngine(api_key=API_KEY, http_client=http)
+        scripted: Engine = ScriptedEngine([])
+        assert isinstance(engine, Engine) and isinstance(scripted, Engine)
+        assert isinstance(engine, AnthropicEngine)
+        await engine.aclose()
+        assert not http.is_closed  # the caller's client stays the caller's
 
 
 def test_default_model_is_current() -> None:

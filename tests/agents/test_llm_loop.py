@@ -300,6 +300,7 @@ async def test_engine_failures_propagate() -> None:
         ({"prompt": "a", "max_turns": 0}, "max_turns"),
         ({"prompt": "a", "token_budget": -1}, "token_budget"),
         ({"prompt": "a", "max_tokens_per_turn": 0}, "max_tokens_per_turn"),
+        ({"messages": [Message.user("a"), Message.assistant("b")]}, "must end with a user message"),
     ],
 )
 async def test_bad_arguments_are_rejected(kwargs: dict[str, Any], message_match: str) -> None:
