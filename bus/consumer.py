@@ -121,6 +121,7 @@ class Consumer:
         self.handled = self.failed = self.dead_lettered = self.reclaimed = 0
         self.malformed = self.expired = self.acked = 0
         self._active: set[str] = set()  # entries this consumer holds: running, retrying, or awaiting ack
+        self._retrying: set[str] = set()  # the subset of _active waiting for a retry
         self._acks: list[str] = []
         self._started = self._stopping = False
         self._finished: anyio.Event | None = None
@@ -148,6 +149,7 @@ class Consumer:
                         if not self._stopping:
                             intake.start_soon(self._read_loop)
                             intake.start_soon(self._claim_loop)
+                            intake.start_soon(self._keepalive_loop)
                         task_status.started()
                 self._workers_done.set()
                 self._ack_closing = True
@@ -255,33 +257,46 @@ class Consumer:
         if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
             await self._prepare()
 
+    @property
+    def _period(self) -> float:
+        return min(10.0, max(0.01, self.claim_idle_ms / 3000))
+
     async def _claim_loop(self) -> None:
         backoff = _Backoff()
-        period = min(10.0, max(0.01, self.claim_idle_ms / 3000))
         while True:
             try:
-                await self._keepalive()
                 await self._reclaim()
                 backoff.reset()
             except Exception as exc:
                 await self._loop_error("claim", exc, backoff)
-            await anyio.sleep(period)
+            await anyio.sleep(self._period)
 
-    async def _keepalive(self) -> None:
-        """Reset the idle time of entries we still hold (JUSTID: no delivery counted), so slow handlers
-        are not mistaken for a dead consumer's leftovers."""
-        if self._active:
-            await self.bus.redis.xclaim(
-                self.stream, self.group, self.consumer, 0, list(self._active), justid=True
-            )
+    async def _keepalive_loop(self) -> None:
+        """Reset the idle time of entries we still hold (XCLAIM JUSTID: no delivery counted), so slow
+        handlers are not mistaken for a dead consumer's leftovers."""
+        backoff = _Backoff()
+        while True:
+            try:
+                # Not entries waiting for a retry: their XCLAIM checks that they stayed idle meanwhile.
+                held = self._active - self._retrying
+                if held:
+                    await self.bus.redis.xclaim(
+                        self.stream, self.group, self.consumer, 0, list(held), justid=True
+                    )
+                backoff.reset()
+            except Exception as exc:
+                await self._loop_error("keepalive", exc, backoff)
+            await anyio.sleep(self._period)
 
     async def _reclaim(self) -> None:
         """XAUTOCLAIM entries idle longer than ``claim_idle_ms`` and run them, as far as slots allow."""
         redis, cursor = self.bus.redis, "0-0"
         while True:
-            taken = await self._take_slots(wait=False)
-            if not taken:
-                return
+            if not await redis.xpending_range(self.stream, self.group, "-", "+", 1, idle=self.claim_idle_ms):
+                return  # nothing idle: do not hold slots the reader could use
+            # The reader may hold free slots in a blocking read; the semaphore is fair, so we get one
+            # when that read returns.
+            taken = await self._take_slots(wait=True)
             sent = 0
             try:
                 reply = await redis.xautoclaim(
@@ -323,33 +338,36 @@ class Consumer:
     async def _worker(self, receive: MemoryObjectReceiveStream[_Job]) -> None:
         async with receive:
             async for job in receive:
+                retrying = False
                 try:
-                    await self._process(job)
+                    retrying = await self._process(job)
                 except Exception:
                     # Redis failed while dead-lettering or answering: the entry stays pending and is
                     # reclaimed later.
                     logger.exception("%s: could not finish entry %s", self.consumer, job.entry_id)
                     self._active.discard(job.entry_id)
                 finally:
-                    self._slots.release()
+                    if not retrying:  # a retry keeps the slot through its backoff
+                        self._slots.release()
 
-    async def _process(self, job: _Job) -> None:
+    async def _process(self, job: _Job) -> bool:
+        """Run one entry; True when it failed and a retry task now owns its slot."""
         env = decode_entry(job.fields)
         if isinstance(env, EnvelopeError):
             self.malformed += 1
             await self._dead_letter(job, None, str(env))
-            return
+            return False
         if job.deliveries > self.max_deliveries:
             error = f"delivered {job.deliveries} times without being acknowledged (its consumers died)"
             await self._dead_letter(job, env, error, attempts=job.deliveries - 1)
-            return
+            return False
         if env.expired():
             self.expired += 1
             if env.reply_to:
                 message = f"deadline expired before {self.agent} could handle the request"
                 await self._answer(env, "DEADLINE_EXPIRED", message)
             self._ack(job.entry_id)
-            return
+            return False
         env.attempt = job.deliveries
         try:
             await self.handler(env, Delivery(self.stream, job.entry_id, job.deliveries, self.consumer))
@@ -361,10 +379,11 @@ class Consumer:
                 await self._dead_letter(job, env, error)
             else:
                 logger.warning("%s: entry %s failed (%s); will retry", self.consumer, job.entry_id, error)
-                self._retry_later(job)
-            return
+                return self._retry_later(job)
+            return False
         self.handled += 1
         self._ack(job.entry_id)
+        return False
 
     async def _answer(
         self, env: Envelope, code: str, message: str, data: dict[str, Any] | None = None
@@ -399,23 +418,25 @@ class Consumer:
             "%s: dead-lettered %s after %d attempts: %s", self.consumer, job.entry_id, attempts, error
         )
 
-    def _retry_later(self, job: _Job) -> None:
+    def _retry_later(self, job: _Job) -> bool:
         try:
             if not self._stopping:
                 self._intake.start_soon(self._retry, job)
-                return
+                self._retrying.add(job.entry_id)
+                return True
         except RuntimeError:  # the intake task group already ended: we are shutting down
             pass
         self._active.discard(job.entry_id)  # stays pending; another consumer reclaims it
+        return False
 
     async def _retry(self, job: _Job) -> None:
-        """After a backoff, XCLAIM the entry back (counting a delivery) and run it again."""
+        """After a backoff, XCLAIM the entry back (counting a delivery) and run it again, in the slot the
+        failed run left to us."""
         cap = max(self.retry_backoff_ms, self.claim_idle_ms // 2)
         delay_ms = min(cap, self.retry_backoff_ms * 2 ** (job.deliveries - 1)) * random.uniform(0.8, 1.0)
         dispatched = False
         try:
             await anyio.sleep(delay_ms / 1000)
-            await self._slots.acquire()
             try:
                 async with self.bus.redis.pipeline(transaction=True) as pipe:
                     pipe.xclaim(
@@ -432,11 +453,10 @@ class Consumer:
                 logger.warning(
                     "%s: cannot retry %s now (%s); it stays pending", self.consumer, job.entry_id, exc
                 )
-            finally:
-                if not dispatched:
-                    self._slots.release()
         finally:
+            self._retrying.discard(job.entry_id)
             if not dispatched:
+                self._slots.release()
                 self._active.discard(job.entry_id)
 
     # -- acking ----------------------------------------------------------------------------------------

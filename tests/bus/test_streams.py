@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 from redis.exceptions import ResponseError
 
@@ -37,7 +38,7 @@ async def test_read_waits_for_a_publish(bus: StreamBus) -> None:
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(reader)
-            await anyio.sleep(0)  # let the reader start; it may still read before or after the publish
+            await anyio.lowlevel.checkpoint()  # let the reader start; it may still read before or after the publish
             await bus.publish(stream, env)
     assert [e for _, e in got] == [env]
 
