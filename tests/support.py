@@ -50,6 +50,7 @@ class RedisServer:
     def __init__(self, *, persistent: bool = False, port: int | None = None) -> None:
         if REDIS_SERVER is None:
             raise RuntimeError(INSTALL_HINT)
+        self.binary: str = REDIS_SERVER
         self.port = port or free_port()
         self.persistent = persistent
         self.dir = tempfile.mkdtemp(prefix="podium-redis-")
@@ -61,7 +62,7 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         args = [
-            REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
             "--save", "", "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
         ]  # fmt: skip
         if self.persistent:

@@ -1,0 +1,54 @@
+"""``podium agent NAME``: run one agent (A2A HTTP + bus consumer + registry heartbeat)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import anyio
+
+from agents.runtime import AgentRuntime, RuntimeConfig, print_ready
+from bus.errors import ConfigError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="agent name; its card is cards/NAME.json")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="HTTP port (default: a free port)")
+    parser.add_argument(
+        "--redis-url", default=None, help="Redis URL (default $REDIS_URL; none: embedded bus)"
+    )
+    parser.add_argument("--namespace", default=None, help="key prefix (default $PODIUM_NAMESPACE or podium)")
+    parser.add_argument("--instance", default=None, help="consumer/instance name (default host-pid)")
+    parser.add_argument("--concurrency", type=int, default=None, help="requests handled at once (default 16)")
+    parser.add_argument("--claim-idle-ms", type=int, default=None, help="reclaim work idle this long (30000)")
+    parser.add_argument("--max-deliveries", type=int, default=None, help="deliveries before the DLQ (5)")
+    parser.add_argument(
+        "--heartbeat-ttl", type=float, default=None, help="registry heartbeat TTL seconds (15)"
+    )
+    parser.add_argument("--no-register", action="store_true", help="do not register in the registry")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = RuntimeConfig.from_env(
+            args.name,
+            host=args.host,
+            port=args.port,
+            redis_url=args.redis_url,
+            namespace=args.namespace,
+            instance=args.instance,
+            concurrency=args.concurrency,
+            claim_idle_ms=args.claim_idle_ms,
+            max_deliveries=args.max_deliveries,
+            heartbeat_ttl=args.heartbeat_ttl,
+            register=False if args.no_register else None,
+        )
+        anyio.run(lambda: AgentRuntime(config).run(on_ready=print_ready))
+    except (ConfigError, ValueError, LookupError) as exc:
+        print(f"podium agent: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"podium agent: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,272 @@
+"""The agent runtime behind ``podium agent NAME``: one agent's executor served over A2A HTTP and the bus.
+
+It loads ``cards/NAME.json``, fills in where this instance listens, builds the executor from the agent's
+module, and runs three things until SIGTERM: the HTTP server, the inbox consumer (one consumer of the
+agent's group, so replicas share work), and the registry heartbeat. Task state lives in Redis
+(``RedisTaskStore`` + ``RedisTaskEventStream``) so any replica can answer for any task.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from contextlib import AsyncExitStack, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import uvicorn
+from a2a.server.agent_execution import AgentExecutor
+from a2a.server.agent_execution.simple_request_context_builder import SimpleRequestContextBuilder
+from a2a.server.request_handlers import DefaultRequestHandler
+from a2a.types.a2a_pb2 import AgentCard, AgentInterface
+
+from agents.context import AgentContext
+from agents.http import build_app
+from bus.a2a_server import BusRequestServer, EnvelopeIds
+from bus.binding import bus_interface
+from bus.connection import connect, is_embedded, redact
+from bus.consumer import Consumer
+from bus.keys import Keys, validate_name
+from bus.streams import StreamBus
+from bus.task_store import RedisTaskEventStream, RedisTaskStore
+
+logger = logging.getLogger(__name__)
+
+# agent name -> module with ``build(ctx: AgentContext) -> AgentExecutor``
+EXECUTORS: dict[str, str] = {
+    "echo": "agents.echo",
+    "researcher": "agents.specialists.researcher",
+    "analyst": "agents.specialists.analyst",
+    "writer": "agents.specialists.writer",
+    "reviewer": "agents.specialists.reviewer",
+    "orchestrator": "agents.orchestrator",
+}
+
+
+@dataclass
+class RuntimeConfig:
+    name: str
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: a free port
+    public_url: str | None = None  # what the card advertises, when it differs (containers)
+    redis_url: str | None = None
+    namespace: str = "podium"
+    token: str | None = None
+    instance: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    concurrency: int = 16
+    claim_idle_ms: int = 30_000
+    max_deliveries: int = 5
+    heartbeat_ttl: float = 15.0
+    grace_s: float = 10.0
+    register: bool = True
+
+    def __post_init__(self) -> None:
+        validate_name("agent name", self.name)
+
+    @classmethod
+    def from_env(cls, name: str, **overrides: Any) -> RuntimeConfig:
+        env = os.environ
+        values: dict[str, Any] = {
+            "redis_url": env.get("REDIS_URL") or None,
+            "namespace": env.get("PODIUM_NAMESPACE") or "podium",
+            "token": env.get("PODIUM_A2A_TOKEN") or None,
+            "public_url": env.get("PODIUM_PUBLIC_URL") or None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(name=name, **values)
+
+
+def load_executor(ctx: AgentContext) -> AgentExecutor:
+    """Build the executor for ``ctx.name``. Raises ``LookupError`` for an agent with no executor."""
+    module_name = EXECUTORS.get(ctx.name)
+    if module_name is None:
+        raise LookupError(f"no executor for agent {ctx.name!r}; known agents: {', '.join(sorted(EXECUTORS))}")
+    module = importlib.import_module(module_name)
+    return module.build(ctx)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the runtime owns SIGTERM/SIGINT."""
+
+    def capture_signals(self) -> Any:  # type: ignore[override]
+        return nullcontext()
+
+
+class AgentRuntime:
+    def __init__(self, config: RuntimeConfig, *, redis: Any = None) -> None:
+        self.config = config
+        self.redis = redis
+        self.keys = Keys(config.namespace)
+        self.url = ""
+        self.card: AgentCard | None = None
+        self.consumer: Consumer | None = None
+        self._server: _Server | None = None
+        self._stopping = anyio.Event()
+        self._http_done = anyio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self, *, on_ready: Callable[[AgentRuntime], None] | None = None) -> None:
+        """Serve until :meth:`stop` or SIGTERM/SIGINT, then shut down gracefully."""
+        from registry.cards import load_card  # the registry package owns cards
+
+        cfg = self.config
+        own_redis = self.redis is None
+        self.redis = self.redis if self.redis is not None else connect(cfg.redis_url)
+        sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((cfg.host, cfg.port))
+        port = sock.getsockname()[1]
+        self.url = (cfg.public_url or f"http://{_url_host(cfg.host)}:{port}").rstrip("/")
+        interfaces = [
+            AgentInterface(protocol_binding="JSONRPC", url=self.url, protocol_version="1.0"),
+            AgentInterface(protocol_binding="HTTP+JSON", url=self.url, protocol_version="1.0"),
+            bus_interface(self.keys.namespace, cfg.name),
+        ]
+        card = load_card(cfg.name, interfaces=interfaces, security_token_required=bool(cfg.token))
+        self.card = card
+        async with AsyncExitStack() as stack:
+            tools = await _mount_tools(stack, cfg.name)
+            ctx = AgentContext(
+                name=cfg.name,
+                card=card,
+                redis=self.redis,
+                keys=self.keys,
+                tools=tools,
+                engine=_engine(),
+                config={"instance": cfg.instance},
+            )
+            executor = load_executor(ctx)
+            store = RedisTaskStore(self.redis, self.keys)
+            handler = DefaultRequestHandler(
+                executor,
+                store,
+                card,
+                event_stream=RedisTaskEventStream(self.redis, self.keys),
+                request_context_builder=SimpleRequestContextBuilder(
+                    task_id_generator=EnvelopeIds("task"), context_id_generator=EnvelopeIds("context")
+                ),
+            )
+            bus = StreamBus(self.redis, self.keys)
+            self.consumer = Consumer(
+                bus,
+                cfg.name,
+                BusRequestServer(bus, handler, task_store=store),
+                consumer=cfg.instance,
+                concurrency=cfg.concurrency,
+                claim_idle_ms=cfg.claim_idle_ms,
+                max_deliveries=cfg.max_deliveries,
+            )
+            app = build_app(card, handler, token=cfg.token, health=self._health)
+            self._server = _Server(
+                uvicorn.Config(
+                    app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=5
+                )
+            )
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._watch_signals, tg.cancel_scope)
+                    tg.start_soon(self._serve_http, sock)
+                    await tg.start(self.consumer.run)
+                    while not self._server.started:  # noqa: ASYNC110 - uvicorn offers no started event
+                        await anyio.sleep(0.01)
+                    announce = (
+                        await _announce(self.redis, self.keys, card, cfg) if cfg.register else nullcontext()
+                    )
+                    async with announce:
+                        if on_ready:
+                            on_ready(self)
+                        await self._stopping.wait()
+                    # Deregistered: now stop taking work and finish (or release) what is in flight.
+                    await self._shutdown(handler)
+                    tg.cancel_scope.cancel()
+            finally:
+                sock.close()
+                if own_redis:
+                    with anyio.CancelScope(shield=True):
+                        await self.redis.aclose()
+
+    async def _serve_http(self, sock: socket.socket) -> None:
+        assert self._server is not None
+        try:
+            await self._server.serve([sock])
+        finally:
+            self._http_done.set()
+
+    async def _shutdown(self, handler: DefaultRequestHandler) -> None:
+        """Stop taking work, let in-flight work finish (or leave it pending for another replica)."""
+        logger.info("agent %s: shutting down", self.config.name)
+        with anyio.CancelScope(shield=True):
+            assert self.consumer is not None and self._server is not None
+            await self.consumer.stop(grace=self.config.grace_s)
+            self._server.should_exit = True
+            with anyio.move_on_after(self.config.grace_s):
+                await self._http_done.wait()
+            await handler.aclose()
+
+    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for _ in signals:
+                self.stop()
+                return
+
+    def _health(self) -> dict[str, Any]:
+        c = self.consumer
+        return {
+            "instance": self.config.instance,
+            "bus": "embedded" if is_embedded(self.redis) else redact(self.config.redis_url or ""),
+            "handled": getattr(c, "handled", None),
+        }
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return socket.gethostname()
+    return f"[{host}]" if ":" in host else host
+
+
+async def _mount_tools(stack: AsyncExitStack, name: str) -> Any:
+    """The agent's mounted MCP tools, per its config (none when it has no config)."""
+    try:
+        from agents.mcp_mount import mount_for_agent
+    except ImportError:
+        from agents.tools import NoTools
+
+        return NoTools()
+    return await stack.enter_async_context(mount_for_agent(name))
+
+
+def _engine() -> Any:
+    try:
+        from agents.llm import engine_from_env
+    except ImportError:
+        return None
+    return engine_from_env()
+
+
+async def _announce(redis: Any, keys: Keys, card: AgentCard, cfg: RuntimeConfig) -> Any:
+    try:
+        from registry import Registry
+    except ImportError:  # TODO(runtime): registry store pending
+        return nullcontext()
+
+    registry = Registry(redis, keys)
+    return registry.announce(card, cfg.instance, ttl=cfg.heartbeat_ttl, interval=cfg.heartbeat_ttl / 3)
+
+
+def print_ready(runtime: AgentRuntime) -> None:
+    """The line users and tests wait for: where the agent listens."""
+    cfg = runtime.config
+    print(
+        f"podium agent {cfg.name} ready: A2A {runtime.url}  bus redis-streams://{cfg.namespace}/{cfg.name}"
+        f"  instance {cfg.instance}",
+        flush=True,
+    )
+    sys.stdout.flush()

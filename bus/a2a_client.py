@@ -1,0 +1,279 @@
+"""The client side of the bus binding: an a2a-sdk ``ClientTransport`` that speaks A2A over Redis Streams.
+
+One :class:`BusClient` per process owns a reply stream (``{ns}:reply:{<client id>}``) and the single
+reader that routes replies to waiting calls by correlation id. Register it with a ``ClientFactory`` and
+an ordinary a2a ``Client`` created from a card listing a ``redis-streams`` interface talks over the bus::
+
+    async with BusClient(redis, keys) as bus_client:
+        factory = ClientFactory(ClientConfig(supported_protocol_bindings=["redis-streams", "JSONRPC"]))
+        bus_client.register(factory)
+        client = factory.create(card)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from a2a.client.client import ClientCallContext, ClientConfig
+from a2a.client.client_factory import ClientFactory
+from a2a.client.errors import A2AClientError, A2AClientTimeoutError
+from a2a.client.transports.base import ClientTransport
+from a2a.types.a2a_pb2 import (
+    AgentCard,
+    CancelTaskRequest,
+    DeleteTaskPushNotificationConfigRequest,
+    GetExtendedAgentCardRequest,
+    GetTaskPushNotificationConfigRequest,
+    GetTaskRequest,
+    ListTaskPushNotificationConfigsRequest,
+    ListTaskPushNotificationConfigsResponse,
+    ListTasksRequest,
+    ListTasksResponse,
+    SendMessageRequest,
+    SendMessageResponse,
+    StreamResponse,
+    SubscribeToTaskRequest,
+    Task,
+    TaskPushNotificationConfig,
+)
+from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.message import Message as ProtoMessage
+
+from bus.binding import BINDING, error_from_payload, parse_bus_url
+from bus.envelope import Budget, Envelope, Kind
+from bus.errors import BusClosed
+from bus.keys import Keys
+from bus.streams import StreamBus
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 300.0
+
+
+class BusClient:
+    """The process's end of the bus for outgoing A2A calls: publishes requests, routes replies."""
+
+    def __init__(
+        self,
+        redis: Any,
+        keys: Keys,
+        *,
+        client_id: str | None = None,
+        sender: str = "",
+        default_timeout: float = DEFAULT_TIMEOUT_S,
+        reply_ttl_s: int = 3600,
+        reply_maxlen: int = 10_000,
+    ) -> None:
+        self.bus = StreamBus(redis, keys, maxlen=reply_maxlen)
+        self.keys = keys
+        self.client_id = client_id or uuid.uuid4().hex
+        self.sender = sender
+        self.reply_to = keys.reply(self.client_id)
+        self.default_timeout = default_timeout
+        self._reply_ttl_s = reply_ttl_s
+        self._waiters: dict[str, asyncio.Queue[Envelope]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> BusClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_replies(), name=f"podium-replies-{self.client_id}")
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except asyncio.CancelledError:
+                pass
+            self._reader = None
+        try:
+            await self.bus.redis.delete(self.reply_to)
+        except Exception:  # closing must not fail because Redis is already gone
+            logger.debug("could not delete reply stream %s", self.reply_to, exc_info=True)
+
+    def register(self, factory: ClientFactory) -> None:
+        """Let ``factory`` create clients for cards that list a ``redis-streams`` interface."""
+        factory.register(BINDING, self.transport_for)
+
+    def transport_for(self, card: AgentCard, url: str, config: ClientConfig) -> RedisStreamsTransport:
+        del config
+        keys, agent = parse_bus_url(url)
+        return RedisStreamsTransport(self, keys.inbox(agent), card)
+
+    async def _read_replies(self) -> None:
+        last = "0-0"  # the stream is this client's own: read it from the start so no early reply is missed
+        backoff = 0.05
+        while not self._closed:
+            try:
+                entries = await self.bus.read(self.reply_to, last, count=256, block_ms=1000)
+                backoff = 0.05
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the reader must outlive Redis restarts; callers time out meanwhile
+                logger.warning("reply reader for %s: Redis error, retrying in %.2fs", self.reply_to, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            for entry_id, env in entries:
+                last = entry_id
+                if isinstance(env, Exception):
+                    logger.warning("malformed reply %s on %s: %s", entry_id, self.reply_to, env)
+                    continue
+                queue = self._waiters.get(env.correlation_id or "")
+                if queue is not None:
+                    queue.put_nowait(env)
+
+    async def call(
+        self,
+        inbox: str,
+        method: str,
+        request: ProtoMessage,
+        context: ClientCallContext | None,
+    ) -> AsyncGenerator[Envelope, None]:
+        """Publish one request and yield its replies until the final one (raising A2A errors)."""
+        if self._closed:
+            raise BusClosed()
+        if self._reader is None:
+            await self.start()
+        timeout = (context.timeout if context and context.timeout else None) or self.default_timeout
+        state = context.state if context else {}
+        budget = state.get("budget")
+        env = Envelope(
+            method=method,
+            payload=MessageToDict(request, preserving_proto_field_name=False),
+            sender=self.sender,
+            reply_to=self.reply_to,
+            deadline=time.time() + timeout,
+            traceparent=state.get("traceparent"),
+            budget=budget if isinstance(budget, Budget) else Budget(),
+        )
+        queue: asyncio.Queue[Envelope] = asyncio.Queue()
+        self._waiters[env.id] = queue
+        try:
+            await self.bus.redis.expire(self.reply_to, self._reply_ttl_s)
+            await self.bus.publish(inbox, env)
+            deadline = time.monotonic() + timeout
+            while True:
+                remaining = deadline - time.monotonic()
+                try:
+                    reply = await asyncio.wait_for(queue.get(), max(remaining, 0))
+                except TimeoutError:
+                    raise A2AClientTimeoutError(
+                        f"no reply to {method} from {inbox} within {timeout:g}s"
+                    ) from None
+                if reply.kind == Kind.ERROR:
+                    raise error_from_payload(reply.payload)
+                if reply.kind == Kind.END:
+                    return
+                yield reply
+                if reply.kind == Kind.RESPONSE:
+                    return
+        finally:
+            self._waiters.pop(env.id, None)
+
+    async def unary(
+        self, inbox: str, method: str, request: ProtoMessage, context: ClientCallContext | None
+    ) -> dict[str, Any]:
+        async for reply in self.call(inbox, method, request, context):
+            return reply.payload
+        raise A2AClientError(f"{method}: the agent ended the call without a reply")
+
+
+class RedisStreamsTransport(ClientTransport):
+    """A ``ClientTransport`` for one agent's inbox over a shared :class:`BusClient`."""
+
+    def __init__(self, client: BusClient, inbox: str, card: AgentCard) -> None:
+        self._client = client
+        self._inbox = inbox
+        self._card = card
+
+    async def _unary(
+        self, method: str, request: ProtoMessage, context: ClientCallContext | None, out: Any
+    ) -> Any:
+        payload = await self._client.unary(self._inbox, method, request, context)
+        return ParseDict(payload, out, ignore_unknown_fields=True)
+
+    async def _events(
+        self, method: str, request: ProtoMessage, context: ClientCallContext | None
+    ) -> AsyncGenerator[StreamResponse, None]:
+        async for reply in self._client.call(self._inbox, method, request, context):
+            yield ParseDict(reply.payload, StreamResponse(), ignore_unknown_fields=True)
+
+    async def send_message(
+        self, request: SendMessageRequest, *, context: ClientCallContext | None = None
+    ) -> SendMessageResponse:
+        return await self._unary("SendMessage", request, context, SendMessageResponse())
+
+    async def send_message_streaming(  # type: ignore[override]
+        self, request: SendMessageRequest, *, context: ClientCallContext | None = None
+    ) -> AsyncGenerator[StreamResponse, None]:
+        async for event in self._events("SendStreamingMessage", request, context):
+            yield event
+
+    async def get_task(self, request: GetTaskRequest, *, context: ClientCallContext | None = None) -> Task:
+        return await self._unary("GetTask", request, context, Task())
+
+    async def list_tasks(
+        self, request: ListTasksRequest, *, context: ClientCallContext | None = None
+    ) -> ListTasksResponse:
+        return await self._unary("ListTasks", request, context, ListTasksResponse())
+
+    async def cancel_task(
+        self, request: CancelTaskRequest, *, context: ClientCallContext | None = None
+    ) -> Task:
+        return await self._unary("CancelTask", request, context, Task())
+
+    async def create_task_push_notification_config(
+        self, request: TaskPushNotificationConfig, *, context: ClientCallContext | None = None
+    ) -> TaskPushNotificationConfig:
+        return await self._unary(
+            "CreateTaskPushNotificationConfig", request, context, TaskPushNotificationConfig()
+        )
+
+    async def get_task_push_notification_config(
+        self, request: GetTaskPushNotificationConfigRequest, *, context: ClientCallContext | None = None
+    ) -> TaskPushNotificationConfig:
+        return await self._unary(
+            "GetTaskPushNotificationConfig", request, context, TaskPushNotificationConfig()
+        )
+
+    async def list_task_push_notification_configs(
+        self, request: ListTaskPushNotificationConfigsRequest, *, context: ClientCallContext | None = None
+    ) -> ListTaskPushNotificationConfigsResponse:
+        return await self._unary(
+            "ListTaskPushNotificationConfigs", request, context, ListTaskPushNotificationConfigsResponse()
+        )
+
+    async def delete_task_push_notification_config(
+        self, request: DeleteTaskPushNotificationConfigRequest, *, context: ClientCallContext | None = None
+    ) -> None:
+        async for _ in self._client.call(self._inbox, "DeleteTaskPushNotificationConfig", request, context):
+            return
+
+    async def subscribe(  # type: ignore[override]
+        self, request: SubscribeToTaskRequest, *, context: ClientCallContext | None = None
+    ) -> AsyncGenerator[StreamResponse, None]:
+        async for event in self._events("SubscribeToTask", request, context):
+            yield event
+
+    async def get_extended_agent_card(
+        self, request: GetExtendedAgentCardRequest, *, context: ClientCallContext | None = None
+    ) -> AgentCard:
+        return await self._unary("GetExtendedAgentCard", request, context, AgentCard())
+
+    async def close(self) -> None:
+        """Nothing to release: the shared BusClient owns the reply stream."""

@@ -1,0 +1,206 @@
+"""The server side of the bus binding: a consumer handler that feeds an agent's A2A request handler.
+
+It is a thin adapter, like the HTTP routes: parse the A2A request from the envelope, call the same
+``DefaultRequestHandler`` the HTTP side uses, and write the reply (or each streamed event) to the
+caller's reply stream. The consumer acks the request only after this returns, so a reply is always
+written before the request is acknowledged.
+
+Redelivery is made idempotent: a new task started over the bus gets an id derived from the envelope id,
+so a request redelivered after a replica died finds its task. A finished task is answered from the store
+without running the agent again; an unfinished one is restarted from scratch.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from a2a.server.context import ServerCallContext
+from a2a.server.id_generator import IDGenerator, IDGeneratorContext
+from a2a.server.request_handlers.request_handler import RequestHandler
+from a2a.types.a2a_pb2 import (
+    Message,
+    SendMessageRequest,
+    SendMessageResponse,
+    StreamResponse,
+    Task,
+)
+from a2a.utils.errors import A2AError, InvalidParamsError, InvalidRequestError, MethodNotFoundError
+from a2a.utils.proto_utils import to_stream_response
+from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
+from google.protobuf.message import Message as ProtoMessage
+
+from bus.binding import METHODS, STREAMING, error_payload
+from bus.consumer import Delivery
+from bus.envelope import BudgetExhausted, Envelope, Kind
+from bus.streams import StreamBus
+from bus.task_store import TERMINAL, RedisTaskStore
+
+logger = logging.getLogger(__name__)
+
+_ID_NAMESPACE = uuid.UUID("6f1c7e0a-8d1b-4f4e-9a59-7c1b2d3e4f50")
+_current_envelope: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "podium_envelope", default=None
+)
+
+
+class EnvelopeIds(IDGenerator):
+    """Task and context ids derived from the envelope being handled (random ones over HTTP)."""
+
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+
+    def generate(self, context: IDGeneratorContext) -> str:
+        env_id = _current_envelope.get()
+        if env_id is None:
+            return str(uuid.uuid4())
+        return str(uuid.uuid5(_ID_NAMESPACE, f"{self._kind}:{env_id}"))
+
+
+def task_id_for(env_id: str) -> str:
+    return str(uuid.uuid5(_ID_NAMESPACE, f"task:{env_id}"))
+
+
+def dump(message: ProtoMessage) -> dict[str, Any]:
+    return MessageToDict(message, preserving_proto_field_name=False)
+
+
+class BusRequestServer:
+    """A ``bus.consumer.Handler`` that serves A2A requests arriving in an agent's inbox."""
+
+    def __init__(
+        self,
+        bus: StreamBus,
+        handler: RequestHandler,
+        *,
+        task_store: RedisTaskStore | None = None,
+        max_payload_bytes: int = 1_000_000,
+    ) -> None:
+        self._bus = bus
+        self._handler = handler
+        self._store = task_store
+        self._max_payload = max_payload_bytes
+
+    async def __call__(self, env: Envelope, delivery: Delivery) -> None:
+        token = _current_envelope.set(env.id)
+        try:
+            await self._serve(env, delivery)
+        finally:
+            _current_envelope.reset(token)
+
+    async def _serve(self, env: Envelope, delivery: Delivery) -> None:
+        try:
+            if env.kind != Kind.REQUEST:
+                raise InvalidRequestError(message=f"expected a request envelope, got {env.kind.value!r}")
+            model = METHODS.get(env.method)
+            if model is None:
+                raise MethodNotFoundError(message=f"Method {env.method!r} not found")
+            if self._max_payload and len(env.encode()) > self._max_payload:
+                raise InvalidRequestError(message="Payload too large")
+            try:
+                request = ParseDict(env.payload, model(), ignore_unknown_fields=True)
+            except (ParseError, TypeError, ValueError) as exc:
+                raise InvalidParamsError(data={"parseError": str(exc)}) from exc
+            try:
+                budget = env.budget.next_hop()
+            except BudgetExhausted as exc:
+                raise InvalidRequestError(message="hop budget exhausted") from exc
+            context = ServerCallContext(
+                state={"method": env.method, "envelope_id": env.id, "budget": budget, "sender": env.sender},
+                tenant=getattr(request, "tenant", ""),
+            )
+            if env.traceparent:
+                context.state["traceparent"] = env.traceparent
+            if env.method in STREAMING:
+                await self._stream(env, request, context, delivery)
+            else:
+                result = await self._unary(env, request, context, delivery)
+                await self._reply(env, Kind.RESPONSE, result)
+        except A2AError as exc:
+            await self._reply(env, Kind.ERROR, error_payload(exc))
+
+    async def _unary(
+        self, env: Envelope, request: Any, context: ServerCallContext, delivery: Delivery
+    ) -> dict[str, Any] | None:
+        h = self._handler
+        match env.method:
+            case "SendMessage":
+                done = await self._replayed(request, context, delivery)
+                result: Any = done if done is not None else await h.on_message_send(request, context)
+                if isinstance(result, Task):
+                    return dump(SendMessageResponse(task=result))
+                if isinstance(result, Message):
+                    return dump(SendMessageResponse(message=result))
+                return dump(result)
+            case "GetTask":
+                return dump(await h.on_get_task(request, context))
+            case "ListTasks":
+                return dump(await h.on_list_tasks(request, context))
+            case "CancelTask":
+                return dump(await h.on_cancel_task(request, context))
+            case "CreateTaskPushNotificationConfig":
+                return dump(await h.on_create_task_push_notification_config(request, context))
+            case "GetTaskPushNotificationConfig":
+                return dump(await h.on_get_task_push_notification_config(request, context))
+            case "ListTaskPushNotificationConfigs":
+                return dump(await h.on_list_task_push_notification_configs(request, context))
+            case "DeleteTaskPushNotificationConfig":
+                await h.on_delete_task_push_notification_config(request, context)
+                return None
+            case "GetExtendedAgentCard":
+                return dump(await h.on_get_extended_agent_card(request, context))
+        raise MethodNotFoundError(message=f"Method {env.method!r} not found")
+
+    async def _stream(
+        self, env: Envelope, request: Any, context: ServerCallContext, delivery: Delivery
+    ) -> None:
+        events: AsyncIterator[Any]
+        if env.method == "SendStreamingMessage":
+            done = await self._replayed(request, context, delivery)
+            events = (
+                _single(done) if done is not None else self._handler.on_message_send_stream(request, context)
+            )
+        else:
+            events = self._handler.on_subscribe_to_task(request, context)
+        async for event in events:
+            await self._reply(env, Kind.EVENT, dump(_as_stream_response(event)))
+        await self._reply(env, Kind.END, {})
+
+    async def _replayed(
+        self, request: SendMessageRequest, context: ServerCallContext, delivery: Delivery
+    ) -> Task | None:
+        """For a redelivered request that started a task: the finished task, or None to run again."""
+        if delivery.deliveries <= 1 or request.message.task_id or self._store is None:
+            return None
+        env_id = context.state["envelope_id"]
+        stored = await self._store.get(task_id_for(env_id), context)
+        if stored is None:
+            return None
+        if stored.task.status.state in TERMINAL:
+            logger.info("redelivered request %s: answering finished task %s", env_id, stored.task.id)
+            return stored.task
+        logger.info("redelivered request %s: restarting unfinished task %s", env_id, stored.task.id)
+        await self._store.delete(stored.task.id, context)
+        return None
+
+    async def _reply(self, env: Envelope, kind: Kind, payload: dict[str, Any] | None) -> None:
+        if not env.reply_to:
+            return
+        await self._bus.publish(env.reply_to, env.reply(kind, payload or {}, sender=self._bus_sender(env)))
+
+    @staticmethod
+    def _bus_sender(env: Envelope) -> str:
+        return env.metadata.get("agent", "")
+
+
+async def _single(task: Task) -> AsyncIterator[Task]:
+    yield task
+
+
+def _as_stream_response(event: Any) -> StreamResponse:
+    if isinstance(event, StreamResponse):
+        return event
+    return to_stream_response(event)

@@ -1,0 +1,292 @@
+"""Shared A2A task state in Redis, so any replica can serve GetTask, CancelTask and SubscribeToTask.
+
+:class:`RedisTaskStore` implements a2a-sdk's cluster-mode ``VersionedTaskStore``: each task is a hash
+(``{ns}:task:{<id>}``) holding the serialized ``Task``, its integer version, owner and state. One Lua
+script compares the version and writes the task together with the event that produced it, appended to
+the task's event stream (``{ns}:task:{<id>}:events``, same hash tag). :class:`RedisTaskEventStream`
+tails that stream for replicas that do not run the task themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from a2a.server.cluster import (
+    ConcurrentTaskModificationError,
+    StoredTask,
+    TaskEventStream,
+    TaskVersion,
+    VersionedEvent,
+    VersionedTaskStore,
+)
+from a2a.server.context import ServerCallContext
+from a2a.server.events.event_queue import Event
+from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
+from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, StreamResponse, Task, TaskState
+from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
+from a2a.utils.proto_utils import to_stream_response
+from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
+
+from bus.connection import is_embedded
+from bus.keys import Keys
+
+logger = logging.getLogger(__name__)
+
+TERMINAL = frozenset(
+    {
+        TaskState.TASK_STATE_COMPLETED,
+        TaskState.TASK_STATE_CANCELED,
+        TaskState.TASK_STATE_FAILED,
+        TaskState.TASK_STATE_REJECTED,
+    }
+)
+_TERMINAL_ARG = ",".join(str(int(s)) for s in TERMINAL)
+
+# KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner,
+# state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none).
+# Returns the new version, or -1 when the compare fails.
+_SAVE = """
+local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local prev = tonumber(ARGV[2])
+if ARGV[3] == '1' then
+  if cur == 0 then return -1 end
+  local st = redis.call('HGET', KEYS[1], 'state')
+  for s in string.gmatch(ARGV[9], '[^,]+') do
+    if st == s then return -1 end
+  end
+elseif cur ~= prev then
+  return -1
+end
+local new = cur + 1
+redis.call('HSET', KEYS[1], 'task', ARGV[1], 'version', new, 'owner', ARGV[5], 'state', ARGV[6], 'updated', ARGV[7])
+if ARGV[4] ~= '' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', 'v', new, 'e', ARGV[4])
+end
+if tonumber(ARGV[10]) > 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[10])
+  redis.call('EXPIRE', KEYS[2], ARGV[10])
+end
+return new
+"""
+
+_LIST_SCAN_LIMIT = 10_000  # most recent tasks considered by ListTasks
+
+
+class _Signals:
+    """Wakes in-process subscribers when a task changes: the embedded bus cannot block on XREAD."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+
+    def notify(self, task_id: str) -> None:
+        event = self._events.pop(task_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait(self, task_id: str, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._events[task_id].wait(), seconds)
+        except TimeoutError:
+            pass
+
+
+_SIGNALS: dict[int, _Signals] = {}
+
+
+def _signals_for(redis: Any) -> _Signals:
+    # One per embedded server: every store and stream on it in this process shares wake-ups.
+    server = redis.connection_pool.connection_kwargs.get("server")
+    return _SIGNALS.setdefault(id(server if server is not None else redis), _Signals())
+
+
+class RedisTaskStore(VersionedTaskStore):
+    """A ``VersionedTaskStore`` on Redis with optimistic versioning (a counter per task)."""
+
+    def __init__(
+        self,
+        redis: Any,
+        keys: Keys,
+        *,
+        owner_resolver: OwnerResolver = resolve_user_scope,
+        events_maxlen: int = 10_000,
+        ttl_s: int = 7 * 24 * 3600,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._owner = owner_resolver
+        self._events_maxlen = events_maxlen
+        self._ttl_s = ttl_s
+        self._save = redis.register_script(_SAVE)
+        self.signals = _signals_for(redis) if is_embedded(redis) else None
+
+    async def save(
+        self,
+        task: Task,
+        *,
+        event: Event | None = None,
+        prev: Task | None = None,
+        prev_version: TaskVersion,
+        context: ServerCallContext,
+    ) -> TaskVersion:
+        """Write ``task`` if the stored version is still ``prev_version``.
+
+        Raises ``ConcurrentTaskModificationError`` when another writer got there first (or, for a
+        cancel, when the task is absent or already terminal).
+        """
+        del prev
+        cancel = task.status.state == TaskState.TASK_STATE_CANCELED
+        prev_value = 0 if prev_version.is_missing else _as_int(prev_version)
+        event_bytes = to_stream_response(event).SerializeToString() if event is not None else b""
+        now_ms = int(time.time() * 1000)
+        new = await self._save(
+            keys=[self._keys.task(task.id), self._keys.task_events(task.id)],
+            args=[
+                task.SerializeToString(),
+                prev_value,
+                "1" if cancel else "0",
+                event_bytes,
+                self._owner(context),
+                int(task.status.state),
+                now_ms,
+                self._events_maxlen,
+                _TERMINAL_ARG,
+                self._ttl_s,
+            ],
+        )
+        if int(new) < 0:
+            raise ConcurrentTaskModificationError(task.id)
+        # The index lives in another slot, so it is written outside the script (best effort).
+        await self._redis.zadd(self._keys.task_index(), {task.id: now_ms})
+        if self.signals is not None:
+            self.signals.notify(task.id)
+        return TaskVersion(int(new))
+
+    async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
+        raw = await self._redis.hmget(self._keys.task(task_id), ["task", "version", "owner"])
+        if raw[0] is None or _text(raw[2]) != self._owner(context):
+            return None
+        task = Task()
+        task.ParseFromString(raw[0])
+        return StoredTask(task, TaskVersion(int(raw[1])))
+
+    async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
+        owner = self._owner(context)
+        ids = await self._redis.zrevrange(self._keys.task_index(), 0, _LIST_SCAN_LIMIT - 1)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.hmget(self._keys.task(_text(task_id)), ["task", "owner"])
+            rows = await pipe.execute()
+        tasks: list[Task] = []
+        for raw, row_owner in rows:
+            if raw is None or _text(row_owner) != owner:
+                continue
+            task = Task()
+            task.ParseFromString(raw)
+            if params.context_id and task.context_id != params.context_id:
+                continue
+            if params.status and task.status.state != params.status:
+                continue
+            if params.HasField("status_timestamp_after") and not (
+                task.status.HasField("timestamp")
+                and task.status.timestamp.ToNanoseconds() >= params.status_timestamp_after.ToNanoseconds()
+            ):
+                continue
+            tasks.append(task)
+        tasks.sort(key=_sort_key, reverse=True)
+        start = 0
+        if params.page_token:
+            cursor = decode_list_tasks_cursor(params.page_token)
+            if cursor is not None:
+                after = cursor.sort_key()
+                start = next((i for i, t in enumerate(tasks) if _sort_key(t) < after), len(tasks))
+        page_size = params.page_size or DEFAULT_LIST_TASKS_PAGE_SIZE
+        end = start + page_size
+        next_token = encode_list_tasks_cursor(_cursor_for(tasks[end - 1])) if end < len(tasks) else None
+        return ListTasksResponse(
+            next_page_token=next_token, tasks=tasks[start:end], total_size=len(tasks), page_size=page_size
+        )
+
+    async def delete(self, task_id: str, context: ServerCallContext) -> None:
+        if await self.get(task_id, context) is None:
+            return
+        await self._redis.delete(self._keys.task(task_id), self._keys.task_events(task_id))
+        await self._redis.zrem(self._keys.task_index(), task_id)
+
+
+class RedisTaskEventStream(TaskEventStream):
+    """Tails a task's event stream, written by :class:`RedisTaskStore` in the same script as the task."""
+
+    def __init__(self, redis: Any, keys: Keys, *, block_ms: int = 1000, linger_s: int = 3600) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._block_ms = block_ms
+        self._linger_s = linger_s
+        self._signals = _signals_for(redis) if is_embedded(redis) else None
+
+    async def publish(self, task_id: str, event: VersionedEvent) -> None:
+        """Nothing to do: the store appended the event atomically with the task write."""
+        del task_id, event
+
+    async def subscribe(  # type: ignore[override]
+        self, task_id: str, *, after: TaskVersion
+    ) -> AsyncGenerator[VersionedEvent, None]:
+        """Yield the task's events newer than ``after``, then keep tailing until closed."""
+        key = self._keys.task_events(task_id)
+        last = "0-0"
+        while True:
+            if self._signals is not None:
+                entries = await self._redis.xread({key: last}, count=100)
+                if not entries:
+                    await self._signals.wait(task_id, self._block_ms / 1000)
+                    continue
+            else:
+                entries = await self._redis.xread({key: last}, count=100, block=self._block_ms)
+                if not entries:
+                    continue
+            for entry_id, fields in entries[0][1]:
+                last = _text(entry_id)
+                version = TaskVersion(int(fields[b"v"]))
+                if not version.is_after(after):
+                    continue
+                response = StreamResponse()
+                response.ParseFromString(fields[b"e"])
+                yield VersionedEvent(event=_event_of(response), version=version)
+
+    async def destroy(self, task_id: str) -> None:
+        """Let a finished task's log linger for late subscribers, then expire."""
+        await self._redis.expire(self._keys.task_events(task_id), self._linger_s)
+
+
+def _event_of(response: StreamResponse) -> Event:
+    which = response.WhichOneof("payload")
+    if which is None:
+        raise ValueError("stored task event has no payload")
+    return getattr(response, which)
+
+
+def _as_int(version: TaskVersion) -> int:
+    value = version._value  # TaskVersion exposes no accessor; stores own the value they wrap
+    if not isinstance(value, int):
+        raise TypeError(f"RedisTaskStore needs integer versions, got {type(value).__name__}")
+    return value
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _sort_key(task: Task) -> tuple[bool, int, str]:
+    has = task.HasField("status") and task.status.HasField("timestamp")
+    return (has, task.status.timestamp.ToNanoseconds() if has else 0, task.id)
+
+
+def _cursor_for(task: Task) -> ListTasksCursor:
+    has, ts, task_id = _sort_key(task)
+    return ListTasksCursor(timestamp_ns=ts if has else None, task_id=task_id)

@@ -1,0 +1,111 @@
+"""RedisTaskStore / RedisTaskEventStream contract, on real Redis and on the embedded bus."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+from a2a.server.cluster import ConcurrentTaskModificationError, TaskVersion
+from a2a.server.context import ServerCallContext
+from a2a.types.a2a_pb2 import ListTasksRequest, Task, TaskState, TaskStatus, TaskStatusUpdateEvent
+
+from bus.connection import connect
+from bus.keys import Keys
+from bus.task_store import RedisTaskEventStream, RedisTaskStore
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["redis", "embedded"])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator:
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        c = connect(url)
+    else:
+        c = connect(None)
+    yield c
+    await c.aclose()
+
+
+def _task(task_id: str, state: Any, context_id: str = "ctx") -> Task:
+    t = Task(id=task_id, context_id=context_id, status=TaskStatus(state=state))
+    t.status.timestamp.GetCurrentTime()
+    return t
+
+
+def _ctx() -> ServerCallContext:
+    return ServerCallContext()
+
+
+async def test_versions_compare_and_swap(client) -> None:
+    store = RedisTaskStore(client, Keys(f"t{uuid.uuid4().hex[:8]}"))
+    t = _task("a", TaskState.TASK_STATE_SUBMITTED)
+    v1 = await store.save(t, prev_version=TaskVersion.MISSING, context=_ctx())
+    with pytest.raises(ConcurrentTaskModificationError):
+        await store.save(t, prev_version=TaskVersion.MISSING, context=_ctx())
+    t.status.state = TaskState.TASK_STATE_WORKING
+    v2 = await store.save(t, prev_version=v1, context=_ctx())
+    assert v2.is_after(v1)
+    with pytest.raises(ConcurrentTaskModificationError):  # stale writer
+        await store.save(t, prev_version=v1, context=_ctx())
+    stored = await store.get("a", _ctx())
+    assert stored is not None and stored.version == v2
+    assert stored.task.status.state == TaskState.TASK_STATE_WORKING
+    assert await store.get("missing", _ctx()) is None
+
+
+async def test_cancel_overwrites_running_but_not_finished(client) -> None:
+    store = RedisTaskStore(client, Keys(f"t{uuid.uuid4().hex[:8]}"))
+    running = _task("r", TaskState.TASK_STATE_WORKING)
+    await store.save(running, prev_version=TaskVersion.MISSING, context=_ctx())
+    cancel = _task("r", TaskState.TASK_STATE_CANCELED)
+    await store.save(cancel, prev_version=TaskVersion(99), context=_ctx())  # no version check for cancel
+    with pytest.raises(ConcurrentTaskModificationError):  # already terminal
+        await store.save(cancel, prev_version=TaskVersion(99), context=_ctx())
+    with pytest.raises(ConcurrentTaskModificationError):  # absent
+        await store.save(
+            _task("none", TaskState.TASK_STATE_CANCELED), prev_version=TaskVersion(1), context=_ctx()
+        )
+
+
+async def test_list_filters_and_pages(client) -> None:
+    store = RedisTaskStore(client, Keys(f"t{uuid.uuid4().hex[:8]}"))
+    for i in range(5):
+        await store.save(_task(f"t{i}", TaskState.TASK_STATE_COMPLETED, context_id="c1" if i % 2 else "c2"),
+                         prev_version=TaskVersion.MISSING, context=_ctx())  # fmt: skip
+    page = await store.list(ListTasksRequest(page_size=2), _ctx())
+    assert page.total_size == 5 and len(page.tasks) == 2 and page.next_page_token
+    seen = [t.id for t in page.tasks]
+    while page.next_page_token:
+        page = await store.list(ListTasksRequest(page_size=2, page_token=page.next_page_token), _ctx())
+        seen += [t.id for t in page.tasks]
+    assert sorted(seen) == [f"t{i}" for i in range(5)]
+    only_c1 = await store.list(ListTasksRequest(context_id="c1"), _ctx())
+    assert {t.id for t in only_c1.tasks} == {"t1", "t3"}
+
+
+async def test_event_stream_tails_events_after_a_version(client) -> None:
+    keys = Keys(f"t{uuid.uuid4().hex[:8]}")
+    store = RedisTaskStore(client, keys)
+    stream = RedisTaskEventStream(client, keys, block_ms=100)
+    t = _task("e", TaskState.TASK_STATE_SUBMITTED)
+    v = await store.save(t, event=t, prev_version=TaskVersion.MISSING, context=_ctx())
+    got: list[int] = []
+
+    async def tail() -> None:
+        async for ev in stream.subscribe("e", after=v):
+            got.append(int(ev.event.status.state))
+            if ev.event.status.state == TaskState.TASK_STATE_COMPLETED:
+                return
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tail)
+            for state in (TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED):
+                t.status.state = state
+                update = TaskStatusUpdateEvent(task_id="e", context_id="ctx", status=TaskStatus(state=state))
+                v = await store.save(t, event=update, prev_version=v, context=_ctx())
+    assert got == [TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED]
