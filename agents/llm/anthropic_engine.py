@@ -255,7 +255,7 @@ class AnthropicEngine:
                 retry_after=retry_after,
                 **common,
             )
-        if self._should_retry(exc):
+        if is_retryable_status(status):
             what = "overloaded" if status == 529 else "failing"
             return LLMUnavailable(f"Anthropic API {what} ({detail}) after {attempts} attempt(s)", **common)
         return LLMBadRequest(f"Anthropic rejected the request ({detail})", **common)

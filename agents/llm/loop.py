@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 StopReason = Literal["end_turn", "max_turns", "token_budget", "repeated_tool_call"]
 
 DEFAULT_MAX_TURNS = 8
-DEFAULT_MAX_TOKENS_PER_TURN = 4096
+DEFAULT_MAX_TOKENS_PER_TURN = 8192  # adaptive thinking shares this with the answer
 # a turn with less output room than this is not worth starting (the model could not finish a thought)
 MIN_TURN_OUTPUT_TOKENS = 128
 # deliberately pessimistic (real English text is ~4 chars a token), so the budget errs on the safe side

@@ -247,6 +247,14 @@ async def test_server_errors_and_connection_errors_are_retried() -> None:
     assert sleeps.delays == [0.5, 1.0]
 
 
+async def test_the_api_can_forbid_a_retry() -> None:
+    api = MessagesAPI(error(500, "api_error", "Internal server error", {"x-should-retry": "false"}))
+    async with anthropic_engine(api) as engine:
+        with pytest.raises(LLMUnavailable, match="after 1 attempt") as info:
+            await engine.complete(system="", messages=[Message.user("go")], tools=[], max_tokens=8)
+    assert len(api.requests) == 1 and info.value.status == 500
+
+
 async def test_unreachable_api_raises_llm_unavailable() -> None:
     def refuse(body: object) -> httpx2.Response:
         raise httpx2.ConnectError("connection refused")
