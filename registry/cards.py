@@ -292,12 +292,17 @@ def _check_modes(modes: Iterable[str], field: str, fail: Any, *, required: bool)
 
 
 def _parse_error_text(exc: ParseError) -> str:
-    # ParseDict nests "Failed to parse X field: " prefixes; keep the innermost reason and name the path.
-    text = str(exc)
-    path = re.findall(r"Failed to parse (\w+) field: ", text)
+    # ParseDict nests "Failed to parse X field: " prefixes and sometimes ends with ' at "AgentCard.a[0].b"'; turn
+    # that into "a[0].b: reason".
+    text = str(exc).split("\n")[0]
     reason = re.sub(r"(Failed to parse \w+ field: )+", "", text).strip().rstrip(".")
-    reason = reason.split("\n")[0]
-    return f"{'.'.join(path)}: {reason}" if path else reason
+    at = re.search(r' at "?AgentCard\.?([\w.\[\]]*)"?$', reason)
+    if at:
+        reason = reason[: at.start()].strip()
+        path = at.group(1)
+    else:
+        path = ".".join(re.findall(r"Failed to parse (\w+) field: ", text))
+    return f"{path}: {reason}" if path else reason
 
 
 def _display(path: Path) -> str:
