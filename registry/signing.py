@@ -220,7 +220,7 @@ class TrustedKeys:
         trusted = ", ".join(self.kids)
         if not card.signatures:
             raise UnsignedCard(
-                f"card {card.name!r} is unsigned; this registry accepts only cards signed by: {trusted}"
+                f"card {card.name!r} is unsigned; this registry accepts only cards signed by a trusted key ({trusted})"
             )
         kids = [_header(s.protected).get("kid") for s in card.signatures]
         ours = [k for k in kids if isinstance(k, str) and k in self._keys]

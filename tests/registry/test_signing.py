@@ -42,7 +42,7 @@ def test_sign_and_verify_both_algorithms(keydir: Path, kid: str) -> None:
 
 def test_rejections_say_why(keydir: Path) -> None:
     trusted = TrustedKeys.from_paths([keydir / "keys" / "ops.pub.pem"])
-    with pytest.raises(UnsignedCard, match=r"'echo' is unsigned; .* signed by: ops"):
+    with pytest.raises(UnsignedCard, match=r"'echo' is unsigned; .* signed by a trusted key \(ops\)"):
         trusted.verify(podium_card("echo"))
     with pytest.raises(UnknownKey, match=r"signed by 'edge', not by a trusted key \(ops\)"):
         trusted.verify(signed("echo", keydir / "keys" / "edge.key.pem"))
