@@ -1,0 +1,112 @@
+"""The expression language on its own: values, percent semantics, and everything it must refuse."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from mcp_servers import arith
+from mcp_servers.errors import ExpressionError
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("1 + 2 * 3", "7"),
+        ("(1 + 2) * 3", "9"),
+        ("2 ** 10", "1024"),
+        ("2 ^ 8", "256"),
+        ("-2 ** 2", "-4"),
+        ("2 ** -1", "0.5"),
+        ("2 ** 3 ** 2", "512"),
+        ("0.1 + 0.2", "0.3"),
+        ("10 / 4", "2.5"),
+        ("7 // 2", "3"),
+        ("-7 // 2", "-4"),
+        ("17 % 5", "2"),
+        ("-17 % 5", "3"),
+        ("15%", "0.15"),
+        ("15% * 80", "12"),
+        ("200 + 10%", "220"),
+        ("200 - 10%", "180"),
+        ("(100 + 50) + 10%", "165"),
+        ("round(2.675, 2)", "2.68"),
+        ("round(10 / 3, 4)", "3.3333"),
+        ("min(3, 1, 2) + max(4, 5)", "6"),
+        ("sqrt(16) + abs(-3)", "7"),
+        ("floor(-2.5) + ceil(2.1)", "0"),
+        ("log(100, 10)", "2"),
+        ("log10(1000)", "3"),
+        ("ln(e)", "1"),
+        ("1_000_000 * 3", "3000000"),
+        (".5 + .5", "1"),
+    ],
+)
+def test_values(source: str, expected: str) -> None:
+    assert arith.fmt(arith.evaluate(source).value) == expected
+
+
+def test_precision_is_fifty_digits() -> None:
+    third = arith.evaluate("1 / 3").value
+    assert str(third) == "0." + "3" * 50
+    assert arith.evaluate("pi").value.as_tuple().digits[:6] == (3, 1, 4, 1, 5, 9)
+
+
+def test_steps_record_each_operation() -> None:
+    result = arith.evaluate("(2 + 3) * 4")
+    assert result.steps == ["2 + 3 = 5", "5 * 4 = 20"]
+    assert arith.evaluate("200 + 10%").steps == ["200 + 10% (of 200 = 20) = 220"]
+    assert arith.evaluate("(-8) ** 2").steps == ["(-8) ** 2 = 64"]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("__import__('os')", "unexpected character"),
+        ("__import__(1)", "unknown name '__import__'"),
+        ("os.system(1)", "unexpected character '.'"),
+        ("(1).real", "unexpected character '.'"),
+        ("lambda: 1", "unexpected character ':'"),
+        ("lambda", "unknown name 'lambda'"),
+        ("x + 1", "unknown name 'x'"),
+        ("eval(1)", "unknown name 'eval'"),
+        ("open(1)", "unknown name 'open'"),
+        ("[1, 2]", "unexpected character '['"),
+        ("1 if 1 else 2", "unexpected 'if'"),
+        ("9**9**9", "would exceed 1e300"),
+        ("10 ** 301", "would exceed 1e300"),
+        ("2 ** 1000", "would exceed 1e300"),
+        ("exp(1000)", "exceeds 1e300"),
+        ("1e300 * 10", "exceeds 1e300"),
+        ("1e999999", "exceeds 1e300"),
+        ("1 / 0", "division by zero"),
+        ("5 // 0", "division by zero"),
+        ("5 % 0", "division by zero"),
+        ("0 ** -1", "negative power"),
+        ("(-8) ** 0.5", "not a real number"),
+        ("sqrt(-1)", "not real"),
+        ("log(0)", "positive argument"),
+        ("round(1.5, 0.5)", "whole number"),
+        ("round()", "expected a number"),
+        ("sqrt(1, 2)", "takes 1-1 arguments"),
+        ("", "empty expression"),
+        ("1 +", "found end of expression"),
+        ("(1 + 2", "expected ')'"),
+        ("3 (4)", "unexpected '('"),
+        ("-" * 70 + "1", "nests deeper"),
+        ("(" * 70 + "1" + ")" * 70, "nests deeper"),
+        ("1" * 101, "longer than 100"),
+        ("1+" * 500 + "1", "longer than 1000"),
+    ],
+)
+def test_refused(source: str, message: str) -> None:
+    with pytest.raises(ExpressionError, match=None) as caught:
+        arith.evaluate(source)
+    assert message in str(caught.value)
+
+
+def test_tiny_powers_underflow_to_zero_instead_of_running() -> None:
+    assert arith.evaluate("0.5 ** 1e200").value == 0
+    assert arith.evaluate("1 ** 1e200").value == 1
+    assert arith.evaluate("(-1) ** 1e200").value == Decimal(1)
