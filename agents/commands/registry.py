@@ -8,10 +8,14 @@ cards signed by those keys.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 import anyio
 import uvicorn
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level.lower(), lifespan="on"
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
 
     async def serve() -> None:
         try:
@@ -102,6 +106,22 @@ def run(args: argparse.Namespace) -> int:
 
     anyio.run(serve)
     return 0 if server.started else 1
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after a graceful shutdown; a registry stopped on purpose exits 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 def _loopback(host: str) -> bool:

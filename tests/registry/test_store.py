@@ -1,14 +1,30 @@
-"""The Redis registry on a real redis-server: registration, TTL heartbeats, expiry and return, discovery."""
+"""The Redis registry on a real redis-server and the embedded bus: registration, TTL heartbeats, expiry and return, discovery."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
+import fakeredis
 import pytest
 
+from bus.connection import connect
 from registry.errors import CardError, NameTaken
 from registry.store import Registry
 from tests.registry.helpers import AGENTS, custom_card, eventually, podium_card
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["redis-server", "embedded"])
+async def redis(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """The same contract on a real redis-server and on the embedded (fakeredis) bus."""
+    if request.param == "embedded":
+        client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    else:
+        client = connect(request.getfixturevalue("redis_url"))
+    yield client
+    await client.aclose()
 
 
 async def test_register_list_get_and_instances(redis, keys) -> None:
