@@ -157,6 +157,9 @@ class Link:
             if not self._closing:
                 await self._retry.wait()
 
+    async def wait_first_attempt(self) -> None:
+        await self._ready.wait()
+
     async def connected(self) -> Client:
         await self._ready.wait()
         if self.client is None:
@@ -217,17 +220,17 @@ class MountedTools:
             for link in self.links:
                 tg.start_soon(link.supervise)
             for link in self.links:
-                await link._ready.wait()
-            failed = [f"{link.cfg.name} ({link.error})" for link in self.links if link.client is None]
-            if failed:
-                raise MountError(
-                    f"agent {self.agent or '?'}: cannot mount MCP server(s): {'; '.join(failed)}"
-                )
-            for link in self.links:
-                self._add_routes(link)
+                await link.wait_first_attempt()
         except BaseException:
             await stack.__aexit__(*sys.exc_info())
             raise
+        failed = [f"{link.cfg.name} ({link.error})" for link in self.links if link.client is None]
+        if failed:
+            # Raised after the supervisors have stopped, so callers see MountError, not a task-group wrapper.
+            await stack.aclose()
+            raise MountError(f"agent {self.agent or '?'}: cannot mount MCP server(s): {'; '.join(failed)}")
+        for link in self.links:
+            self._add_routes(link)
         self._stack = stack
         return self
 
