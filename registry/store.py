@@ -229,10 +229,13 @@ class Registry:
             raise ValueError(f"heartbeat interval ({interval}s) must be shorter than the ttl ({ttl}s)")
         instance = instance or new_instance_id()
         await self.register(card, instance, ttl=ttl, info=info)
+        error: Exception | None = None
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._beat_forever, card.name, instance, ttl, interval)
             try:
                 yield instance
+            except Exception as exc:
+                error = exc  # re-raised below, so callers see it unwrapped by the task group
             finally:
                 tg.cancel_scope.cancel()
                 with anyio.move_on_after(2, shield=True):
@@ -240,6 +243,8 @@ class Registry:
                         await self.deregister(card.name, instance)
                     except (RedisError, OSError) as exc:
                         logger.warning("could not deregister %s/%s: %s", card.name, instance, exc)
+        if error is not None:
+            raise error
 
     async def _beat_forever(self, name: str, instance: str, ttl: float, interval: float) -> None:
         while True:

@@ -247,3 +247,18 @@ async def test_trusted_keys_over_http(redis, keys, tmp_path) -> None:
         assert (await http.get("/agents")).json() == {"agents": []}
         ok = await http.post("/agents", json={"card": card_to_dict(signed)}, headers=AUTH)
         assert ok.status_code == 201 and ok.json()["verifiedBy"] == "ops"
+
+
+async def test_the_address_actually_connected_to_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: a name that resolved to a public address at check time but connects to loopback."""
+    import registry.fetch as fetch
+
+    async def resolved_public(url: str, *, allow_private: bool) -> None:
+        return None
+
+    monkeypatch.setattr(fetch, "check_target", resolved_public)
+    async with a2a_agent() as agent, httpx.AsyncClient() as http:
+        with pytest.raises(fetch.UrlNotAllowed, match=r"connected to non-public address 127\.0\.0\.1"):
+            await fetch.fetch_card(http, agent, allow_private=False)
+        card, _ = await fetch.fetch_card(http, agent, allow_private=True)
+        assert card.name == "Hello Agent"

@@ -205,3 +205,39 @@ async def test_registries_in_different_namespaces_do_not_meet(redis, keys) -> No
 
     await Registry(redis, keys).register(podium_card("echo"), "i", ttl=30)
     assert await Registry(redis, Keys(keys.namespace + "x")).list(include_down=True) == []
+
+
+async def test_announce_reraises_the_body_error_unwrapped_and_deregisters(redis, keys) -> None:
+    reg = Registry(redis, keys)
+    with pytest.raises(ValueError, match="boom"):
+        async with reg.announce(podium_card("echo"), "e1", ttl=5, interval=1):
+            raise ValueError("boom")
+    assert await reg.instances("echo") == []
+
+
+async def test_heartbeats_survive_a_redis_restart_that_lost_everything(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bus.keys import Keys
+    from tests.support import RedisServer
+
+    server = RedisServer().start()  # no persistence: a restart loses every key
+    client = connect(server.url, socket_timeout=1, socket_connect_timeout=1)
+    reg = Registry(client, Keys("restart"))
+    try:
+        async with reg.announce(podium_card("echo"), "e1", ttl=1, interval=0.1):
+            server.kill()
+
+            async def beat_failed() -> bool:
+                return "heartbeat for echo/e1 failed" in caplog.text
+
+            await eventually(beat_failed, what="a heartbeat to fail while Redis is down")
+            server.start()
+
+            async def back() -> bool:
+                return [e.name for e in await reg.list()] == ["echo"]
+
+            await eventually(back, what="the card to be registered again after the restart")
+    finally:
+        await client.aclose()
+        server.close()
