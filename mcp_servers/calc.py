@@ -25,7 +25,8 @@ MAX_VALUES = 10_000
 MAX_PERCENTILES = 101
 CENTS = Decimal("0.01")
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+MAX_ABS = 1e100  # keeps sums, squares and interpolations of the data far from float overflow
+Finite = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_ABS, le=MAX_ABS)]
 
 
 class Evaluation(BaseModel):
@@ -121,7 +122,12 @@ def create_server() -> MCPServer:
     @tool(server, read_only=True)
     def statistics(
         values: Annotated[
-            list[Finite], Field(min_length=1, max_length=MAX_VALUES, description="the data (1-10000 numbers)")
+            list[Finite],
+            Field(
+                min_length=1,
+                max_length=MAX_VALUES,
+                description="the data: 1-10000 numbers, each within ±1e100",
+            ),
         ],
         percentiles: Annotated[
             list[Annotated[float, Field(ge=0, le=100)]],

@@ -116,6 +116,7 @@ async def test_loan_payment(client: Client) -> None:
         ("statistics", {"values": "1,2,3"}, "values"),
         ("statistics", {"values": [1, "two"]}, "values.1"),
         ("statistics", {"values": [0.5] * 10_001}, "values"),
+        ("statistics", {"values": [1, 1e200]}, "values.1"),
         ("statistics", {"values": [1, 2], "percentiles": [101]}, "percentiles.0"),
         ("compound_growth", {"principal": 100, "rate_percent": 5}, "years"),
         ("compound_growth", {"principal": -1, "rate_percent": 5, "years": 1}, "principal"),

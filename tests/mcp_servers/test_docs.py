@@ -74,6 +74,8 @@ async def test_hits_are_ranked_with_titles_and_snippets(client: Client) -> None:
 
 async def test_no_match_is_an_empty_result(client: Client) -> None:
     assert await search(client, "qwertyuiopasdf") == {"hits": [], "total": 0}
+    nothing = await client.call_tool("search", {"query": "?!"})
+    assert nothing.is_error and "no searchable words" in nothing.content[0].text
 
 
 async def test_read_pages_through_a_document(client: Client) -> None:
