@@ -1,0 +1,61 @@
+"""``podium bench NAME ...``: benchmarks. Each lives in ``bench/<name>.py`` with ``configure(parser)`` and
+``run(args) -> int``, and is imported only when chosen (or when its help is shown)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+# name -> (module, one-line help); adding a benchmark is one line here.
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "bus": ("bench.bus", "bus throughput: Podium's consumer loop against the same loop in raw redis-py"),
+    "hop": ("bench.hop", "one A2A hop over the bus against bare a2a-sdk over HTTP"),
+}
+
+
+class _LazyParser(argparse.ArgumentParser):
+    """A subparser that imports its benchmark module and lets it add arguments only when used."""
+
+    def __init__(self, *args: Any, module: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._module, self._loaded = module, False
+
+    def _load(self) -> None:
+        if self._module and not self._loaded:
+            self._loaded = True
+            try:
+                importlib.import_module(self._module).configure(self)
+            except ModuleNotFoundError as exc:
+                if exc.name != self._module:
+                    raise
+                self.set_defaults(_bench_missing=True)
+            self.set_defaults(_bench_module=self._module)
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        self._load()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._load()
+        return super().format_help()
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", parser_class=_LazyParser)
+    for name, (module, help_text) in BENCHMARKS.items():
+        sub.add_parser(name, help=help_text, description=help_text, module=module)
+    parser.set_defaults(_bench_parser=parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    module = getattr(args, "_bench_module", None)
+    if module is None:
+        args._bench_parser.print_help()
+        return 2
+    if getattr(args, "_bench_missing", False):
+        print(f"podium bench: '{args.benchmark}' is not available in this build", file=sys.stderr)
+        return 2
+    return int(importlib.import_module(module).run(args) or 0)
