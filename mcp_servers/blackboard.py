@@ -21,7 +21,7 @@ from bus.connection import connect
 from bus.keys import Keys
 from mcp_servers.board import MAX_AUTHOR, MAX_KEY, Board, Limits, StoredNote
 from mcp_servers.errors import BoardLimitError
-from mcp_servers.tooling import state, tool
+from mcp_servers.tooling import default_server, state, tool
 
 PREVIEW = 200
 
@@ -181,4 +181,4 @@ def create_server(
     return server
 
 
-server = create_server()
+__getattr__ = default_server(create_server)

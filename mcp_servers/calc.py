@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from mcp_servers import arith
 from mcp_servers.errors import ExpressionError
-from mcp_servers.tooling import tool
+from mcp_servers.tooling import default_server, tool
 
 MAX_VALUES = 10_000
 MAX_PERCENTILES = 101
@@ -248,4 +248,4 @@ def create_server() -> MCPServer:
     return server
 
 
-server = create_server()
+__getattr__ = default_server(create_server)

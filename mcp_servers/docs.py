@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from mcp_servers import corpus
 from mcp_servers.bm25 import BM25Index, snippet
 from mcp_servers.errors import DocsPathError
-from mcp_servers.tooling import state, tool
+from mcp_servers.tooling import default_server, state, tool
 
 logger = logging.getLogger(__name__)
 
@@ -154,4 +154,4 @@ def create_server(folders: Sequence[str] | None = None, *, builtin: bool = True)
     return server
 
 
-server = create_server()
+__getattr__ = default_server(create_server)

@@ -42,6 +42,21 @@ def tool(
     return decorator
 
 
+def default_server(factory: Callable[[], Any]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` serving ``server``: the module's default server, built on first use, so
+    importing a server module has no side effects (MCPServer's constructor configures logging)."""
+    built: list[Any] = []
+
+    def __getattr__(name: str) -> Any:
+        if name != "server":
+            raise AttributeError(f"module has no attribute {name!r}")
+        if not built:
+            built.append(factory())
+        return built[0]
+
+    return __getattr__
+
+
 def state(ctx: Context[Any, Any], kind: type[S]) -> S:
     """The server's lifespan state, checked to be ``kind`` (a tool wired to the wrong server fails loudly)."""
     value = ctx.request_context.lifespan_context

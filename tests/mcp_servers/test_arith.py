@@ -110,3 +110,9 @@ def test_tiny_powers_underflow_to_zero_instead_of_running() -> None:
     assert arith.evaluate("0.5 ** 1e200").value == 0
     assert arith.evaluate("1 ** 1e200").value == 1
     assert arith.evaluate("(-1) ** 1e200").value == Decimal(1)
+
+
+def test_steps_are_bounded() -> None:
+    result = arith.evaluate("+".join(["1"] * 450))
+    assert result.value == 450
+    assert len(result.steps) == arith.MAX_STEPS + 1 and result.steps[-1].startswith("…")
