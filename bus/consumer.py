@@ -5,9 +5,10 @@ reply first). A fixed pool of ``concurrency`` workers runs handlers, and the loo
 than there are free worker slots. Delivery counts come from Redis's pending-entries list, so an entry that
 kills whole processes is still capped at ``max_deliveries`` before it lands in the dead-letter stream.
 
-Loops: *read* (XREADGROUP ``>``), *claim* (keeps this consumer's own entries fresh with XCLAIM JUSTID and
-XAUTOCLAIMs entries that a dead consumer left idle), *ack* (XACKs finished entries in batches), and a
-short-lived *retry* task per failed entry (XCLAIMs it back after a backoff, which counts a delivery).
+Loops: *read* (XREADGROUP ``>``), *claim* (XAUTOCLAIMs entries a dead consumer left idle), *keepalive*
+(XCLAIM JUSTID on the entries we hold, so slow handlers are not taken for dead), *ack* (XACKs finished
+entries in batches), and a short-lived *retry* task per failed entry (XCLAIMs it back after a backoff,
+which counts a delivery). Every loop rides out Redis outages with a backoff and recreates a lost group.
 """
 
 from __future__ import annotations
@@ -16,26 +17,23 @@ import json
 import logging
 import math
 import random
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskStatus
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bus.envelope import FIELD, Envelope, Kind
+from bus.acks import AckBatcher
+from bus.backoff import TRANSIENT, Backoff
+from bus.envelope import FIELD, Envelope
 from bus.errors import ConfigError, EnvelopeError
+from bus.jobs import Job, JobQueue
 from bus.keys import validate_name
-from bus.streams import StreamBus, dead_letter_fields, decode_entry, field, stream_entries, text
+from bus.streams import StreamBus, decode_entry, error_reply, field, stream_entries, text
 
 logger = logging.getLogger(__name__)
-
-# Redis going away: the loops back off and retry (BusyLoadingError is a ConnectionError).
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, TimeoutError, ConnectionError)
 
 
 @dataclass(slots=True)
@@ -50,72 +48,6 @@ class Delivery:
 
 class Handler(Protocol):
     async def __call__(self, env: Envelope, delivery: Delivery) -> None: ...
-
-
-@dataclass(slots=True)
-class _Job:
-    entry_id: str
-    fields: Mapping[Any, Any] | None
-    deliveries: int
-
-
-class _JobQueue:
-    """Entries waiting for a worker. Only one idle worker is woken at a time, and a worker that takes a
-    job while more wait wakes the next: fast handlers then run back to back in one task, without a task
-    switch per entry, while handlers that wait on I/O fan out to as many workers as there are jobs."""
-
-    def __init__(self) -> None:
-        self._jobs: deque[_Job] = deque()
-        self._idle: deque[anyio.Event] = deque()
-        self._woken = 0  # workers woken that have not run yet
-        self.closed = False
-
-    def put(self, job: _Job) -> None:
-        self._jobs.append(job)
-        self._wake_one()
-
-    def close(self) -> None:
-        """No more jobs: workers finish what is queued, then :meth:`get` returns None."""
-        self.closed = True
-        while self._idle:
-            self._woken += 1
-            self._idle.popleft().set()
-
-    def _wake_one(self) -> None:
-        if self._jobs and self._idle and not self._woken:
-            self._woken += 1
-            self._idle.popleft().set()
-
-    async def get(self) -> _Job | None:
-        while not self._jobs:
-            if self.closed:
-                return None
-            wake = anyio.Event()
-            self._idle.append(wake)
-            try:
-                await wake.wait()
-            finally:
-                if wake.is_set():
-                    self._woken -= 1
-                else:
-                    self._idle.remove(wake)
-        job = self._jobs.popleft()
-        self._wake_one()
-        return job
-
-
-class _Backoff:
-    """0.05 s doubling to 5 s, with jitter; reset after a success."""
-
-    def __init__(self, first: float = 0.05, cap: float = 5.0) -> None:
-        self.first, self.cap, self.delay = first, cap, first
-
-    def reset(self) -> None:
-        self.delay = self.first
-
-    async def sleep(self) -> None:
-        await anyio.sleep(self.delay * random.uniform(0.5, 1.0))
-        self.delay = min(self.cap, self.delay * 2)
 
 
 class Consumer:
@@ -164,25 +96,36 @@ class Consumer:
         self.stream, self.group, self.dlq = bus.keys.inbox(agent), agent, bus.keys.dlq(agent)
         # counters, for tests, benchmarks and health
         self.handled = self.failed = self.dead_lettered = self.reclaimed = 0
-        self.malformed = self.expired = self.acked = 0
+        self.malformed = self.expired = 0
         self._active: set[str] = set()  # entries this consumer holds: running, retrying, or awaiting ack
         self._retrying: set[str] = set()  # the subset of _active waiting for a retry
-        self._acks: list[str] = []
+        self._acks = AckBatcher(
+            bus.redis,
+            self.stream,
+            self.group,
+            on_acked=self._active.difference_update,
+            on_error=lambda exc, backoff: self._loop_error("ack", exc, backoff),
+        )
         self._started = self._stopping = False
         self._finished: anyio.Event | None = None
+
+    @property
+    def acked(self) -> int:
+        """How many entries this consumer has acked (handled, expired; dead letters count separately)."""
+        return self._acks.acked
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Create the group, signal started, and consume until :meth:`stop` (or cancellation)."""
         self._finished, self._workers_done = anyio.Event(), anyio.Event()
-        self._ack_wake, self._ack_closing = anyio.Event(), False
+        acks = self._acks
         self._slots = anyio.Semaphore(self.concurrency)
-        self._queue = _JobQueue()
+        self._queue = JobQueue()
         try:
             await self._prepare()
             async with anyio.create_task_group() as outer:
-                outer.start_soon(self._ack_loop)
+                outer.start_soon(acks.run)
                 async with anyio.create_task_group() as workers:
                     self._workers = workers.cancel_scope
                     for _ in range(self.concurrency):
@@ -199,13 +142,15 @@ class Consumer:
                     finally:
                         self._queue.close()
                 self._workers_done.set()
-                self._ack_closing = True
-                self._ack_wake.set()
+                acks.close()
         finally:
             self._workers_done.set()
-            if self._acks:  # handlers that finished while we were being cancelled: try to keep their acks
+            if len(acks):  # handlers that finished while we were being cancelled: try to keep their acks
                 with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                    await self._flush_acks()
+                    try:
+                        await acks.flush()
+                    except TRANSIENT as exc:
+                        logger.warning("%s: final acks failed (%s); entries stay pending", self.consumer, exc)
             self._finished.set()
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -221,7 +166,7 @@ class Consumer:
         await self._finished.wait()
 
     async def _prepare(self) -> None:
-        backoff = _Backoff()
+        backoff = Backoff()
         while True:
             try:
                 await self.bus.ensure_group(self.stream, self.group, start_id=self.start_id)
@@ -258,12 +203,12 @@ class Consumer:
             entry_id = text(raw_id)
             self._active.add(entry_id)
             count = 1 if deliveries is None else deliveries.get(entry_id, 1)
-            self._queue.put(_Job(entry_id, fields, count))
+            self._queue.put(Job(entry_id, fields, count))
             sent += 1
         return sent
 
     async def _read_loop(self) -> None:
-        backoff = _Backoff()
+        backoff = Backoff()
         notifier, redis = self.bus.notifier, self.bus.redis
         streams = {self.stream: ">"}
         while True:
@@ -289,7 +234,7 @@ class Consumer:
             finally:
                 self._release(taken - sent)
 
-    async def _loop_error(self, loop: str, exc: Exception, backoff: _Backoff) -> None:
+    async def _loop_error(self, loop: str, exc: Exception, backoff: Backoff) -> None:
         """Top-level error handling shared by the loops: recreate a lost group, back off on outages."""
         if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
             logger.warning(
@@ -309,7 +254,7 @@ class Consumer:
         return min(10.0, max(0.01, self.claim_idle_ms / 3000))
 
     async def _claim_loop(self) -> None:
-        backoff = _Backoff()
+        backoff = Backoff()
         while True:
             try:
                 await self._reclaim()
@@ -321,7 +266,7 @@ class Consumer:
     async def _keepalive_loop(self) -> None:
         """Reset the idle time of entries we still hold (XCLAIM JUSTID: no delivery counted), so slow
         handlers are not mistaken for a dead consumer's leftovers."""
-        backoff = _Backoff()
+        backoff = Backoff()
         while True:
             try:
                 # Not entries waiting for a retry: their XCLAIM checks that they stayed idle meanwhile.
@@ -396,7 +341,7 @@ class Consumer:
                 if not retrying:  # a retry keeps the slot through its backoff
                     self._slots.release()
 
-    async def _process(self, job: _Job) -> bool:
+    async def _process(self, job: Job) -> bool:
         """Run one entry; True when it failed and a retry task now owns its slot."""
         env = decode_entry(job.fields)
         if isinstance(env, EnvelopeError):
@@ -409,10 +354,9 @@ class Consumer:
             return False
         if env.expired():
             self.expired += 1
-            if env.reply_to:
-                message = f"deadline expired before {self.agent} could handle the request"
-                await self._answer(env, "DEADLINE_EXPIRED", message)
-            self._ack(job.entry_id)
+            message = f"deadline expired before {self.agent} could handle the request"
+            await self._answer(env, "DEADLINE_EXPIRED", message)
+            self._acks.ack(job.entry_id)
             return False
         env.attempt = job.deliveries
         try:
@@ -428,43 +372,33 @@ class Consumer:
                 return self._retry_later(job)
             return False
         self.handled += 1
-        self._ack(job.entry_id)
+        self._acks.ack(job.entry_id)
         return False
 
     async def _answer(
         self, env: Envelope, code: str, message: str, data: dict[str, Any] | None = None
     ) -> None:
-        """Publish an A2A-style error to the request's ``reply_to`` stream."""
-        if not env.reply_to:
-            return
-        error: dict[str, Any] = {"code": code, "message": message}
-        if data is not None:
-            error["data"] = data
-        await self.bus.publish(env.reply_to, env.reply(Kind.ERROR, {"error": error}, sender=self.agent))
+        if env.reply_to:
+            await self.bus.publish(env.reply_to, error_reply(env, code, message, data, sender=self.agent))
 
     async def _dead_letter(
-        self, job: _Job, env: Envelope | None, error: str, attempts: int | None = None
+        self, job: Job, env: Envelope | None, error: str, attempts: int | None = None
     ) -> None:
-        """Answer the caller, then move the entry to the DLQ and ack it in one transaction."""
+        """Answer the caller (never silence), then move the entry to the DLQ and ack it atomically."""
         attempts = job.deliveries if attempts is None else attempts
-        if env is not None and env.reply_to:
+        if env is not None:
             await self._answer(env, "DEAD_LETTERED", error, {"attempts": attempts})
         raw = field(job.fields, FIELD)
         if raw is None:
             raw = json.dumps({text(k): text(v) for k, v in (job.fields or {}).items()})
-        entry = dead_letter_fields(text(raw), error, attempts, self.consumer, job.entry_id)
-        async with self.bus.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.dlq, entry, maxlen=self.bus.maxlen, approximate=True)
-            pipe.xack(self.stream, self.group, job.entry_id)
-            await pipe.execute()
+        await self.bus.dead_letter(self.agent, job.entry_id, text(raw), error, attempts, self.consumer)
         self._active.discard(job.entry_id)
         self.dead_lettered += 1
-        self.bus.notify(self.dlq)
         logger.warning(
             "%s: dead-lettered %s after %d attempts: %s", self.consumer, job.entry_id, attempts, error
         )
 
-    def _retry_later(self, job: _Job) -> bool:
+    def _retry_later(self, job: Job) -> bool:
         try:
             if not self._stopping:
                 self._intake.start_soon(self._retry, job)
@@ -475,7 +409,7 @@ class Consumer:
         self._active.discard(job.entry_id)  # stays pending; another consumer reclaims it
         return False
 
-    async def _retry(self, job: _Job) -> None:
+    async def _retry(self, job: Job) -> None:
         """After a backoff, XCLAIM the entry back (counting a delivery) and run it again, in the slot the
         failed run left to us."""
         cap = max(self.retry_backoff_ms, self.claim_idle_ms // 2)
@@ -504,45 +438,3 @@ class Consumer:
             if not dispatched:
                 self._slots.release()
                 self._active.discard(job.entry_id)
-
-    # -- acking ----------------------------------------------------------------------------------------
-
-    def _ack(self, entry_id: str) -> None:
-        self._acks.append(entry_id)
-        self._ack_wake.set()
-
-    async def _flush_acks(self) -> None:
-        ids, self._acks = self._acks, []
-        try:
-            await self.bus.redis.xack(self.stream, self.group, *ids)
-        except BaseException:
-            self._acks[:0] = ids
-            raise
-        self.acked += len(ids)
-        self._active.difference_update(ids)
-
-    async def _ack_loop(self) -> None:
-        backoff = _Backoff()
-        while True:
-            await self._ack_wake.wait()
-            self._ack_wake = anyio.Event()
-            if self._acks:
-                try:
-                    await self._flush_acks()
-                    backoff.reset()
-                except Exception as exc:
-                    # Not acked: the entries stay pending and, if this keeps failing, are redelivered.
-                    if self._ack_closing:
-                        logger.warning(
-                            "%s: %d acks lost at shutdown (%s); entries stay pending",
-                            self.consumer,
-                            len(self._acks),
-                            exc,
-                        )
-                        self._acks.clear()
-                        return
-                    await self._loop_error("ack", exc, backoff)
-                    self._ack_wake.set()
-                    continue
-            if self._ack_closing and not self._acks:
-                return

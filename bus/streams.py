@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from bus.envelope import FIELD, Envelope
+from bus.envelope import FIELD, Envelope, Kind
 from bus.errors import EnvelopeError
 from bus.keys import Keys
 from bus.notify import StreamNotifier, notifier_for
@@ -98,6 +98,16 @@ def dead_letter_fields(
         "entry": entry_id,
         "time": round(time.time(), 3),
     }
+
+
+def error_reply(
+    env: Envelope, code: str, message: str, data: dict[str, Any] | None = None, *, sender: str = ""
+) -> Envelope:
+    """The ERROR envelope answering ``env``: payload ``{"error": {"code", "message", "data"?}}``."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return env.reply(Kind.ERROR, {"error": error}, sender=sender)
 
 
 class StreamBus:
@@ -210,6 +220,20 @@ class StreamBus:
         if replayed:
             self.notify(inbox)
         return replayed
+
+    async def dead_letter(
+        self, agent: str, entry_id: str, raw: str, error: str, attempts: int, consumer: str
+    ) -> str:
+        """Move pending entry ``entry_id`` of ``agent``'s inbox to its DLQ and ack it, in one transaction
+        (inbox and DLQ share a hash tag). Returns the DLQ entry id. Raises ``redis.RedisError`` on failure,
+        in which case the entry stays pending."""
+        dlq = self.keys.dlq(agent)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(dlq, dead_letter_fields(raw, error, attempts, consumer, entry_id), maxlen=self.maxlen)
+            pipe.xack(self.keys.inbox(agent), agent, entry_id)
+            dlq_id, _ = await pipe.execute()
+        self.notify(dlq)
+        return text(dlq_id)
 
     async def trim(self, stream: str, maxlen: int) -> int:
         """Trim ``stream`` to exactly its newest ``maxlen`` entries; returns how many were removed."""

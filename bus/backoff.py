@@ -1,0 +1,26 @@
+"""How the bus's loops ride out Redis going away: which errors are transient, and the backoff between tries."""
+
+from __future__ import annotations
+
+import random
+
+import anyio
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+# Redis restarting, unreachable or still loading its data (BusyLoadingError is a ConnectionError).
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, TimeoutError, ConnectionError)
+
+
+class Backoff:
+    """Delays of ``first`` seconds doubling up to ``cap``, each with jitter; :meth:`reset` after a success."""
+
+    def __init__(self, first: float = 0.05, cap: float = 5.0) -> None:
+        self.first, self.cap, self.delay = first, cap, first
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+    async def sleep(self) -> None:
+        await anyio.sleep(self.delay * random.uniform(0.5, 1.0))
+        self.delay = min(self.cap, self.delay * 2)

@@ -1,0 +1,71 @@
+"""The hand-off from a consumer's loops (read, reclaim, retry) to its pool of handler workers."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+
+@dataclass(slots=True)
+class Job:
+    """One stream entry to run, with Redis's count of its deliveries so far."""
+
+    entry_id: str
+    fields: Mapping[Any, Any] | None
+    deliveries: int
+
+
+class JobQueue:
+    """Entries waiting for a worker.
+
+    Only one idle worker is woken at a time, and a worker that takes a job while more wait wakes the next.
+    Fast handlers then run back to back in one task, without a task switch per entry, while handlers that
+    wait on I/O fan out to as many workers as there are jobs. The caller bounds how many jobs exist.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: deque[Job] = deque()
+        self._idle: deque[anyio.Event] = deque()
+        self._woken = 0  # workers woken that have not run yet
+        self.closed = False
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def put(self, job: Job) -> None:
+        self._jobs.append(job)
+        self._wake_one()
+
+    def close(self) -> None:
+        """No more jobs: workers finish what is queued, then :meth:`get` returns None."""
+        self.closed = True
+        while self._idle:
+            self._woken += 1
+            self._idle.popleft().set()
+
+    def _wake_one(self) -> None:
+        if self._jobs and self._idle and not self._woken:
+            self._woken += 1
+            self._idle.popleft().set()
+
+    async def get(self) -> Job | None:
+        """The next job, waiting for one; None once closed and drained."""
+        while not self._jobs:
+            if self.closed:
+                return None
+            wake = anyio.Event()
+            self._idle.append(wake)
+            try:
+                await wake.wait()
+            finally:
+                if wake.is_set():
+                    self._woken -= 1
+                else:
+                    self._idle.remove(wake)
+        job = self._jobs.popleft()
+        self._wake_one()
+        return job
