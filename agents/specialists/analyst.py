@@ -1,0 +1,145 @@
+"""The analyst: computes numbers exactly with the calc server and shows the tool's steps.
+
+Offline it finds the computation in the task (:mod:`agents.specialists.quantities`: arithmetic,
+percentages, percentage change, statistics, compound growth, loan payments), calls the matching calc
+tool and reports its figures and steps. A task with nothing to compute is rejected, naming the agent
+that would fit. With an engine, the model runs a tool loop over the calc tools; the figures reported
+are those of the last successful calc call, never numbers the model wrote itself.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from a2a.server.agent_execution import AgentExecutor
+
+from agents.context import AgentContext
+from agents.llm import run_tool_loop
+from agents.specialists.base import Job, Rejected, Specialist
+from agents.specialists.models import AnalysisInput, AnalysisOutput
+from agents.specialists.quantities import Computation
+from agents.specialists.routing import misrouted
+
+SYSTEM = """You are the analyst of a multi-agent team. Compute every number with the calc tools \
+(calc__evaluate, calc__statistics, calc__compound_growth, calc__loan_payment); never do arithmetic \
+yourself. Answer in one or two sentences giving the final figures, and say which tool produced them. \
+If the task holds nothing to compute, reply with exactly: NOTHING TO COMPUTE"""
+
+HEADLINE = {
+    "evaluate": "value",
+    "loan_payment": "payment",
+    "compound_growth": "final_amount",
+}
+_NUMBERISH = re.compile(
+    r"\d|\b(calculate|compute|how much|how many|average|mean|median|sum|total|percent)\b", re.I
+)
+
+
+class Analyst(Specialist):
+    name = "analyst"
+    skill = "calculate"
+    input_model = AnalysisInput
+    engine_tools = ("calc__",)
+
+    async def offline(self, job: Job) -> AnalysisOutput:
+        computation = job.route.computation
+        if job.route.kind != "compute" or computation is None:
+            raise self.nothing_to_compute(job)
+        tool = f"calc__{computation.tool}"
+        result = await job.tools.call(tool, computation.arguments)
+        if result.is_error or not isinstance(result.data, dict):
+            raise Rejected(f"the calculator could not compute {computation.label}: {result.text}")
+        return self.report(job, computation, tool, result.data)
+
+    def nothing_to_compute(self, job: Job) -> Rejected:
+        if job.route.kind in ("research", "compute"):
+            return Rejected(
+                "there is nothing to compute in this task: no arithmetic, percentage, statistics, growth "
+                "or loan with its numbers",
+                "researcher" if job.route.kind == "research" and "?" in job.text else None,
+            )
+        return Rejected(misrouted(job.route, self.name), job.route.agent)
+
+    def report(
+        self, job: Job, computation: Computation, tool: str, data: dict[str, Any], engine: str = "offline"
+    ) -> AnalysisOutput:
+        values = {
+            k: float(v) for k, v in data.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        if computation.tool == "statistics":
+            wanted = computation.wanted or ["mean"]
+            value = values.get(wanted[0])
+            figures = ", ".join(f"{w} = {_fmt(values.get(w))}" for w in wanted)
+            sentence = f"For {', '.join(_fmt(v) for v in computation.arguments['values'])}: {figures}."
+        else:
+            value = values.get(HEADLINE.get(computation.tool, "value"))
+            sentence = self.sentence(computation, value, values)
+        return self.output(
+            job,
+            AnalysisOutput,
+            result=sentence,
+            confidence=1.0 if engine == "offline" else 0.9,
+            engine=engine,
+            operation=computation.operation,
+            tool=tool,
+            arguments=computation.arguments,
+            value=value,
+            values=values,
+            steps=[str(s) for s in data.get("steps", [])],
+        )
+
+    def sentence(self, c: Computation, value: float | None, values: dict[str, float]) -> str:
+        if c.operation == "loan":
+            per = {12: "monthly", 4: "quarterly", 52: "weekly", 1: "yearly"}.get(
+                c.arguments["periods_per_year"], ""
+            )
+            return (
+                f"The {per} {c.label} is {_money(value)}; total paid {_money(values.get('total_paid'))}, "
+                f"of which interest {_money(values.get('total_interest'))}."
+            ).replace("  ", " ")
+        if c.operation == "growth":
+            return f"The {c.label} gives {_money(value)} (growth {_money(values.get('growth'))})."
+        if c.operation in ("percent_change", "what_percent"):
+            return f"The {c.label} is {_fmt(value)}%."
+        return f"{c.label} = {_fmt(value)}"
+
+    async def with_engine(self, job: Job) -> AnalysisOutput:
+        if job.route.kind != "compute" and not (job.route.kind == "research" and _NUMBERISH.search(job.text)):
+            raise self.nothing_to_compute(job)
+        context = "".join(f"\n\nShared note {k!r}:\n{v}" for k, v in job.board.items())
+        loop = await run_tool_loop(
+            self.engine, system=SYSTEM, prompt=job.question + context, tools=job.tools.only(self.engine_tools)
+        )
+        done = [c for c in job.tools.calls if c.name.startswith("calc__") and not c.result.is_error]
+        if "NOTHING TO COMPUTE" in loop.text or not done:
+            raise self.nothing_to_compute(job)
+        last = done[-1]
+        tool = last.name.removeprefix("calc__")
+        operation = {"loan_payment": "loan", "compound_growth": "growth"}.get(tool, tool)
+        computation = job.route.computation or Computation(operation, tool, last.arguments, tool)
+        if computation.tool != tool:
+            computation = Computation(operation, tool, last.arguments, tool)
+        data = last.result.data if isinstance(last.result.data, dict) else {}
+        output = self.report(job, computation, last.name, data, engine=loop.model)
+        output.result = loop.text.strip() or output.result
+        output.arguments = last.arguments
+        return output
+
+    def render(self, output: Any) -> str:
+        steps = "\n".join(f"  {i}. {s}" for i, s in enumerate(output.steps, 1))
+        return f"{output.result}\n\nSteps ({output.tool}):\n{steps}"
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.10g}" if abs(value) < 1e15 else f"{value:g}"
+
+
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.2f}"
+
+
+def build(ctx: AgentContext) -> AgentExecutor:
+    return Analyst(ctx)

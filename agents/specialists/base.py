@@ -1,0 +1,282 @@
+"""What every specialist does around its own skill: read the request, refuse work that is not its own,
+answer offline or with the engine, publish one artifact, and share results on the blackboard.
+
+A subclass sets ``name``, ``skill``, ``input_model`` and ``engine_tools`` and implements
+:meth:`Specialist.offline` and :meth:`Specialist.with_engine`; either may raise :class:`Rejected`.
+
+Effects are idempotent per task id, because the bus delivers at least once and a replica may run a
+task again after another died: the artifact id is derived from the task id (a re-run replaces it), the
+blackboard note is written with ``write`` (replace, by key), and an append-only board gets at most one
+entry per task (it is read first and skipped when it already holds this task's marker).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from a2a.helpers.proto_helpers import new_data_part, new_task_from_user_message, new_text_part
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.events.event_queue_v2 import EventQueue
+from a2a.server.tasks.task_updater import TaskUpdater
+from google.protobuf.json_format import MessageToDict
+from pydantic import BaseModel, ValidationError
+
+from agents.context import AgentContext
+from agents.llm import LLMError
+from agents.specialists.models import SpecialistInput, SpecialistOutput
+from agents.specialists.routing import Route, classify, misrouted
+from agents.tools import ToolBox, ToolResult, ToolSpec
+
+logger = logging.getLogger(__name__)
+
+BOARD_CONTEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+MAX_BOARD_NOTE = 16_000
+
+
+class Rejected(Exception):
+    """The task is not this specialist's to do (or holds nothing it can work on)."""
+
+    def __init__(self, reason: str, agent: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.agent = agent
+
+
+@dataclass(slots=True)
+class Call:
+    name: str
+    arguments: dict[str, Any]
+    result: ToolResult
+
+
+class Recorder:
+    """A :class:`ToolBox` over the agent's mounted tools that remembers every call and its result;
+    :meth:`only` gives the view of it a tool loop may use."""
+
+    def __init__(self, tools: ToolBox, prefixes: tuple[str, ...] = ()) -> None:
+        self.tools = tools
+        self.prefixes = prefixes
+        self.calls: list[Call] = []
+
+    def only(self, prefixes: tuple[str, ...]) -> Recorder:
+        view = Recorder(self.tools, prefixes)
+        view.calls = self.calls  # one record, whoever calls
+        return view
+
+    def specs(self) -> list[ToolSpec]:
+        return [s for s in self.tools.specs() if not self.prefixes or s.name.startswith(self.prefixes)]
+
+    def has(self, name: str) -> bool:
+        return any(s.name == name for s in self.tools.specs())
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+        if self.prefixes and not name.startswith(self.prefixes):
+            return ToolResult(text=f"tool {name!r} is not available here", is_error=True)
+        result = await self.tools.call(name, arguments)
+        self.calls.append(Call(name, dict(arguments), result))
+        return result
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.calls]
+
+
+@dataclass(slots=True)
+class Job:
+    """One task as a specialist sees it."""
+
+    task_id: str
+    context_id: str
+    text: str
+    data: dict[str, Any]
+    input: Any  # the specialist's input model
+    route: Route
+    tools: Recorder
+    board: dict[str, str] = field(default_factory=dict)  # blackboard notes read, by key
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def question(self) -> str:
+        return str(getattr(self.input, "question", "") or self.text)
+
+
+class Specialist(AgentExecutor):
+    name: ClassVar[str]
+    skill: ClassVar[str]
+    input_model: ClassVar[type[SpecialistInput]] = SpecialistInput
+    engine_tools: ClassVar[tuple[str, ...]] = ()  # tool name prefixes the engine's loop may call
+
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self.engine = ctx.engine
+
+    # -- what subclasses provide -------------------------------------------------------------------
+
+    async def offline(self, job: Job) -> SpecialistOutput:
+        raise NotImplementedError
+
+    async def with_engine(self, job: Job) -> SpecialistOutput:
+        raise NotImplementedError
+
+    def render(self, output: Any) -> str:
+        """The artifact's text part, for people."""
+        return str(output.result)
+
+    # -- the task ----------------------------------------------------------------------------------
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        message = context.message
+        if message is None:
+            raise ValueError(f"{self.name} needs a message")
+        task = context.current_task or new_task_from_user_message(message)
+        if context.current_task is None:
+            await event_queue.enqueue_event(task)
+        updater = TaskUpdater(event_queue, task.id, task.context_id)
+        await updater.start_work(updater.new_agent_message([new_text_part(f"{self.name}: working")]))
+        try:
+            job = self.job(context, task.id, task.context_id)
+            await self.read_board(job)
+            output = await self.answer(job)
+        except Rejected as no:
+            logger.info("%s rejected task %s: %s", self.name, task.id, no.reason)
+            data = {"agent": self.name, "reason": no.reason, "suggested_agent": no.agent}
+            text = f"{self.name} rejected this task: {no.reason}."
+            if no.agent:
+                text += f" Send it to the {no.agent} agent."
+            await updater.reject(updater.new_agent_message([new_text_part(text), new_data_part(data)]))
+            return
+        await self.write_board(job, output)
+        output.tools_called = job.tools.names
+        output.warnings = job.warnings
+        checked = type(output).model_validate(output.model_dump())
+        await updater.add_artifact(
+            [new_text_part(self.render(checked)), new_data_part(checked.model_dump(mode="json"))],
+            artifact_id=f"{task.id}-{self.name}",
+            name=f"{self.name}-result",
+        )
+        await updater.complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        if context.task_id and context.context_id:
+            await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
+
+    def job(self, context: RequestContext, task_id: str, context_id: str) -> Job:
+        """The request parsed and validated. Raises ``Rejected`` for input that does not fit the model."""
+        assert context.message is not None
+        text = context.get_user_input().strip()
+        data: dict[str, Any] = {}
+        for part in context.message.parts:
+            if part.HasField("data"):
+                value = MessageToDict(part.data)
+                if isinstance(value, dict):
+                    data.update(value)
+        metadata = dict(context.metadata)
+        if context.message.HasField("metadata"):
+            metadata.update(MessageToDict(context.message.metadata))
+        payload = {"question": text, **data}
+        if "blackboard" not in payload and "blackboard" in metadata:
+            payload["blackboard"] = metadata["blackboard"]
+        try:
+            parsed = self.input_model.model_validate(payload)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
+            )
+            raise Rejected(f"the input does not fit the {self.name}'s input shape ({problems})") from exc
+        route = classify(text, data)
+        return Job(task_id, context_id, text, data, parsed, route, Recorder(self.ctx.tools))
+
+    async def answer(self, job: Job) -> SpecialistOutput:
+        """The engine's answer when there is an engine, else (or when the engine fails) the offline one."""
+        if self.engine is not None:
+            try:
+                return await self.with_engine(job)
+            except LLMError as exc:
+                logger.warning("%s: engine failed, answering offline: %s", self.name, exc)
+                job.warnings.append(f"the model failed ({exc}); answered offline")
+        return await self.offline(job)
+
+    def reject_unless(self, job: Job, *kinds: str) -> None:
+        """Raise ``Rejected`` naming the right agent when the task is not one of ``kinds``."""
+        if job.route.kind not in kinds:
+            raise Rejected(misrouted(job.route, self.name), job.route.agent)
+
+    def output(self, job: Job, model: type[BaseModel], **fields: Any) -> Any:
+        engine = fields.pop("engine", "offline")
+        return model.model_validate(
+            {"agent": self.name, "skill": self.skill, "task_id": job.task_id, "engine": engine, **fields}
+        )
+
+    # -- the blackboard ----------------------------------------------------------------------------
+
+    def _board_ok(self, job: Job, tool: str) -> bool:
+        if not job.tools.has(tool):
+            job.warnings.append(f"blackboard: this agent may not call {tool}")
+            return False
+        if not BOARD_CONTEXT.match(job.context_id):
+            job.warnings.append(f"blackboard: context id {job.context_id!r} cannot name a board")
+            return False
+        return True
+
+    async def read_board(self, job: Job) -> None:
+        spec = job.input.blackboard
+        if spec is None or not spec.read or not self._board_ok(job, "blackboard__read"):
+            return
+        for key in spec.read:
+            result = await job.tools.call("blackboard__read", {"context_id": job.context_id, "key": key})
+            if result.is_error or not isinstance(result.data, dict):
+                job.warnings.append(f"blackboard: could not read {key!r}: {result.text}")
+            else:
+                job.board[key] = str(result.data.get("value", ""))
+
+    async def write_board(self, job: Job, output: SpecialistOutput) -> None:
+        spec = job.input.blackboard
+        if spec is None or spec.write is None:
+            return
+        value = output.model_dump_json(exclude={"tools_called", "warnings"})
+        if len(value.encode()) > MAX_BOARD_NOTE:
+            value = json.dumps({"task_id": job.task_id, "agent": self.name, "result": output.result[:8000]})
+        args = {"context_id": job.context_id, "key": spec.write, "value": value, "author": self.name}
+        if job.tools.has("blackboard__write"):
+            if not self._board_ok(job, "blackboard__write"):
+                return
+            result = await job.tools.call("blackboard__write", args)
+        elif self._board_ok(job, "blackboard__append"):
+            result = await self._append_once(job, args)
+        else:
+            return
+        if result.is_error:
+            job.warnings.append(f"blackboard: could not write {spec.write!r}: {result.text}")
+
+    async def _append_once(self, job: Job, args: dict[str, Any]) -> ToolResult:
+        """Append this task's result unless the note already holds it (a re-run of the same task)."""
+        mark = f'"task_id":"{job.task_id}"'
+        if job.tools.has("blackboard__read"):
+            current = await job.tools.call(
+                "blackboard__read", {"context_id": job.context_id, "key": args["key"]}
+            )
+            if (
+                not current.is_error
+                and isinstance(current.data, dict)
+                and mark in str(current.data.get("value"))
+            ):
+                return current
+        return await job.tools.call("blackboard__append", {**args, "value": args["value"] + "\n"})
+
+
+def board_json(job: Job) -> list[dict[str, Any]]:
+    """The blackboard notes read for ``job`` that hold specialists' JSON results (one per line)."""
+    found: list[dict[str, Any]] = []
+    for value in job.board.values():
+        for line in value.splitlines() or [value]:
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(item, dict):
+                found.append(item)
+    return found
