@@ -236,9 +236,12 @@ class Consumer:
 
     async def _loop_error(self, loop: str, exc: Exception, backoff: Backoff) -> None:
         """Top-level error handling shared by the loops: recreate a lost group, back off on outages."""
-        if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+        # NOGROUP: the group is gone (e.g. Redis restarted without persistence); UNBLOCKED: the stream or
+        # group was deleted while we were blocked reading it.
+        lost = isinstance(exc, ResponseError) and any(m in str(exc) for m in ("NOGROUP", "UNBLOCKED"))
+        if lost:
             logger.warning(
-                "%s: group %s on %s is gone; recreating it", self.consumer, self.group, self.stream
+                "%s: group %s on %s is gone (%s); recreating it", self.consumer, self.group, self.stream, exc
             )
             self.start_id = "0"  # the server lost the group: whatever the stream still holds is unhandled
         elif isinstance(exc, TRANSIENT):
@@ -246,7 +249,7 @@ class Consumer:
         else:
             logger.exception("%s: %s loop failed; backing off", self.consumer, loop)
         await backoff.sleep()
-        if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+        if lost:
             await self._prepare()
 
     @property

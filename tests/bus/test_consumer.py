@@ -165,7 +165,9 @@ async def test_expired_deadline_is_not_executed_and_answered(bus: StreamBus) -> 
     await bus.publish(bus.keys.inbox(AGENT), late)
     consumer = Consumer(bus, AGENT, handler, consumer="c1")
     async with running(consumer):
-        await until(lambda: consumer.expired == 1 and consumer.acked == 1, what="the expired entry to be acked")
+        await until(
+            lambda: consumer.expired == 1 and consumer.acked == 1, what="the expired entry to be acked"
+        )
     assert called == []
     ((_, answer),) = await bus.read(reply_to, "0", block_ms=None)
     assert isinstance(answer, Envelope) and answer.kind is Kind.ERROR and answer.correlation_id == late.id
@@ -240,3 +242,45 @@ async def test_bad_settings_fail_at_construction(bus: StreamBus) -> None:
         Consumer(bus, AGENT, handler, consumer="c1", concurrency=0)
     with pytest.raises(ConfigError, match="consumer"):
         Consumer(bus, AGENT, handler, consumer="bad name")
+
+
+async def test_consumer_recreates_a_lost_group(bus: StreamBus) -> None:
+    seen: list[int] = []
+
+    async def handler(env: Envelope, delivery: Delivery) -> None:
+        seen.append(env.payload["n"])
+
+    inbox = bus.keys.inbox(AGENT)
+    consumer = Consumer(bus, AGENT, handler, consumer="c1", block_ms=100)
+    async with running(consumer):
+        await bus.publish(inbox, request(1))
+        await until(lambda: seen == [1], what="the first entry")
+        await bus.redis.delete(inbox)  # what a restarted Redis without persistence looks like
+        await bus.publish(inbox, request(2))  # recreates the stream, but not the group
+        await until(lambda: seen == [1, 2], what="the entry published after the group was lost")
+    assert await pending_count(bus, AGENT) == 0
+
+
+async def test_entry_that_keeps_killing_consumers_is_dead_lettered(bus: StreamBus) -> None:
+    called: list[str] = []
+
+    async def handler(env: Envelope, delivery: Delivery) -> None:
+        called.append(env.id)
+
+    inbox, reply_to = bus.keys.inbox(AGENT), bus.keys.reply("victim")
+    env = request(3, reply_to=reply_to)
+    await bus.ensure_group(inbox, AGENT, start_id="0")
+    entry_id = await bus.publish(inbox, env)
+    # Two consumers took it and died without acking: delivered twice already.
+    await bus.redis.xreadgroup(AGENT, "dead-1", {inbox: ">"}, count=1)
+    await bus.redis.xclaim(inbox, AGENT, "dead-2", 0, [entry_id])
+    consumer = Consumer(bus, AGENT, handler, consumer="c1", max_deliveries=2, claim_idle_ms=100)
+    async with running(consumer):
+        await until(lambda: consumer.dead_lettered == 1, what="the poison entry to be dead-lettered")
+    assert called == []
+    (letter,) = await bus.dlq_list(AGENT)
+    assert letter.entry_id == entry_id and letter.attempts == 2 and "delivered 3 times" in letter.error
+    ((_, answer),) = await bus.read(reply_to, "0", block_ms=None)
+    assert isinstance(answer, Envelope) and answer.payload["error"]["code"] == "DEAD_LETTERED"
+    assert answer.payload["error"]["data"] == {"attempts": 2}
+    assert await pending_count(bus, AGENT) == 0
