@@ -122,6 +122,9 @@ class AgentRuntime:
         self.redis = self.redis if self.redis is not None else connect(cfg.redis_url)
         sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted sockets inherit this; without it a pre-bound socket answers small requests only after
+        # the client's delayed ACK (~40 ms on Linux).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((cfg.host, cfg.port))
         port = sock.getsockname()[1]
         self.url = (cfg.public_url or f"http://{_url_host(cfg.host)}:{port}").rstrip("/")
@@ -140,7 +143,7 @@ class AgentRuntime:
                 redis=self.redis,
                 keys=self.keys,
                 tools=tools,
-                engine=_engine(),
+                engine=await _engine(stack),
                 config={"instance": cfg.instance},
             )
             executor = load_executor(ctx)
@@ -178,7 +181,9 @@ class AgentRuntime:
                     while not self._server.started:  # noqa: ASYNC110 - uvicorn offers no started event
                         await anyio.sleep(0.01)
                     announce = (
-                        await _announce(self.redis, self.keys, card, cfg) if cfg.register else nullcontext()
+                        _announce(self.redis, self.keys, card, cfg, self.url)
+                        if cfg.register
+                        else nullcontext()
                     )
                     async with announce:
                         if on_ready:
@@ -243,22 +248,23 @@ async def _mount_tools(stack: AsyncExitStack, name: str) -> Any:
     return await stack.enter_async_context(mount_for_agent(name))
 
 
-def _engine() -> Any:
-    try:
-        from agents.llm import engine_from_env
-    except ImportError:
-        return None
-    return engine_from_env()
+async def _engine(stack: AsyncExitStack) -> Any:
+    """Claude when ANTHROPIC_API_KEY is set, else None (offline mode)."""
+    from agents.llm import engine_from_env
+
+    engine = engine_from_env()
+    if engine is not None:
+        await stack.enter_async_context(engine)
+    return engine
 
 
-async def _announce(redis: Any, keys: Keys, card: AgentCard, cfg: RuntimeConfig) -> Any:
-    try:
-        from registry import Registry
-    except ImportError:  # TODO(runtime): registry store pending
-        return nullcontext()
+def _announce(redis: Any, keys: Keys, card: AgentCard, cfg: RuntimeConfig, url: str) -> Any:
+    from registry import Registry
 
     registry = Registry(redis, keys)
-    return registry.announce(card, cfg.instance, ttl=cfg.heartbeat_ttl, interval=cfg.heartbeat_ttl / 3)
+    return registry.announce(
+        card, cfg.instance, ttl=cfg.heartbeat_ttl, interval=cfg.heartbeat_ttl / 3, info={"url": url}
+    )
 
 
 def print_ready(runtime: AgentRuntime) -> None:

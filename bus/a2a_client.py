@@ -79,6 +79,7 @@ class BusClient:
         self._waiters: dict[str, asyncio.Queue[Envelope]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
+        self._expiry_set = -1e9
 
     async def __aenter__(self) -> BusClient:
         await self.start()
@@ -89,6 +90,10 @@ class BusClient:
 
     async def start(self) -> None:
         if self._reader is None:
+            # Create the reply stream now so it carries an idle expiry from the start, even if this
+            # process dies before its first refresh.
+            await self.bus.publish(self.reply_to, Envelope(kind=Kind.END, sender=self.sender))
+            await self._keep_reply_stream()
             self._reader = asyncio.create_task(self._read_replies(), name=f"podium-replies-{self.client_id}")
 
     async def close(self) -> None:
@@ -164,7 +169,7 @@ class BusClient:
         queue: asyncio.Queue[Envelope] = asyncio.Queue()
         self._waiters[env.id] = queue
         try:
-            await self.bus.redis.expire(self.reply_to, self._reply_ttl_s)
+            await self._keep_reply_stream()
             await self.bus.publish(inbox, env)
             deadline = time.monotonic() + timeout
             while True:
@@ -184,6 +189,13 @@ class BusClient:
                     return
         finally:
             self._waiters.pop(env.id, None)
+
+    async def _keep_reply_stream(self) -> None:
+        """Refresh the reply stream's idle expiry, at most once a minute (it is off the hot path)."""
+        now = time.monotonic()
+        if now - self._expiry_set >= 60:
+            self._expiry_set = now
+            await self.bus.redis.expire(self.reply_to, self._reply_ttl_s)
 
     async def unary(
         self, inbox: str, method: str, request: ProtoMessage, context: ClientCallContext | None

@@ -160,8 +160,10 @@ class RedisTaskStore(VersionedTaskStore):
         )
         if int(new) < 0:
             raise ConcurrentTaskModificationError(task.id)
-        # The index lives in another slot, so it is written outside the script (best effort).
-        await self._redis.zadd(self._keys.task_index(), {task.id: now_ms})
+        if prev_version.is_missing:
+            # The index lives in another slot, so it is written outside the script (best effort). It only
+            # bounds which tasks ListTasks considers; their order comes from the tasks themselves.
+            await self._redis.zadd(self._keys.task_index(), {task.id: now_ms})
         if self.signals is not None:
             self.signals.notify(task.id)
         return TaskVersion(int(new))

@@ -31,9 +31,18 @@ pytestmark = pytest.mark.anyio
 A2A_HEADERS = {"A2A-Version": "1.0"}
 
 
-@pytest.fixture
-def replicas(redis_url: str, namespace: str) -> Iterator[list[AgentProc]]:
-    procs = [AgentProc("echo", redis_url, namespace, f"echo-{i}", "--claim-idle-ms", "800") for i in (1, 2)]
+@pytest.fixture(scope="module")
+def shared_namespace() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="module")
+def replicas(redis_server, shared_namespace: str) -> Iterator[list[AgentProc]]:
+    """Two replicas shared by the tests that do not kill or reconfigure them."""
+    procs = [
+        AgentProc("echo", redis_server.url, shared_namespace, f"echo-{i}", "--claim-idle-ms", "800")
+        for i in (1, 2)
+    ]
     try:
         yield [p.wait_ready() for p in procs]
     finally:
@@ -42,9 +51,9 @@ def replicas(redis_url: str, namespace: str) -> Iterator[list[AgentProc]]:
 
 
 @pytest.fixture
-async def bus_client(redis_url: str, namespace: str) -> AsyncIterator[BusClient]:
+async def bus_client(redis_url: str, shared_namespace: str) -> AsyncIterator[BusClient]:
     redis = connect(redis_url)
-    async with BusClient(redis, Keys(namespace), sender="test", default_timeout=30) as client:
+    async with BusClient(redis, Keys(shared_namespace), sender="test", default_timeout=30) as client:
         yield client
     await redis.aclose()
 
@@ -160,8 +169,8 @@ async def test_bad_http_requests_get_a2a_errors_and_the_agent_stays_up(replicas)
         assert (await http.get(url + "/healthz")).json()["status"] == "ok"
 
 
-async def test_bad_bus_envelopes_get_a2a_errors(replicas, bus_client, namespace: str) -> None:
-    keys = Keys(namespace)
+async def test_bad_bus_envelopes_get_a2a_errors(replicas, bus_client, shared_namespace: str) -> None:
+    keys = Keys(shared_namespace)
     inbox = keys.inbox("echo")
     card = await fetch_card(replicas[0].url)
     with pytest.raises(MethodNotFoundError):
@@ -192,10 +201,11 @@ async def test_bad_bus_envelopes_get_a2a_errors(replicas, bus_client, namespace:
     assert await redis.xlen(keys.dlq("echo")) >= 1
 
 
-async def test_sigkill_mid_task_another_replica_finishes_it(
-    redis_url: str, namespace: str, bus_client
-) -> None:
+async def test_sigkill_mid_task_another_replica_finishes_it(redis_url: str, namespace: str, redis) -> None:
+    """Its own namespace: no shared replica may take the request."""
     keys = Keys(namespace)
+    bus_client = BusClient(redis, keys, sender="test", default_timeout=30)
+    await bus_client.start()
     first = AgentProc("echo", redis_url, namespace, "victim", "--claim-idle-ms", "500").wait_ready()
     second = None
     try:
@@ -222,6 +232,7 @@ async def test_sigkill_mid_task_another_replica_finishes_it(
         data = [p.data for ev in result for a in ev.task.artifacts for p in a.parts if p.HasField("data")]
         assert data and "rescuer" in json.dumps(list(map(str, data)))
     finally:
+        await bus_client.close()
         first.close()
         if second:
             second.close()
