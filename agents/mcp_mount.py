@@ -9,6 +9,8 @@ timeout, dead server) comes back as a :class:`~agents.tools.ToolResult` with ``i
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
 import math
 import os
@@ -62,7 +64,17 @@ def tool_name(server: str, tool: str) -> str:
     return _UNSAFE.sub("_", f"{server}{SEPARATOR}{tool}")[:64]
 
 
-def stdio_parameters(cfg: McpServerConfig) -> StdioServerParameters:
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What an agent shares with the servers it mounts: in-process servers use its Redis client; stdio
+    servers get its Redis URL and namespace in their environment. Unset fields fall back to the env."""
+
+    redis: Any = None
+    redis_url: str | None = None
+    namespace: str | None = None
+
+
+def stdio_parameters(cfg: McpServerConfig, shared: Shared = Shared()) -> StdioServerParameters:
     """How to spawn a stdio server: ``podium ...`` runs as ``python -m agents.cli ...`` with this
     interpreter, so it works without the console script on PATH."""
     assert cfg.command
@@ -70,17 +82,32 @@ def stdio_parameters(cfg: McpServerConfig) -> StdioServerParameters:
     if command[0] == "podium":
         command = [sys.executable, "-m", "agents.cli", *command[1:]]
     env = {k: os.environ[k] for k in INHERITED_ENV if os.environ.get(k)}
+    if shared.redis_url:
+        env["REDIS_URL"] = shared.redis_url
+    if shared.namespace:
+        env["PODIUM_NAMESPACE"] = shared.namespace
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env.update(cfg.env)
     return StdioServerParameters(command=command[0], args=command[1:], env=env)
 
 
+def in_process_server(name: str, shared: Shared = Shared()) -> Any:
+    """A fresh server of ``mcp_servers``, given whichever of the shared Redis client, URL and namespace
+    its ``create_server`` accepts (``redis``, ``url``, ``namespace``)."""
+    import mcp_servers
+
+    factory = importlib.import_module(mcp_servers.SERVERS[name]).create_server
+    offered = {"redis": shared.redis, "url": shared.redis_url, "namespace": shared.namespace}
+    accepted = inspect.signature(factory).parameters
+    return factory(**{k: v for k, v in offered.items() if v is not None and k in accepted})
+
+
 @asynccontextmanager
-async def open_client(cfg: McpServerConfig) -> AsyncIterator[Client]:
+async def open_client(cfg: McpServerConfig, shared: Shared = Shared()) -> AsyncIterator[Client]:
     """An entered MCP client for one configured server."""
     async with AsyncExitStack() as stack:
         if cfg.command:
-            client = Client(stdio_parameters(cfg))
+            client = Client(stdio_parameters(cfg, shared))
         elif cfg.url:
             token = os.environ.get(cfg.token_env or DEFAULT_TOKEN_ENV)
             headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -91,9 +118,7 @@ async def open_client(cfg: McpServerConfig) -> AsyncIterator[Client]:
             )
             client = Client(streamable_http_client(cfg.url, http_client=http, terminate_on_close=False))
         else:
-            import mcp_servers
-
-            client = Client(mcp_servers.create_server(cfg.in_process or cfg.name))
+            client = Client(in_process_server(cfg.in_process or cfg.name, shared))
         yield await stack.enter_async_context(client)
 
 
@@ -122,8 +147,9 @@ def describe(exc: BaseException) -> str:
 class Link:
     """One mounted server, connected and reconnected by :meth:`supervise` running in its own task."""
 
-    def __init__(self, cfg: McpServerConfig) -> None:
+    def __init__(self, cfg: McpServerConfig, shared: Shared = Shared()) -> None:
         self.cfg = cfg
+        self.shared = shared
         self.client: Client | None = None
         self.tools: list[Tool] = []
         self.error: str | None = None
@@ -139,7 +165,7 @@ class Link:
             try:
                 with anyio.CancelScope() as connecting:
                     connecting.deadline = anyio.current_time() + self.cfg.timeout_s
-                    async with open_client(self.cfg) as client:
+                    async with open_client(self.cfg, self.shared) as client:
                         self.tools = await list_all_tools(client)
                         connecting.deadline = math.inf
                         self.client, self.error = client, None
@@ -205,9 +231,11 @@ class MountedTools:
     that could not be reached.
     """
 
-    def __init__(self, servers: Sequence[McpServerConfig], *, agent: str = "") -> None:
+    def __init__(
+        self, servers: Sequence[McpServerConfig], *, agent: str = "", shared: Shared = Shared()
+    ) -> None:
         self.agent = agent
-        self.links = [Link(cfg.with_env_overrides()) for cfg in servers]
+        self.links = [Link(cfg.with_env_overrides(), shared) for cfg in servers]
         self._routes: dict[str, _Route] = {}
         self._stack: AsyncExitStack | None = None
 
@@ -292,6 +320,10 @@ class MountedTools:
                 return ToolResult(text=f"{name}: server unavailable: {reason}", is_error=True, meta=meta)
             except RuntimeError as exc:  # the result did not match the tool's output schema
                 return ToolResult(text=f"{name}: {exc}", is_error=True, meta=meta)
+            # A ToolBox boundary: the agent's tool loop gets every failure as data, never an exception.
+            except Exception as exc:
+                logger.exception("MCP tool %s failed unexpectedly", name)
+                return ToolResult(text=f"{name} failed: {describe(exc)}", is_error=True, meta=meta)
             return ToolResult(
                 text=_text(result), data=result.structured_content, is_error=bool(result.is_error), meta=meta
             )
@@ -303,9 +335,19 @@ class MountedTools:
             await link.reconnect(seen)
 
 
-def mount_for_agent(agent: str, directory: str | Path | None = None) -> MountedTools:
+def mount_for_agent(
+    agent: str,
+    directory: str | Path | None = None,
+    *,
+    redis: Any = None,
+    redis_url: str | None = None,
+    namespace: str | None = None,
+) -> MountedTools:
     """``MountedTools`` for the servers in ``agent``'s config (none without a config file).
 
+    Pass the agent's Redis client, URL and namespace so the servers it mounts (the blackboard) use the
+    same Redis as the agent; without them they come from ``REDIS_URL`` / ``PODIUM_NAMESPACE``.
     Raises ``AgentConfigError`` at once for a bad config; entering raises ``MountError``.
     """
-    return MountedTools(load_config(agent, directory).mcp, agent=agent)
+    shared = Shared(redis=redis, redis_url=redis_url, namespace=namespace)
+    return MountedTools(load_config(agent, directory).mcp, agent=agent, shared=shared)

@@ -89,14 +89,22 @@ class Deleted(BaseModel):
 
 
 def create_server(
-    url: str | None = None, namespace: str | None = None, limits: Limits = Limits()
+    url: str | None = None,
+    namespace: str | None = None,
+    limits: Limits = Limits(),
+    *,
+    redis: Any = None,
 ) -> MCPServer[Board]:
     """A blackboard server on Redis at ``url`` (default ``REDIS_URL``, else the embedded bus), keys under
-    ``namespace`` (default ``PODIUM_NAMESPACE``)."""
+    ``namespace`` (default ``PODIUM_NAMESPACE``). Given ``redis``, an async client the caller owns, the
+    server uses it instead of connecting (an agent mounting the server in-process shares its client)."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Board]) -> AsyncIterator[Board]:
         keys = Keys(namespace) if namespace else Keys.from_env()
+        if redis is not None:
+            yield Board(redis, keys, limits)
+            return
         client = connect(url)
         try:
             yield Board(client, keys, limits)

@@ -9,12 +9,14 @@ import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agents.config import AgentConfigError, McpServerConfig, load_config
-from agents.mcp_mount import MountedTools, MountError, mount_for_agent, tool_name
+from agents.mcp_mount import MountedTools, MountError, Shared, mount_for_agent, tool_name
 from agents.tools import ToolBox
+from bus.keys import Keys
 from tests.support import Proc, free_port, port_open, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -238,3 +240,25 @@ def test_agent_configs_are_valid_json_files() -> None:
     for agent in AGENTS:
         path = Path(__file__).resolve().parents[2] / "agents" / "config" / f"{agent}.json"
         assert isinstance(json.loads(path.read_text()), dict)
+
+
+async def test_mounted_servers_use_the_agents_redis_and_namespace(
+    redis: Any, redis_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("PODIUM_NAMESPACE", raising=False)
+    async with mount_for_agent("writer", redis=redis, redis_url=redis_url, namespace=namespace) as tools:
+        args = {"context_id": "conv-9", "key": "draft", "value": "v1", "author": "writer"}
+        assert not (await tools.call("blackboard__write", args)).is_error
+    assert await redis.hexists(Keys(namespace).blackboard("conv-9"), "draft")  # the client is still open
+
+    servers = [
+        McpServerConfig(name="board_stdio", command=["podium", "mcp", "blackboard"]),
+        McpServerConfig(name="board", in_process="blackboard"),
+    ]
+    shared = Shared(redis=redis, redis_url=redis_url, namespace=namespace)
+    async with MountedTools(servers, shared=shared) as tools:
+        args = {"context_id": "conv-9", "key": "draft", "value": "+v2", "author": "reviewer"}
+        assert not (await tools.call("board_stdio__append", args)).is_error
+        note = await tools.call("board__read", {"context_id": "conv-9", "key": "draft"})
+        assert note.data["value"] == "v1+v2" and note.data["author"] == "reviewer"
