@@ -47,7 +47,7 @@ class Delivery:
 
 
 class Handler(Protocol):
-    async def __call__(self, env: Envelope, delivery: Delivery) -> None: ...
+    async def __call__(self, env: Envelope, delivery: Delivery, /) -> None: ...
 
 
 class Consumer:
@@ -318,15 +318,15 @@ class Consumer:
     async def _deliveries(self, ids: list[str]) -> dict[str, int]:
         """Times-delivered of our pending entries ``ids``, from the PEL."""
         ordered = sorted(ids, key=lambda i: tuple(int(p) for p in i.split("-")))
-        rows = await self.bus.redis.xpending_range(
-            self.stream,
-            self.group,
-            ordered[0],
-            ordered[-1],
-            len(ids) + len(self._active) + 16,
-            consumername=self.consumer,
+        redis = self.bus.redis
+        rows = await redis.xpending_range(
+            self.stream, self.group, ordered[0], ordered[-1], len(ids) + len(self._active) + 16, self.consumer
         )
-        return {text(r["message_id"]): int(r["times_delivered"]) for r in rows}
+        counts = {text(r["message_id"]): int(r["times_delivered"]) for r in rows}
+        for missing in (i for i in ids if i not in counts):  # the range held more of ours than we asked for
+            rows = await redis.xpending_range(self.stream, self.group, missing, missing, 1, self.consumer)
+            counts[missing] = int(rows[0]["times_delivered"]) if rows else 1
+        return counts
 
     # -- running ---------------------------------------------------------------------------------------
 

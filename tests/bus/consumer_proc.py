@@ -32,4 +32,5 @@ async def main(url: str, namespace: str, agent: str, name: str) -> None:
 
 
 if __name__ == "__main__":
-    anyio.run(main, *sys.argv[1:5])
+    url, namespace, agent, name = sys.argv[1:5]
+    anyio.run(main, url, namespace, agent, name)

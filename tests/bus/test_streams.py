@@ -38,7 +38,8 @@ async def test_read_waits_for_a_publish(bus: StreamBus) -> None:
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(reader)
-            await anyio.lowlevel.checkpoint()  # let the reader start; it may still read before or after the publish
+            # Let the reader start; it may still read before or after the publish.
+            await anyio.lowlevel.checkpoint()
             await bus.publish(stream, env)
     assert [e for _, e in got] == [env]
 
