@@ -8,7 +8,6 @@ with the ordinary a2a-sdk client; only the transport differs. Reported: p50/p99 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import socket
@@ -18,7 +17,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +28,10 @@ from a2a.helpers.proto_helpers import new_text_message
 from a2a.types.a2a_pb2 import AgentCard, Role, SendMessageRequest, TaskState
 from google.protobuf.json_format import ParseDict
 
-from bench.runner import private_redis, progress
+from bench.runner import Progress, emit, private_redis
 from bus.a2a_client import BusClient
-from bus.connection import connect
+from bus.connection import connect, redact
+from bus.errors import BusError, ConfigError
 from bus.keys import Keys
 
 READY = re.compile(r"podium agent echo ready: A2A (\S+)")
@@ -49,27 +48,43 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = anyio.run(_main, args)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(
-            f"hop p50: bus {result['bus_p50_ms']:.2f} ms, http {result['http_p50_ms']:.2f} ms "
-            f"(ratio {result['p50_ratio']:.2f}); p99: bus {result['bus_p99_ms']:.2f} ms, "
-            f"http {result['http_p99_ms']:.2f} ms"
-        )
-        print(
-            f"hop throughput at {args.concurrency} callers: bus {result['bus_rps']:.0f} req/s, "
-            f"http {result['http_rps']:.0f} req/s (ratio {result['rps_ratio']:.2f})"
-        )
+    """Run the benchmark; returns 2 for bad arguments or an unusable Redis, else 0."""
+    for name in ("requests", "concurrent_requests", "concurrency"):
+        if getattr(args, name) < 1:
+            print(f"podium bench hop: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
+            return 2
+    progress = Progress(quiet=False)
+    try:
+        if args.redis_url:
+            result = anyio.run(_run_against, args, args.redis_url, progress)
+            result["redis"] = redact(args.redis_url)
+        else:
+            progress.say("starting a private redis-server (no persistence)")
+            with private_redis() as url:
+                result = anyio.run(_run_against, args, url, progress)
+            result["redis"] = "private"
+    except (ConfigError, BusError, RuntimeError) as exc:
+        print(f"podium bench hop: {exc}", file=sys.stderr)
+        return 2
+    lines = [
+        f"sequential SendMessage to the echo agent, {result['requests']} each:",
+        f"  bus   p50 {result['bus_p50_ms']:8.2f} ms   p99 {result['bus_p99_ms']:8.2f} ms",
+        f"  http  p50 {result['http_p50_ms']:8.2f} ms   p99 {result['http_p99_ms']:8.2f} ms",
+        f"  p50 ratio (bus/http) {result['p50_ratio']:.3f}",
+        f"{result['concurrency']} concurrent callers, {result['concurrent_requests']} requests per transport:",
+        f"  bus  {result['bus_rps']:8.0f} req/s",
+        f"  http {result['http_rps']:8.0f} req/s",
+        f"  rps ratio (bus/http) {result['rps_ratio']:.3f}",
+    ]
+    emit(result, args.json, lines)
     return 0
 
 
-async def _main(args: argparse.Namespace) -> dict[str, Any]:
-    with private_redis(args.redis_url) as redis_url:
-        namespace = f"bench{uuid.uuid4().hex[:8]}"
-        with _echo_agent(redis_url, namespace, args.concurrency) as url:
-            return await _measure(redis_url, namespace, url, args)
+async def _run_against(args: argparse.Namespace, redis_url: str, progress: Progress) -> dict[str, Any]:
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    progress.say("starting podium agent echo")
+    with _echo_agent(redis_url, namespace, args.concurrency) as url:
+        return await _measure(redis_url, namespace, url, args, progress)
 
 
 class _echo_agent:
@@ -113,7 +128,9 @@ async def _call(client: Client, i: int) -> None:
             raise RuntimeError(f"echo did not complete: {event}")
 
 
-async def _measure(redis_url: str, namespace: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+async def _measure(
+    redis_url: str, namespace: str, url: str, args: argparse.Namespace, progress: Progress
+) -> dict[str, Any]:
     redis = connect(redis_url, max_connections=args.concurrency * 4)
     limits = httpx.Limits(
         max_connections=args.concurrency * 2, max_keepalive_connections=args.concurrency * 2
@@ -135,20 +152,21 @@ async def _measure(redis_url: str, namespace: str, url: str, args: argparse.Name
             )
             bus.register(factory)
             clients[name] = factory.create(card)
-        out: dict[str, Any] = {"requests": args.requests, "concurrency": args.concurrency}
+        out: dict[str, Any] = {
+            "requests": args.requests,
+            "concurrent_requests": args.concurrent_requests,
+            "concurrency": args.concurrency,
+        }
         for client in clients.values():
             for i in range(30):  # warm up connections, scripts and code paths
                 await _call(client, i)
         for name, client in clients.items():
-            lat = await _sequential(client, args.requests, f"{name} sequential")
+            lat = await _sequential(client, args.requests, f"{name} sequential", progress)
             out[f"{name}_p50_ms"] = _percentile(lat, 50)
             out[f"{name}_p99_ms"] = _percentile(lat, 99)
         for name, client in clients.items():
             out[f"{name}_rps"] = await _concurrent(
-                lambda i, c=client: _call(c, i),
-                args.concurrent_requests,
-                args.concurrency,
-                f"{name} x{args.concurrency}",
+                client, args.concurrent_requests, args.concurrency, f"{name} x{args.concurrency}", progress
             )
         for client in clients.values():
             await client.close()
@@ -158,28 +176,26 @@ async def _measure(redis_url: str, namespace: str, url: str, args: argparse.Name
     return out
 
 
-async def _sequential(client: Client, n: int, label: str) -> list[float]:
+async def _sequential(client: Client, n: int, label: str, progress: Progress) -> list[float]:
     latencies = []
     for i in range(n):
         start = time.perf_counter()
         await _call(client, i)
         latencies.append((time.perf_counter() - start) * 1000)
-        progress(label, i + 1, n)
+        progress.tick(label, i + 1, n)
     return latencies
 
 
-async def _concurrent(
-    call: Callable[[int], Awaitable[None]], total: int, concurrency: int, label: str
-) -> float:
+async def _concurrent(client: Client, total: int, concurrency: int, label: str, progress: Progress) -> float:
     counter = iter(range(total))
     done = 0
 
     async def worker() -> None:
         nonlocal done
         for i in counter:
-            await call(i)
+            await _call(client, i)
             done += 1
-            progress(label, done, total)
+            progress.tick(label, done, total)
 
     start = time.perf_counter()
     async with anyio.create_task_group() as tg:
