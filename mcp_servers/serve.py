@@ -139,7 +139,12 @@ def run_http(
     os.environ[SERVER_ENV] = name
     os.environ[HOST_ENV] = host
     os.environ["PODIUM_LOG_LEVEL"] = log_level.upper()
-    logger.info("serving MCP server %r on http://%s:%d%s (%d worker(s))", name, host, port, PATH, workers)
+    auth = "bearer token required" if os.environ.get(TOKEN_ENV) else "no token"
+    shown = f"[{host}]" if ":" in host else host
+    print(
+        f"podium mcp {name}: Streamable HTTP at http://{shown}:{port}{PATH} ({workers} worker(s), {auth})",
+        flush=True,
+    )
     uvicorn.run(
         "mcp_servers.serve:create_app",
         factory=True,

@@ -13,9 +13,11 @@ from pathlib import Path
 import httpx
 import httpx2
 import pytest
+import redis
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from bus.keys import Keys
 from tests.support import ROOT, Proc, RedisServer, free_port, port_open, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -140,10 +142,10 @@ async def test_blackboard_workers_share_the_board_through_redis(redis_server: Re
             for _ in range(4):
                 note = await client.call_tool("read", {"context_id": "shared", "key": "log"})
                 assert note.structured_content["value"] == "0;1;2;3;4;5;"
-        redis = __import__("redis").Redis.from_url(redis_server.url)
+        client = redis.Redis.from_url(redis_server.url)
         try:
-            assert redis.hexists(f"{namespace}:bb:{{shared}}", "log")
+            assert client.hexists(Keys(namespace).blackboard("shared"), "log")
         finally:
-            redis.close()
+            client.close()
     finally:
         proc.close()
