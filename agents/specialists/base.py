@@ -137,13 +137,19 @@ class Specialist(AgentExecutor):
             await event_queue.enqueue_event(task)
         updater = TaskUpdater(event_queue, task.id, task.context_id)
         await updater.start_work(updater.new_agent_message([new_text_part(f"{self.name}: working")]))
+        job: Job | None = None
         try:
             job = self.job(context, task.id, task.context_id)
             await self.read_board(job)
             output = await self.answer(job)
         except Rejected as no:
             logger.info("%s rejected task %s: %s", self.name, task.id, no.reason)
-            data = {"agent": self.name, "reason": no.reason, "suggested_agent": no.agent}
+            data = {
+                "agent": self.name,
+                "reason": no.reason,
+                "suggested_agent": no.agent,
+                "warnings": job.warnings if job else [],
+            }
             text = f"{self.name} rejected this task: {no.reason}."
             if no.agent:
                 text += f" Send it to the {no.agent} agent."

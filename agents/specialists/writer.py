@@ -74,13 +74,10 @@ class Writer(Specialist):
                 "reviewer",
             )
         if not notes and not job.input.draft:
-            if job.route.kind in ("write", "revise"):
+            if job.route.kind in ("write", "revise", "research"):
                 raise Rejected(
-                    "there is nothing to write from: give notes (data part 'notes') or a draft with feedback"
-                )
-            if job.route.kind == "research":
-                raise Rejected(
-                    "there are no notes to write from; the researcher agent gathers cited findings first",
+                    "there is nothing to write from: give notes (data part 'notes'), a blackboard note of "
+                    "findings to read, or a draft with feedback; the researcher agent gathers cited findings",
                     "researcher",
                 )
             raise Rejected(misrouted(job.route, self.name), job.route.agent)

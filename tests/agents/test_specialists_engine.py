@@ -1,0 +1,158 @@
+"""The specialists with a model: a ScriptedEngine, and Claude's real Messages API shapes served by
+httpx2.MockTransport, asking for tool_use of the mounted tools, which run on the real MCP servers.
+What the model may call, what it may claim, and what happens when it fails."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+
+from agents.llm import EngineRequest, ScriptedEngine, ToolCall, ToolResultBlock
+from tests.agents.test_llm_support import (
+    MODEL,
+    MessagesAPI,
+    anthropic_engine,
+    message,
+    text,
+    tool_results,
+    tool_use,
+)
+from tests.agents.test_specialists_support import answer, rejection, specialist
+
+pytestmark = pytest.mark.anyio
+
+QUESTION = "What does the with statement do, and how does a context manager define the runtime context?"
+SOURCES = [
+    {"doc_id": "with", "quote": 'The "with" statement is used to wrap the execution of a block'},
+    {
+        "doc_id": "context-managers",
+        "quote": "A context manager is an object that defines the runtime context",
+    },
+]
+NOTES = [
+    {"text": "The with statement wraps a block with a context manager's methods.", "citations": [SOURCES[0]]},
+    {"text": "A context manager defines the runtime context of a with statement.", "citations": [SOURCES[1]]},
+]
+GOOD = (
+    "The with statement wraps the execution of a block with methods defined by a context manager [1]. "
+    "A context manager is an object that defines the runtime context to be established [2]."
+)
+
+
+def last_results(request: EngineRequest) -> list[ToolResultBlock]:
+    return [b for b in request.messages[-1].content if isinstance(b, ToolResultBlock)]
+
+
+async def test_researcher_tool_loop_calls_the_real_docs_server() -> None:
+    def read_top_hit(request: EngineRequest) -> list[ToolCall]:
+        [found] = last_results(request)
+        hits = json.loads(found.text)["hits"]  # what the real docs server answered
+        return [ToolCall("t2", "docs__read", {"id": hits[0]["id"]})]
+
+    engine = ScriptedEngine([
+        [ToolCall("t1", "docs__search", {"query": "with statement"})],
+        read_top_hit,
+        "- The with statement wraps a block in a context manager's methods [with]\n"
+        "- Context managers were invented in 1970 [history-of-python]",
+    ])  # fmt: skip
+    async with specialist("researcher", engine=engine) as agent:
+        data, _ = answer(await agent.ask(QUESTION))
+    assert {s.name for s in engine.requests[0].tools} == {
+        "docs__search",
+        "docs__read",
+    }  # no blackboard in the loop
+    assert data["engine"] == "scripted" and data["tools_called"] == ["docs__search", "docs__read"]
+    [finding] = data["findings"]
+    [citation] = finding["citations"]
+    assert citation["doc_id"] == "with" and "context manager" in citation["quote"]
+    assert any("invented in 1970" in w for w in data["warnings"])  # a claim from no document it read
+
+
+async def test_researcher_with_claude_over_the_messages_api() -> None:
+    def read_it(body: dict[str, Any]) -> dict[str, Any]:
+        [result] = tool_results(body)
+        hit = json.loads(result["content"])["hits"][0]["id"]
+        return message(tool_use("toolu_02", "docs__read", {"id": hit}))
+
+    def answer_it(body: dict[str, Any]) -> dict[str, Any]:
+        [result] = tool_results(body)
+        assert json.loads(result["content"])["id"] == "with"
+        return message(text("- The with statement wraps a block in methods of a context manager [with]"))
+
+    api = MessagesAPI(
+        message(tool_use("toolu_01", "docs__search", {"query": "with statement"})), read_it, answer_it
+    )
+    async with anthropic_engine(api) as engine, specialist("researcher", engine=engine) as agent:
+        data, _ = answer(await agent.ask(QUESTION))
+    assert data["engine"] == MODEL and data["covered"] is True
+    assert [c["doc_id"] for c in data["citations"]] == ["with"]
+    assert "cite" in api.requests[0]["system"].lower()
+    assert {t["name"] for t in api.requests[0]["tools"]} == {"docs__search", "docs__read"}
+
+
+async def test_analyst_with_claude_reports_the_calc_tools_figures() -> None:
+    args = {"principal": 200_000, "annual_rate_percent": 6, "years": 30, "periods_per_year": 12}
+
+    def final(body: dict[str, Any]) -> dict[str, Any]:
+        [result] = tool_results(body)
+        payment = json.loads(result["content"])["payment"]
+        return message(text(f"The monthly payment is {payment} (calc__loan_payment)."))
+
+    api = MessagesAPI(message(tool_use("toolu_01", "calc__loan_payment", args)), final)
+    async with anthropic_engine(api) as engine, specialist("analyst", engine=engine) as agent:
+        data, _ = answer(await agent.ask("What is the monthly payment on a 200000 loan at 6% over 30 years?"))
+    r, n = 0.06 / 12, 360
+    assert math.isclose(data["value"], 200_000 * r / (1 - (1 + r) ** -n), abs_tol=0.005)
+    assert data["engine"] == MODEL and data["tools_called"] == ["calc__loan_payment"] and data["steps"]
+    assert "1199.1" in data["result"]
+
+
+async def test_engine_failure_falls_back_to_offline() -> None:
+    engine = ScriptedEngine([])  # fails on its first call
+    async with specialist("analyst", engine=engine) as agent:
+        data, _ = answer(await agent.ask("What is 15% of 240?"))
+    assert data["value"] == 36 and data["engine"] == "offline"
+    assert any("answered offline" in w for w in data["warnings"])
+
+
+async def test_misrouted_task_is_rejected_before_the_model_is_asked() -> None:
+    engine = ScriptedEngine(["a poem"])
+    async with specialist("analyst", engine=engine) as agent:
+        no = rejection(await agent.ask("Write a poem about the sea"))
+    assert engine.requests == [] and "creative" in no["reason"]
+
+
+async def test_writer_with_engine_keeps_only_real_citations() -> None:
+    engine = ScriptedEngine([
+        "The with statement wraps a block with a context manager's methods [1]. "
+        "A context manager defines the runtime context [2][7].",
+        "A text that lost every citation.",
+    ])  # fmt: skip
+    async with specialist("writer", engine=engine) as agent:
+        data, _ = answer(await agent.ask("Write it", {"question": QUESTION, "notes": NOTES}))
+        lost, _ = answer(await agent.ask("Write it", {"question": QUESTION, "notes": NOTES}))
+    assert "[7]" not in data["result"] and "[2]" in data["result"] and data["engine"] == "scripted"
+    assert [s["doc_id"] for s in data["sources"]] == ["with", "context-managers"]
+    assert any("made up" in w for w in data["warnings"])
+    assert "[1]" in engine.requests[0].messages[0].text  # the model saw the numbered notes
+    assert lost["engine"] == "offline" and "[1]" in lost["result"]
+
+
+async def test_reviewer_model_adds_judgement_but_checks_decide_a_fail() -> None:
+    engine = ScriptedEngine(["VERDICT: revise\n- Explain what __exit__ receives.", "VERDICT: pass"])
+    async with specialist("reviewer", engine=engine) as agent:
+        data = {"question": QUESTION, "citations": SOURCES}
+        judged, _ = answer(await agent.ask("Review", {**data, "draft": GOOD}))
+        uncited, _ = answer(
+            await agent.ask("Review", {**data, "draft": GOOD + " It is the best feature of all languages."})
+        )
+    assert judged["verdict"] == "revise" and judged["engine"] == "scripted"
+    assert [f["check"] for f in judged["feedback"]] == ["model"]
+    assert uncited["verdict"] == "revise"  # the model said pass; the citation check still fails it
+    assert {c["name"]: c["passed"] for c in uncited["checks"]} == {
+        "citations": False, "coverage": True, "length": True, "numbers": True, "arithmetic": True, "model": True,
+    }  # fmt: skip
+    assert "Checks:" in engine.requests[0].messages[0].text
