@@ -64,8 +64,9 @@ def calc_http() -> Iterator[str]:
     proc.close()
 
 
-async def test_docs_over_stdio() -> None:
-    async with Client(stdio("docs", "--transport", "stdio")) as client:
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_docs_over_stdio(mode: str) -> None:
+    async with Client(stdio("docs", "--transport", "stdio"), mode=mode) as client:
         assert {t.name for t in (await client.list_tools()).tools} == {"search", "read"}
         found = await client.call_tool("search", {"query": "with statement context manager"})
         assert found.structured_content["hits"][0]["id"] == "with"
