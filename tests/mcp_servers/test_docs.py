@@ -24,6 +24,9 @@ KNOWN_ANSWERS = {
     "async await coroutine": "async",
     "operator precedence": "operator-summary",
     "context manager __enter__ __exit__": "with",
+    "import module package": "import",
+    "for loop iterate over a sequence": "for",
+    "class definition inheritance": "class",
 }
 
 
