@@ -46,7 +46,7 @@ class Researcher(Specialist):
     async def offline(self, job: Job) -> ResearchOutput:
         self.reject_unless(job, "research")
         question = job.question
-        queries = self.queries(question)
+        queries = search_queries(question)
         hits: dict[str, dict[str, Any]] = {}
         for query in queries:
             result = await job.tools.call("docs__search", {"query": query, "limit": 5})
@@ -67,19 +67,6 @@ class Researcher(Specialist):
             cites = [Citation(doc_id=hit["id"], quote=q) for q in quotes]
             findings.extend(Finding(text=q, citations=[c]) for q, c in zip(quotes, cites, strict=True))
         return self.compose(job, queries, findings, top_score=best[0]["score"] if best else 0.0)
-
-    def queries(self, question: str) -> list[str]:
-        """1-3 searches: all key terms, then the leading pairs when there are many."""
-        words = key_terms(question) or terms(question)
-        if not words:
-            return []
-        raw = [w for w in re.findall(r"[A-Za-z0-9_]+", question.lower()) if w.strip("_")]
-        # search with the words as written (the server stems them itself), in question order
-        keep = [w for w in dict.fromkeys(raw) if terms(w) and terms(w)[0] in words]
-        queries = [" ".join(keep)]
-        if len(keep) > 3:
-            queries += [" ".join(keep[:2]), " ".join(keep[2:4])]
-        return list(dict.fromkeys(queries))[:3]
 
     async def read(self, job: Job, doc_id: str) -> str:
         result = await job.tools.call("docs__read", {"id": doc_id, "length": READ_CHARS})
@@ -170,6 +157,20 @@ class Researcher(Specialist):
             return str(output.result)
         sources = "\n".join(f"- {c.doc_id}: “{c.quote}”" for c in output.citations)
         return f"{output.result}\n\nSources:\n{sources}\n(confidence {output.confidence:.2f})"
+
+
+def search_queries(question: str) -> list[str]:
+    """1-3 searches for ``question``: all its key terms, then the leading pairs when there are many."""
+    words = key_terms(question) or terms(question)
+    if not words:
+        return []
+    raw = [w for w in re.findall(r"[A-Za-z0-9_]+", question.lower()) if w.strip("_")]
+    # search with the words as written (the server stems them itself), in question order
+    keep = [w for w in dict.fromkeys(raw) if terms(w) and terms(w)[0] in words]
+    queries = [" ".join(keep)]
+    if len(keep) > 3:
+        queries += [" ".join(keep[:2]), " ".join(keep[2:4])]
+    return list(dict.fromkeys(queries))[:3]
 
 
 def _unique(citations: list[Citation]) -> list[Citation]:

@@ -36,7 +36,9 @@ def e2e_namespace() -> str:
 
 @pytest.fixture(scope="module")
 def agents(redis_server: RedisServer, e2e_namespace: str) -> Iterator[dict[str, AgentProc]]:
-    """One process per specialist for the whole module, offline (no API key)."""
+    """One process per specialist for the whole module, offline (no API key). REDIS_URL and
+    PODIUM_NAMESPACE are set as well as the flags because the in-process blackboard server reads
+    only the environment (without them it would use the process's embedded bus)."""
     env = {"REDIS_URL": redis_server.url, "PODIUM_NAMESPACE": e2e_namespace, "ANTHROPIC_API_KEY": ""}
     procs = {
         name: AgentProc(name, redis_server.url, e2e_namespace, f"{name}-e2e", env=env) for name in AGENTS
@@ -129,6 +131,23 @@ async def test_analyst_computes_known_answers(agents, bus_client, binding: str) 
     data = result(await call(agents, bus_client, "analyst", ask(question), binding))
     assert math.isclose(data["value"], expected, abs_tol=0.005)
     assert data["operation"] == "loan" and data["tools_called"] == ["calc__loan_payment"]
+
+
+async def test_streaming_over_the_bus_shows_progress_then_the_artifact(agents, bus_client) -> None:
+    card = await fetch_card(agents["analyst"].url)
+    client = make_client(card, "redis-streams", bus=bus_client, streaming=True)
+    try:
+        with anyio.fail_after(60):
+            events = [ev async for ev in client.send_message(ask("What is (17.5 + 4) * 3?"))]
+    finally:
+        await client.close()
+    kinds = [ev.WhichOneof("payload") for ev in events]
+    assert kinds[0] == "task" and "artifact_update" in kinds
+    states = [ev.status_update.status.state for ev in events if ev.HasField("status_update")]
+    assert states[0] == TaskState.TASK_STATE_WORKING and states[-1] == TaskState.TASK_STATE_COMPLETED
+    [artifact] = [ev.artifact_update.artifact for ev in events if ev.HasField("artifact_update")]
+    assert get_data_parts(artifact.parts)[0]["value"] == 64.5
+    assert artifact.artifact_id == f"{events[0].task.id}-analyst"
 
 
 async def test_misrouted_tasks_are_rejected_with_the_right_agent(agents, bus_client) -> None:
