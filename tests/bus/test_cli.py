@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -16,9 +17,10 @@ from tests.support import REDIS_SERVER, ROOT
 pytestmark = pytest.mark.real_redis
 
 
-def podium(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    env_args = [sys.executable, "-m", "agents.cli", *args]
-    return subprocess.run(env_args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+def podium(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "agents.cli", *args]
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=90, env=full_env)
 
 
 @pytest.mark.skipif(REDIS_SERVER is None, reason="needs redis-server for the private benchmark server")
@@ -31,6 +33,11 @@ def test_bench_bus_prints_one_json_object() -> None:
     assert result["messages"] == 2000
     assert result["podium_msgs_per_s"] > 0 and result["raw_msgs_per_s"] > 0 and result["ratio"] > 0
     assert "private redis-server" in done.stderr  # progress goes to stderr, the JSON alone to stdout
+
+
+def test_bench_without_redis_server_says_how_to_install_it() -> None:
+    done = podium("bench", "bus", "--redis-url", "", env={"PATH": "/nonexistent"})
+    assert done.returncode == 2 and "apt-get install redis-server" in done.stderr
 
 
 def test_bench_lists_benchmarks_and_rejects_bad_arguments() -> None:

@@ -7,9 +7,11 @@ import time
 from collections import Counter
 
 import anyio
+import anyio.lowlevel
 import pytest
 
-from bus import ConfigError, Consumer, Delivery, Envelope, Kind, StreamBus
+from bus import ConfigError, Consumer, Delivery, Envelope, Keys, Kind, StreamBus
+from bus.connection import connect
 from tests.bus.helpers import pending_count, running, until
 
 pytestmark = pytest.mark.anyio
@@ -284,3 +286,35 @@ async def test_entry_that_keeps_killing_consumers_is_dead_lettered(bus: StreamBu
     assert isinstance(answer, Envelope) and answer.payload["error"]["code"] == "DEAD_LETTERED"
     assert answer.payload["error"]["data"] == {"attempts": 2}
     assert await pending_count(bus, AGENT) == 0
+
+
+async def test_embedded_consumer_waits_for_publishes_without_polling(keys: Keys) -> None:
+    client = connect(None)
+    reads = 0
+    original = client.xreadgroup
+
+    async def counting_xreadgroup(*args: object, **kwargs: object) -> object:
+        nonlocal reads
+        reads += 1
+        return await original(*args, **kwargs)
+
+    client.xreadgroup = counting_xreadgroup
+    bus = StreamBus(client, keys)
+    handled = anyio.Event()
+
+    async def handler(env: Envelope, delivery: Delivery) -> None:
+        handled.set()
+
+    consumer = Consumer(bus, AGENT, handler, consumer="c1", block_ms=60_000)
+    try:
+        async with running(consumer):
+            await until(lambda: reads >= 1, what="the first read")
+            for _ in range(200):  # a polling reader would read again within a few loop iterations
+                await anyio.lowlevel.checkpoint()
+            assert reads == 1
+            await bus.publish(bus.keys.inbox(AGENT), request())
+            with anyio.fail_after(5):
+                await handled.wait()
+            assert reads <= 3
+    finally:
+        await client.aclose()
