@@ -46,6 +46,10 @@ class Rejected(Exception):
         self.agent = agent
 
 
+class Failed(Exception):
+    """The task could not be done for a reason outside it (a tool server down); it may work later."""
+
+
 @dataclass(slots=True)
 class Call:
     name: str
@@ -154,6 +158,10 @@ class Specialist(AgentExecutor):
             if no.agent:
                 text += f" Send it to the {no.agent} agent."
             await updater.reject(updater.new_agent_message([new_text_part(text), new_data_part(data)]))
+            return
+        except Failed as exc:
+            logger.warning("%s failed task %s: %s", self.name, task.id, exc)
+            await updater.failed(updater.new_agent_message([new_text_part(f"{self.name} failed: {exc}")]))
             return
         await self.write_board(job, output)
         output.tools_called = job.tools.names

@@ -18,7 +18,7 @@ from a2a.server.agent_execution import AgentExecutor
 
 from agents.context import AgentContext
 from agents.llm import run_tool_loop
-from agents.specialists.base import Job, Specialist
+from agents.specialists.base import Failed, Job, Specialist
 from agents.specialists.models import Citation, Finding, ResearchInput, ResearchOutput
 from agents.specialists.text import best_sentences, key_terms, overlap, strip_markers, terms
 
@@ -48,14 +48,18 @@ class Researcher(Specialist):
         question = job.question
         queries = search_queries(question)
         hits: dict[str, dict[str, Any]] = {}
+        errors = []
         for query in queries:
             result = await job.tools.call("docs__search", {"query": query, "limit": 5})
             if result.is_error or not isinstance(result.data, dict):
-                job.warnings.append(f"search {query!r} failed: {result.text}")
+                errors.append(f"search {query!r} failed: {result.text}")
                 continue
             for hit in result.data.get("hits", []):
                 if hit["id"] not in hits or hit["score"] > hits[hit["id"]]["score"]:
                     hits[hit["id"]] = hit
+        if errors and len(errors) == len(queries):
+            raise Failed(f"the docs server did not answer: {errors[-1]}")
+        job.warnings += errors
         ranked = sorted(hits.values(), key=lambda h: -h["score"])
         best = [h for h in ranked if h["score"] >= MIN_SCORE][: job.input.max_sources]
         findings: list[Finding] = []

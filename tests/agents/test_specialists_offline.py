@@ -13,12 +13,18 @@ from typing import Any
 import pytest
 from a2a.server.agent_execution import RequestContext
 from a2a.server.context import ServerCallContext
-from a2a.types.a2a_pb2 import TaskArtifactUpdateEvent
+from a2a.server.request_handlers import DefaultRequestHandler
+from a2a.server.tasks import InMemoryTaskStore
+from a2a.types.a2a_pb2 import Task, TaskArtifactUpdateEvent, TaskState
 
+from agents.context import AgentContext
+from agents.runtime import load_executor
 from agents.specialists import quantities
 from agents.specialists.researcher import search_queries
+from agents.tools import ToolResult, ToolSpec
 from bus.connection import connect
 from bus.keys import Keys
+from registry.cards import load_card
 from tests.agents.test_specialists_support import answer, rejection, request, specialist
 
 pytestmark = pytest.mark.anyio
@@ -312,3 +318,28 @@ async def test_blackboard_read_feeds_the_writer(monkeypatch, redis_url: str, nam
     assert {s["doc_id"] for s in data["sources"]} == {"with"}
     no = rejection(missing)
     assert no["suggested_agent"] == "researcher" and "nothing-here" in no["warnings"][0]
+
+
+class DeadDocs:
+    """The docs tools of a server that stopped answering, as MountedTools reports it."""
+
+    def specs(self) -> list[ToolSpec]:
+        return [
+            ToolSpec("docs__search", "search", {"type": "object"}),
+            ToolSpec("docs__read", "read", {"type": "object"}),
+        ]
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+        return ToolResult(text=f"{name}: server unavailable: connection closed", is_error=True)
+
+
+async def test_researcher_fails_rather_than_answers_when_the_docs_server_is_down() -> None:
+    card = load_card("researcher")
+    ctx = AgentContext(name="researcher", card=card, redis=None, keys=Keys("unused"), tools=DeadDocs())
+    handler = DefaultRequestHandler(load_executor(ctx), InMemoryTaskStore(), card)
+    try:
+        task = await handler.on_message_send(request(WITH), ServerCallContext())
+    finally:
+        await handler.aclose()
+    assert isinstance(task, Task) and task.status.state == TaskState.TASK_STATE_FAILED
+    assert "server unavailable" in task.status.message.parts[0].text and not task.artifacts
