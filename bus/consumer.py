@@ -28,7 +28,7 @@ from redis.exceptions import ResponseError
 from bus.acks import AckBatcher
 from bus.backoff import TRANSIENT, Backoff
 from bus.envelope import FIELD, Envelope
-from bus.errors import ConfigError, EnvelopeError
+from bus.errors import BusClosed, ConfigError, EnvelopeError
 from bus.jobs import Job, JobQueue
 from bus.keys import validate_name
 from bus.streams import StreamBus, decode_entry, error_reply, field, stream_entries, text
@@ -117,13 +117,24 @@ class Consumer:
     # -- lifecycle -----------------------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Create the group, signal started, and consume until :meth:`stop` (or cancellation)."""
+        """Create the group, signal started, and consume until :meth:`stop` (or cancellation).
+
+        A consumer runs once: raises ``BusClosed`` when called again. Raises ``redis.ResponseError`` when
+        the group cannot be created (e.g. the inbox key holds something else than a stream).
+        """
+        if self._finished is not None:
+            raise BusClosed(f"consumer {self.consumer} already ran; create a new Consumer")
         self._finished, self._workers_done = anyio.Event(), anyio.Event()
+        self._setup = anyio.CancelScope()
         acks = self._acks
         self._slots = anyio.Semaphore(self.concurrency)
         self._queue = JobQueue()
         try:
-            await self._prepare()
+            with self._setup:  # stop() during setup (e.g. while Redis is down) cancels it
+                await self._prepare()
+            if self._stopping:
+                task_status.started()
+                return
             async with anyio.create_task_group() as outer:
                 outer.start_soon(acks.run)
                 async with anyio.create_task_group() as workers:
@@ -157,12 +168,15 @@ class Consumer:
         """Stop reading; let in-flight handlers finish for up to ``grace`` seconds, then cancel the rest
         without acking them, so they stay pending for another consumer. Returns when :meth:`run` ended."""
         self._stopping = True
-        if not self._started or self._finished is None:
+        if self._finished is None:  # never ran
             return
-        self._intake.cancel_scope.cancel()
-        with anyio.move_on_after(grace):
-            await self._workers_done.wait()
-        self._workers.cancel()
+        if not self._started:
+            self._setup.cancel()
+        else:
+            self._intake.cancel_scope.cancel()
+            with anyio.move_on_after(grace):
+                await self._workers_done.wait()
+            self._workers.cancel()
         await self._finished.wait()
 
     async def _prepare(self) -> None:

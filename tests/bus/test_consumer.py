@@ -10,9 +10,10 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from bus import ConfigError, Consumer, Delivery, Envelope, Keys, Kind, StreamBus
+from bus import BusClosed, ConfigError, Consumer, Delivery, Envelope, Keys, Kind, StreamBus
 from bus.connection import connect
 from tests.bus.helpers import pending_count, running, until
+from tests.support import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -316,5 +317,24 @@ async def test_embedded_consumer_waits_for_publishes_without_polling(keys: Keys)
             with anyio.fail_after(5):
                 await handled.wait()
             assert reads <= 3
+    finally:
+        await client.aclose()
+
+
+async def test_stop_while_redis_is_unreachable_returns(keys: Keys) -> None:
+    client = connect(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2)
+    bus = StreamBus(client, keys)
+
+    async def handler(env: Envelope, delivery: Delivery) -> None: ...
+
+    consumer = Consumer(bus, AGENT, handler, consumer="c1")
+    try:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consumer.run)
+                await anyio.lowlevel.checkpoint()
+                await consumer.stop()
+        with pytest.raises(BusClosed):
+            await consumer.run()
     finally:
         await client.aclose()
