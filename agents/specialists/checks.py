@@ -109,29 +109,46 @@ def length(draft: Draft, low: int, high: int) -> Outcome:
     return Outcome(Check(name="length", passed=False, detail=detail), [item])
 
 
-def numbers(draft: Draft, quotes: str) -> Outcome:
-    seen: dict[tuple[str, ...], list[tuple[float, str, str]]] = {}
+@dataclass(frozen=True, slots=True)
+class _Mention:
+    value: float
+    raw: str
+    sentence: str
+    context: frozenset[str]  # the clause's other numbers: "at 5% the payment is X" is another scenario
+
+
+def _mentions(draft: Draft) -> dict[tuple[str, ...], list[_Mention]]:
+    seen: dict[tuple[str, ...], list[_Mention]] = {}
     for sentence in draft.sentences:
-        for match in _QUANTITY.finditer(strip_markers(sentence)):
-            key = tuple(key_terms(match.group(1))[-2:])
-            if key:
-                seen.setdefault(key, []).append((_number(match.group(2)), match.group(2), sentence))
+        for clause in re.split(r";|,\s+(?:while|whereas|but)\b", strip_markers(sentence)):
+            numbers = re.findall(_VALUE, clause)
+            for match in _QUANTITY.finditer(clause):
+                key = tuple(key_terms(match.group(1))[-2:])
+                context = frozenset(n for n in numbers if n != match.group(2))
+                if key:
+                    seen.setdefault(key, []).append(
+                        _Mention(_number(match.group(2)), match.group(2), sentence, context)
+                    )
+    return seen
+
+
+def numbers(draft: Draft, quotes: str) -> Outcome:
+    seen = _mentions(draft)
     problems = []
-    for key, values in seen.items():
-        first = values[0]
-        for value, raw, sentence in values[1:]:
-            if _same(value, first[0]):
+    for key, mentions in seen.items():
+        first = mentions[0]
+        for other in mentions[1:]:
+            if _same(other.value, first.value) or (
+                first.context and other.context and first.context != other.context
+            ):
                 continue
-            quoted = [v for v in ((first[0], first[1]), (value, raw)) if v[1] in quotes]
-            right, wrong = (
-                (quoted[0][1], raw if quoted[0][1] == first[1] else first[1])
-                if len(quoted) == 1
-                else (None, raw)
-            )
+            quoted = [m for m in (first, other) if m.raw in quotes]
+            right = quoted[0] if len(quoted) == 1 else None
+            wrong = other if right is None or right is first else first
             problems.append(FeedbackItem(
-                check="numbers", sentence=sentence if wrong == raw else first[2], expected=right, found=wrong,
-                message=f"“{' '.join(key)}” is given as both {first[1]} and {raw}: use one value"
-                + (f" ({right}, as the source says)" if right else ", the one the sources support"),
+                check="numbers", sentence=wrong.sentence, expected=right.raw if right else None, found=wrong.raw,
+                message=f"“{' '.join(key)}” is given as both {first.raw} and {other.raw}: use one value"
+                + (f" ({right.raw}, as the source says)" if right else ", the one the sources support"),
             ))  # fmt: skip
     detail = f"{len(seen)} quantities, {len(problems)} contradiction(s)"
     return Outcome(Check(name="numbers", passed=not problems, detail=detail), problems)

@@ -71,6 +71,14 @@ async def test_researcher_tool_loop_calls_the_real_docs_server() -> None:
     assert any("invented in 1970" in w for w in data["warnings"])  # a claim from no document it read
 
 
+async def test_researcher_model_may_say_the_docs_do_not_cover_it() -> None:
+    engine = ScriptedEngine([[ToolCall("t1", "docs__search", {"query": "weather paris"})], "NOT COVERED"])
+    async with specialist("researcher", engine=engine) as agent:
+        data, _ = answer(await agent.ask("What will the weather be in Paris tomorrow?"))
+    assert data["covered"] is False and data["confidence"] == 0 and data["citations"] == []
+    assert data["tools_called"] == ["docs__search"] and data["queries"] == ["weather paris"]
+
+
 async def test_researcher_with_claude_over_the_messages_api() -> None:
     def read_it(body: dict[str, Any]) -> dict[str, Any]:
         [result] = tool_results(body)

@@ -236,6 +236,11 @@ async def test_reviewer_checks_coverage_length_numbers_and_arithmetic() -> None:
     [item] = [f for f in data["feedback"] if f["check"] == "numbers"]
     assert item["expected"] == "1199.10" and item["found"] == "1250"
 
+    scenarios = "At 5% the monthly payment is 1073.64 [1]; at 6% the monthly payment is 1199.10 [1]."
+    assert {c["name"]: c["passed"] for c in (await review(f"{GOOD} {scenarios}"))["checks"]}[
+        "numbers"
+    ] is True
+
     sums = await review(f"{GOOD} By the same token 15% of 240 is 35 [1].")
     [wrong] = sums["feedback"]
     assert (
