@@ -77,8 +77,9 @@ async def check_target(url: str, *, allow_private: bool) -> None:
     for *_, sockaddr in infos:
         address = str(sockaddr[0])
         if not is_public(address):
+            where = host if host == address else f"{host} resolves to {address}, which"
             raise UrlNotAllowed(
-                f"{host} resolves to {address}, a private, loopback or link-local address; "
+                f"{where} is a private, loopback or link-local address; "
                 "the registry refuses those unless started with --allow-private-urls"
             )
 
