@@ -5,6 +5,7 @@ environment, with hosts and ports mapped to loopback) and answers over A2A."""
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,8 @@ def deployment(redis_url: str, namespace: str) -> Iterator[dict[str, Any]]:
                 wait_until(lambda n=name: port_open(ports[n]), timeout=30, what=f"{name} to listen")
         yield {"ports": ports, "procs": procs}
     finally:
+        for proc in procs.values():  # SIGTERM everyone first, so the shutdowns overlap
+            proc.signal(signal.SIGTERM)
         for proc in procs.values():
             proc.close()
 
