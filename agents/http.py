@@ -52,10 +52,9 @@ class GuardMiddleware:
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         assert self.token is not None
-        auth = headers.get("authorization", "")
-        scheme, _, value = auth.partition(" ")
-        supplied = value.strip() if scheme.lower() == "bearer" else headers.get("x-api-key", "")
-        return hmac.compare_digest(supplied.encode(), self.token.encode())
+        scheme, _, value = headers.get("authorization", "").partition(" ")
+        # Only the bearer scheme the card declares; compare in constant time.
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode())
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
