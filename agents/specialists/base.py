@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -120,11 +121,14 @@ class Specialist(AgentExecutor):
 
     # -- what subclasses provide -------------------------------------------------------------------
 
+    @abstractmethod
     async def offline(self, job: Job) -> SpecialistOutput:
-        raise NotImplementedError
+        """The deterministic answer, from the mounted tools alone. May raise ``Rejected``/``Failed``."""
 
+    @abstractmethod
     async def with_engine(self, job: Job) -> SpecialistOutput:
-        raise NotImplementedError
+        """The answer with ``self.engine``. May raise ``Rejected``/``Failed``, and ``LLMError`` (the
+        caller then answers offline)."""
 
     def render(self, output: Any) -> str:
         """The artifact's text part, for people."""

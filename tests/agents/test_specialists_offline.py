@@ -307,9 +307,7 @@ async def test_blackboard_read_feeds_the_writer(monkeypatch, redis_url: str, nam
     monkeypatch.setenv("PODIUM_NAMESPACE", namespace)
     context = str(uuid.uuid4())
     async with specialist("researcher") as researcher:
-        found, _ = answer(
-            await researcher.ask(WITH, {"blackboard": {"write": "findings"}}, context_id=context)
-        )
+        found, _ = answer(await researcher.ask(WITH, context_id=context, blackboard={"write": "findings"}))
     async with specialist("writer") as writer:
         task = await writer.ask(
             "Write it up", {"blackboard": {"read": "findings", "write": "draft"}}, context_id=context
