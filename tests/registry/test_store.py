@@ -160,7 +160,7 @@ async def test_find_by_skill_tag_and_text(redis, keys) -> None:
     assert [m.entry.name for m in await reg.find(skill="revise")] == ["writer"]
     assert [m.entry.name for m in await reg.find(skill="CALCULATE")] == ["analyst"]
     assert [(m.entry.name, m.skill) for m in await reg.find(tag="Draft")] == [("writer", "write")]
-    assert [m.entry.name for m in await reg.find(tag="citations")] == ["researcher", "writer"]
+    assert [m.entry.name for m in await reg.find(tag="citations")] == ["researcher", "reviewer", "writer"]
     assert len(await reg.find()) == len(AGENTS)
     assert len(await reg.find(limit=2)) == 2
 
