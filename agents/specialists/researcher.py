@@ -68,8 +68,13 @@ class Researcher(Specialist):
             quotes = best_sentences(text, question, limit=2) if text else []
             if not quotes:
                 continue
-            cites = [Citation(doc_id=hit["id"], quote=q) for q in quotes]
-            findings.extend(Finding(text=q, citations=[c]) for q, c in zip(quotes, cites, strict=True))
+            for quote in quotes:
+                cite = Citation(doc_id=hit["id"], quote=quote)
+                same = next((f for f in findings if f.text == quote), None)
+                if same is None:
+                    findings.append(Finding(text=quote, citations=[cite]))
+                else:  # the same passage in another document: one finding, both sources
+                    same.citations.append(cite)
         return self.compose(job, queries, findings, top_score=best[0]["score"] if best else 0.0)
 
     async def read(self, job: Job, doc_id: str) -> str:
