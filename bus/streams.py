@@ -182,7 +182,10 @@ class StreamBus:
         return [(text(i), decode_entry(f)) for i, f in stream_entries(reply)]
 
     async def last_id(self, stream: str) -> str:
-        """The id of the newest entry in ``stream`` (``"0-0"`` when empty or missing)."""
+        """The id of the newest entry in ``stream`` (``"0-0"`` when empty or missing).
+
+        Raises ``redis.RedisError`` on failure.
+        """
         newest = await self.redis.xrevrange(stream, count=1)
         return text(newest[0][0]) if newest else "0-0"
 
@@ -236,7 +239,10 @@ class StreamBus:
         return text(dlq_id)
 
     async def trim(self, stream: str, maxlen: int) -> int:
-        """Trim ``stream`` to exactly its newest ``maxlen`` entries; returns how many were removed."""
+        """Trim ``stream`` to exactly its newest ``maxlen`` entries; returns how many were removed.
+
+        Raises ``redis.RedisError`` on failure.
+        """
         return int(await self.redis.xtrim(stream, maxlen=maxlen, approximate=False))
 
     @staticmethod
