@@ -6,6 +6,7 @@ runs; the orchestrator discovers specialists with ``Registry.find``; ``podium re
 """
 
 from registry.cards import card_from_json, card_to_dict, cards_dir, load_card, validate_card
+from registry.entries import AgentEntry, Instance, Match, new_instance_id
 from registry.errors import (
     AgentNotFound,
     CardError,
@@ -26,7 +27,7 @@ from registry.errors import (
 from registry.fetch import fetch_card
 from registry.http import Settings, create_app
 from registry.signing import CardSigner, KeyPair, TrustedKeys, generate_keypair
-from registry.store import AgentEntry, Instance, Match, Registry, new_instance_id
+from registry.store import Registry
 
 __all__ = [
     "AgentEntry",

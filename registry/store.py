@@ -17,13 +17,9 @@ import builtins
 import hashlib
 import json
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -32,6 +28,7 @@ from redis.exceptions import RedisError
 
 from bus.keys import Keys, validate_name
 from registry.cards import card_from_json, card_to_dict, validate_card
+from registry.entries import AgentEntry, Instance, Match, instance_from_json, new_instance_id
 from registry.errors import CardError, NameTaken, SignatureError
 from registry.ranking import BM25, skill_terms
 from registry.signing import TrustedKeys
@@ -39,81 +36,16 @@ from registry.signing import TrustedKeys
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Instance:
-    """One running replica of an agent, as its last heartbeat described it."""
-
-    instance: str
-    started: float
-    beat: float
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.info, "instance": self.instance, "started": self.started, "lastHeartbeat": self.beat}
-
-
-@dataclass(frozen=True)
-class AgentEntry:
-    """A registered agent: its card, registry metadata and alive instances."""
-
-    name: str
-    card: AgentCard
-    registered: float
-    signed: bool
-    verified_by: str | None = None
-    static: bool = False
-    url: str | None = None
-    instances: tuple[Instance, ...] = ()
-
-    @property
-    def alive(self) -> int:
-        return len(self.instances)
-
-    @property
-    def last_heartbeat(self) -> float | None:
-        return max((i.beat for i in self.instances), default=None)
-
-    @property
-    def discoverable(self) -> bool:
-        return self.static or self.alive > 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON for ``GET /agents`` and ``podium agents --json``."""
-        return {
-            "name": self.name,
-            "skills": [s.id for s in self.card.skills],
-            "alive": self.alive,
-            "lastHeartbeat": self.last_heartbeat,
-            "signed": self.signed,
-            "verifiedBy": self.verified_by,
-            "static": self.static,
-            "url": self.url,
-            "registered": self.registered,
-            "instances": [i.to_dict() for i in self.instances],
-            "card": card_to_dict(self.card),
-        }
-
-
-@dataclass(frozen=True)
-class Match:
-    """A discovery result: the agent, the skill that matched best and its score (1.0 for exact filters)."""
-
-    entry: AgentEntry
-    skill: str
-    score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.entry.to_dict(), "match": {"skill": self.skill, "score": round(self.score, 4)}}
-
-
-def new_instance_id() -> str:
-    """A readable, unique instance id: host, pid and a random suffix."""
-    host = "".join(c if c.isalnum() or c in "-_." else "-" for c in socket.gethostname())[:40] or "host"
-    return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
 class Registry:
     """Cards and heartbeats in Redis under one namespace. ``redis`` is an async client the caller owns."""
+
+    @classmethod
+    def from_env(cls, redis: Any, keys: Keys) -> Registry:
+        """A registry that trusts the keys in ``PODIUM_TRUSTED_KEYS`` (none: accepts unsigned cards).
+
+        Raises ``SigningKeyError`` when the variable names unusable keys.
+        """
+        return cls(redis, keys, trusted_keys=TrustedKeys.from_env())
 
     def __init__(self, redis: Any, keys: Keys, *, trusted_keys: TrustedKeys | None = None) -> None:
         self.redis = redis
@@ -384,7 +316,7 @@ class Registry:
                 stale.zrem(self.keys.instances(name), inst)
                 n_stale += 1
                 continue
-            alive.setdefault(name, []).append(_instance(inst, value))
+            alive.setdefault(name, []).append(instance_from_json(inst, value))
         if n_stale:
             await stale.execute()
         for items in alive.values():
@@ -406,16 +338,6 @@ def _skill_ok(entry: AgentEntry, skill_id: str, skill: str | None, tag: str | No
     if skill is not None and found.id.lower() != skill.lower():
         return False
     return tag is None or tag.lower() in (t.lower() for t in found.tags)
-
-
-def _instance(instance: str, value: Any) -> Instance:
-    try:
-        data = json.loads(value)
-    except ValueError:
-        data = {}
-    info = {k: v for k, v in data.items() if k not in ("instance", "started", "beat")}
-    beat = float(data.get("beat") or 0)
-    return Instance(instance=instance, started=float(data.get("started") or beat), beat=beat, info=info)
 
 
 def _text(value: str | bytes) -> str:

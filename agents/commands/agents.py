@@ -14,7 +14,8 @@ from redis.exceptions import RedisError
 from bus.connection import connect, redact
 from bus.errors import ConfigError
 from bus.keys import Keys
-from registry.store import AgentEntry, Registry
+from registry.entries import AgentEntry
+from registry.store import Registry
 
 NO_REDIS = """podium agents: REDIS_URL is not set, so there is nothing to list.
 Without REDIS_URL, `podium up` runs the agents on an embedded bus that lives inside that one process,

@@ -128,3 +128,10 @@ def test_signed_json_round_trips(keydir: Path) -> None:
     card = signed("echo", keydir / "keys" / "ops.key.pem")
     again = card_from_json(json.dumps(card_to_dict(card)))
     assert TrustedKeys.from_paths([keydir / "keys"]).verify(again) == "ops"
+
+
+async def test_registry_from_env_trusts_podium_trusted_keys(redis, keys, keydir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PODIUM_TRUSTED_KEYS", str(keydir / "keys"))
+    assert Registry.from_env(redis, keys).trusted_keys.kids == ["edge", "ops"]
+    monkeypatch.delenv("PODIUM_TRUSTED_KEYS")
+    assert Registry.from_env(redis, keys).trusted_keys is None
