@@ -99,8 +99,9 @@ class _Server(uvicorn.Server):
 
 
 class AgentRuntime:
-    def __init__(self, config: RuntimeConfig, *, redis: Any = None) -> None:
+    def __init__(self, config: RuntimeConfig, *, redis: Any = None, handle_signals: bool = True) -> None:
         self.config = config
+        self.handle_signals = handle_signals
         self.redis = redis
         self.keys = Keys(config.namespace)
         self.url = ""
@@ -136,7 +137,7 @@ class AgentRuntime:
         card = load_card(cfg.name, interfaces=interfaces, security_token_required=bool(cfg.token))
         self.card = card
         async with AsyncExitStack() as stack:
-            tools = await _mount_tools(stack, cfg.name)
+            tools = await _mount_tools(stack, cfg.name, self.redis, cfg)
             ctx = AgentContext(
                 name=cfg.name,
                 card=card,
@@ -175,7 +176,8 @@ class AgentRuntime:
             )
             try:
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._watch_signals, tg.cancel_scope)
+                    if self.handle_signals:
+                        tg.start_soon(self._watch_signals)
                     tg.start_soon(self._serve_http, sock)
                     await tg.start(self.consumer.run)
                     while not self._server.started:  # noqa: ASYNC110 - uvicorn offers no started event
@@ -216,7 +218,7 @@ class AgentRuntime:
                 await self._http_done.wait()
             await handler.aclose()
 
-    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
+    async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for _ in signals:
                 self.stop()
@@ -237,15 +239,14 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-async def _mount_tools(stack: AsyncExitStack, name: str) -> Any:
-    """The agent's mounted MCP tools, per its config (none when it has no config)."""
-    try:
-        from agents.mcp_mount import mount_for_agent
-    except ImportError:
-        from agents.tools import NoTools
+async def _mount_tools(stack: AsyncExitStack, name: str, redis: Any, cfg: RuntimeConfig) -> Any:
+    """The agent's mounted MCP tools, per its config (none when it has no config); in-process and stdio
+    servers share the agent's Redis and namespace."""
+    from agents.mcp_mount import mount_for_agent
 
-        return NoTools()
-    return await stack.enter_async_context(mount_for_agent(name))
+    return await stack.enter_async_context(
+        mount_for_agent(name, redis=redis, redis_url=cfg.redis_url, namespace=cfg.namespace)
+    )
 
 
 async def _engine(stack: AsyncExitStack) -> Any:
