@@ -339,3 +339,43 @@ async def test_stop_while_redis_is_unreachable_returns(keys: Keys) -> None:
             await consumer.run()
     finally:
         await client.aclose()
+
+
+async def test_a_slow_handler_is_not_taken_for_a_dead_consumer(bus: StreamBus, bus_url: str | None) -> None:
+    other_client = connect(bus_url)
+    other_bus = StreamBus(other_client, bus.keys)
+    probes = 0
+    original = other_client.xpending_range
+
+    async def counting_xpending_range(*args: object, **kwargs: object) -> object:
+        nonlocal probes
+        probes += 1
+        return await original(*args, **kwargs)
+
+    other_client.xpending_range = counting_xpending_range
+    started, release = anyio.Event(), anyio.Event()
+    seen: list[tuple[str, int]] = []
+
+    async def slow(env: Envelope, delivery: Delivery) -> None:
+        started.set()
+        await release.wait()
+        seen.append((delivery.consumer, delivery.deliveries))
+
+    async def thief(env: Envelope, delivery: Delivery) -> None:
+        seen.append((delivery.consumer, delivery.deliveries))
+
+    await bus.publish(bus.keys.inbox(AGENT), request())
+    slow_one = Consumer(bus, AGENT, slow, consumer="slow", claim_idle_ms=450)
+    other = Consumer(other_bus, AGENT, thief, consumer="other", claim_idle_ms=450)
+    try:
+        async with running(slow_one):
+            with anyio.fail_after(10):
+                await started.wait()
+            async with running(other):
+                # the other consumer looks for idle entries every 150 ms: let it look for well past 450 ms
+                await until(lambda: probes >= 5, what="the other consumer's reclaim probes")
+                release.set()
+                await until(lambda: slow_one.acked == 1, what="the slow handler to finish")
+        assert seen == [("slow", 1)] and other.reclaimed == 0
+    finally:
+        await other_client.aclose()
