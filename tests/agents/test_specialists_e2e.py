@@ -36,10 +36,9 @@ def e2e_namespace() -> str:
 
 @pytest.fixture(scope="module")
 def agents(redis_server: RedisServer, e2e_namespace: str) -> Iterator[dict[str, AgentProc]]:
-    """One process per specialist for the whole module, offline (no API key). REDIS_URL and
-    PODIUM_NAMESPACE are set as well as the flags because the in-process blackboard server reads
-    only the environment (without them it would use the process's embedded bus)."""
-    env = {"REDIS_URL": redis_server.url, "PODIUM_NAMESPACE": e2e_namespace, "ANTHROPIC_API_KEY": ""}
+    """One process per specialist for the whole module, offline (no API key). Only the flags name the
+    Redis and namespace: the blackboard the agents mount must follow them."""
+    env = {"ANTHROPIC_API_KEY": "", "REDIS_URL": "", "PODIUM_NAMESPACE": ""}
     procs = {
         name: AgentProc(name, redis_server.url, e2e_namespace, f"{name}-e2e", env=env) for name in AGENTS
     }
