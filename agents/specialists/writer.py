@@ -183,6 +183,11 @@ class Writer(Specialist):
         changes = None
         if job.input.draft:
             changes = [_change(line) for line in tail.splitlines() if line.strip().startswith("-")]
+            # every feedback point is accounted for, even when the model did not say what it did
+            changes = changes or [
+                Change(feedback=f.message, change="not described by the model", addressed=False)
+                for f in job.input.feedback
+            ]
         return self.finish(job, written, notes, changes=changes, engine=loop.model)
 
     def render(self, output: Any) -> str:

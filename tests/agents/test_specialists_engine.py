@@ -164,3 +164,29 @@ async def test_reviewer_model_adds_judgement_but_checks_decide_a_fail() -> None:
         "citations": False, "coverage": True, "length": True, "numbers": True, "arithmetic": True, "model": True,
     }  # fmt: skip
     assert "Checks:" in engine.requests[0].messages[0].text
+
+
+async def test_writer_revision_with_engine_lists_each_change() -> None:
+    draft = "The with statement wraps a block [1]. It is the best feature."
+    feedback = [{"check": "citations", "message": "“It is the best feature.” cites no source"}]
+    engine = ScriptedEngine([
+        "The with statement wraps a block with a context manager's methods [1].\n\n"
+        "CHANGES:\n- “It is the best feature.” cites no source => removed the unsupported claim",
+        "The with statement wraps a block [1].",
+    ])  # fmt: skip
+    data = {"question": QUESTION, "draft": draft, "citations": SOURCES, "notes": NOTES, "feedback": feedback}
+    async with specialist("writer", engine=engine) as agent:
+        revised, text = answer(await agent.ask("Revise", data))
+        silent, _ = answer(await agent.ask("Revise", data))
+    assert revised["revision"] and "best feature" not in revised["result"] and "Changes:" in text
+    assert revised["changes"] == [
+        {
+            "feedback": "“It is the best feature.” cites no source",
+            "change": "removed the unsupported claim",
+            "addressed": True,
+        }
+    ]
+    assert "Feedback:" in engine.requests[0].messages[0].text and "CHANGES:" in engine.requests[0].system
+    assert [c["addressed"] for c in silent["changes"]] == [
+        False
+    ]  # the model said nothing: not claimed as done
