@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import httpx
 from a2a.client import ClientConfig, ClientFactory
 from a2a.client.client import Client
 from a2a.helpers.proto_helpers import new_text_message
-from a2a.types.a2a_pb2 import AgentCard, Role, SendMessageRequest, TaskState
+from a2a.types.a2a_pb2 import AgentCard, GetTaskRequest, Role, SendMessageRequest, TaskState
 from google.protobuf.json_format import ParseDict
 
 from bench.runner import Progress, emit, private_redis
@@ -71,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         f"  bus   p50 {result['bus_p50_ms']:8.2f} ms   p99 {result['bus_p99_ms']:8.2f} ms",
         f"  http  p50 {result['http_p50_ms']:8.2f} ms   p99 {result['http_p99_ms']:8.2f} ms",
         f"  p50 ratio (bus/http) {result['p50_ratio']:.3f}",
+        f"sequential GetTask (the transport's own cost): bus p50 {result['bus_get_p50_ms']:.2f} ms, "
+        f"http p50 {result['http_get_p50_ms']:.2f} ms, ratio {result['get_p50_ratio']:.3f}",
         f"{result['concurrency']} concurrent callers, {result['concurrent_requests']} requests per transport:",
         f"  bus  {result['bus_rps']:8.0f} req/s",
         f"  http {result['http_rps']:8.0f} req/s",
@@ -160,10 +163,14 @@ async def _measure(
         for client in clients.values():
             for i in range(30):  # warm up connections, scripts and code paths
                 await _call(client, i)
-        for name, client in clients.items():
-            lat = await _sequential(client, args.requests, f"{name} sequential", progress)
-            out[f"{name}_p50_ms"] = _percentile(lat, 50)
-            out[f"{name}_p99_ms"] = _percentile(lat, 99)
+        # Interleaved, so drifting background load weighs on both transports alike.
+        send = await _sequential(clients, args.requests, "sequential SendMessage", progress, _call)
+        task_id = await _a_task_id(clients["bus"])
+        get = await _sequential(clients, args.requests, "sequential GetTask", progress, _getter(task_id))
+        for name in clients:
+            out[f"{name}_p50_ms"] = _percentile(send[name], 50)
+            out[f"{name}_p99_ms"] = _percentile(send[name], 99)
+            out[f"{name}_get_p50_ms"] = _percentile(get[name], 50)
         for name, client in clients.items():
             out[f"{name}_rps"] = await _concurrent(
                 client, args.concurrent_requests, args.concurrency, f"{name} x{args.concurrency}", progress
@@ -173,17 +180,42 @@ async def _measure(
     await redis.aclose()
     out["p50_ratio"] = out["bus_p50_ms"] / out["http_p50_ms"]
     out["rps_ratio"] = out["bus_rps"] / out["http_rps"]
+    out["get_p50_ratio"] = out["bus_get_p50_ms"] / out["http_get_p50_ms"]
     return out
 
 
-async def _sequential(client: Client, n: int, label: str, progress: Progress) -> list[float]:
-    latencies = []
+async def _sequential(
+    clients: dict[str, Client],
+    n: int,
+    label: str,
+    progress: Progress,
+    call: Callable[[Client, int], Awaitable[None]],
+) -> dict[str, list[float]]:
+    latencies: dict[str, list[float]] = {name: [] for name in clients}
     for i in range(n):
-        start = time.perf_counter()
-        await _call(client, i)
-        latencies.append((time.perf_counter() - start) * 1000)
+        for name, client in clients.items():
+            start = time.perf_counter()
+            await call(client, i)
+            latencies[name].append((time.perf_counter() - start) * 1000)
         progress.tick(label, i + 1, n)
     return latencies
+
+
+async def _a_task_id(client: Client) -> str:
+    async for event in client.send_message(_request(0)):
+        return event.task.id
+    raise RuntimeError("echo returned no task")
+
+
+def _getter(task_id: str) -> Callable[[Client, int], Awaitable[None]]:
+    """A GetTask of a finished task: one store read, so the transport's own cost shows."""
+
+    async def get(client: Client, i: int) -> None:
+        task = await client.get_task(GetTaskRequest(id=task_id))
+        if task.id != task_id:
+            raise RuntimeError(f"GetTask returned {task.id!r}")
+
+    return get
 
 
 async def _concurrent(client: Client, total: int, concurrency: int, label: str, progress: Progress) -> float:
