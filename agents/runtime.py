@@ -162,7 +162,7 @@ class AgentRuntime:
             self.consumer = Consumer(
                 bus,
                 cfg.name,
-                BusRequestServer(bus, handler, task_store=store),
+                BusRequestServer(bus, handler, agent=cfg.name, task_store=store),
                 consumer=cfg.instance,
                 concurrency=cfg.concurrency,
                 claim_idle_ms=cfg.claim_idle_ms,

@@ -76,11 +76,13 @@ class BusRequestServer:
         bus: StreamBus,
         handler: RequestHandler,
         *,
+        agent: str = "",
         task_store: RedisTaskStore | None = None,
         max_payload_bytes: int = 1_000_000,
     ) -> None:
         self._bus = bus
         self._handler = handler
+        self._agent = agent
         self._store = task_store
         self._max_payload = max_payload_bytes
 
@@ -189,11 +191,7 @@ class BusRequestServer:
     async def _reply(self, env: Envelope, kind: Kind, payload: dict[str, Any] | None) -> None:
         if not env.reply_to:
             return
-        await self._bus.publish(env.reply_to, env.reply(kind, payload or {}, sender=self._bus_sender(env)))
-
-    @staticmethod
-    def _bus_sender(env: Envelope) -> str:
-        return env.metadata.get("agent", "")
+        await self._bus.publish(env.reply_to, env.reply(kind, payload or {}, sender=self._agent))
 
 
 async def _single(task: Task) -> AsyncIterator[Task]:

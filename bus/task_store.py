@@ -9,10 +9,8 @@ tails that stream for replicas that do not run the task themselves.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections import defaultdict
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -32,8 +30,8 @@ from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
 from a2a.utils.proto_utils import to_stream_response
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 
-from bus.connection import is_embedded
 from bus.keys import Keys
+from bus.notify import notifier_for
 
 logger = logging.getLogger(__name__)
 
@@ -77,33 +75,6 @@ return new
 _LIST_SCAN_LIMIT = 10_000  # most recent tasks considered by ListTasks
 
 
-class _Signals:
-    """Wakes in-process subscribers when a task changes: the embedded bus cannot block on XREAD."""
-
-    def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
-
-    def notify(self, task_id: str) -> None:
-        event = self._events.pop(task_id, None)
-        if event is not None:
-            event.set()
-
-    async def wait(self, task_id: str, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._events[task_id].wait(), seconds)
-        except TimeoutError:
-            pass
-
-
-_SIGNALS: dict[int, _Signals] = {}
-
-
-def _signals_for(redis: Any) -> _Signals:
-    # One per embedded server: every store and stream on it in this process shares wake-ups.
-    server = redis.connection_pool.connection_kwargs.get("server")
-    return _SIGNALS.setdefault(id(server if server is not None else redis), _Signals())
-
-
 class RedisTaskStore(VersionedTaskStore):
     """A ``VersionedTaskStore`` on Redis with optimistic versioning (a counter per task)."""
 
@@ -122,7 +93,7 @@ class RedisTaskStore(VersionedTaskStore):
         self._events_maxlen = events_maxlen
         self._ttl_s = ttl_s
         self._save = redis.register_script(_SAVE)
-        self.signals = _signals_for(redis) if is_embedded(redis) else None
+        self._notifier = notifier_for(redis)  # the embedded bus cannot block on XREAD
 
     async def save(
         self,
@@ -164,8 +135,8 @@ class RedisTaskStore(VersionedTaskStore):
             # The index lives in another slot, so it is written outside the script (best effort). It only
             # bounds which tasks ListTasks considers; their order comes from the tasks themselves.
             await self._redis.zadd(self._keys.task_index(), {task.id: now_ms})
-        if self.signals is not None:
-            self.signals.notify(task.id)
+        if self._notifier is not None:
+            self._notifier.notify(self._keys.task_events(task.id))
         return TaskVersion(int(new))
 
     async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
@@ -228,7 +199,7 @@ class RedisTaskEventStream(TaskEventStream):
         self._keys = keys
         self._block_ms = block_ms
         self._linger_s = linger_s
-        self._signals = _signals_for(redis) if is_embedded(redis) else None
+        self._notifier = notifier_for(redis)
 
     async def publish(self, task_id: str, event: VersionedEvent) -> None:
         """Nothing to do: the store appended the event atomically with the task write."""
@@ -241,10 +212,11 @@ class RedisTaskEventStream(TaskEventStream):
         key = self._keys.task_events(task_id)
         last = "0-0"
         while True:
-            if self._signals is not None:
+            if self._notifier is not None:
+                since = self._notifier.version(key)
                 entries = await self._redis.xread({key: last}, count=100)
                 if not entries:
-                    await self._signals.wait(task_id, self._block_ms / 1000)
+                    await self._notifier.wait(key, since, self._block_ms / 1000)
                     continue
             else:
                 entries = await self._redis.xread({key: last}, count=100, block=self._block_ms)
