@@ -169,6 +169,43 @@ async def test_bad_http_requests_get_a2a_errors_and_the_agent_stays_up(replicas)
         assert (await http.get(url + "/healthz")).json()["status"] == "ok"
 
 
+async def test_replicas_share_the_inbox_through_the_consumer_group(replicas, bus_client) -> None:
+    """More slow requests than one replica takes at once (16): both replicas must serve some."""
+    card = await fetch_card(replicas[0].url)
+    client = make_client(card, "redis-streams", bus=bus_client, streaming=False)
+    served: list[str] = []
+
+    async def ask(i: int) -> None:
+        async for ev in client.send_message(text_request(f"share {i}", delay_s=0.5)):
+            for artifact in ev.task.artifacts:
+                served.extend(
+                    p.data.struct_value.fields["served_by"].string_value
+                    for p in artifact.parts
+                    if p.HasField("data")
+                )
+
+    try:
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                for i in range(40):
+                    tg.start_soon(ask, i)
+    finally:
+        await client.close()
+    assert len(served) == 40
+    assert set(served) == {"echo-1", "echo-2"}
+
+
+async def test_oversized_bus_request_gets_invalid_request(
+    replicas, bus_client, shared_namespace: str
+) -> None:
+    from a2a.utils.errors import InvalidRequestError
+
+    inbox = Keys(shared_namespace).inbox("echo")
+    with pytest.raises(InvalidRequestError, match="too large"):
+        async for _ in bus_client.call(inbox, "SendMessage", text_request("x" * 1_200_000), None):
+            pass
+
+
 async def test_bad_bus_envelopes_get_a2a_errors(replicas, bus_client, shared_namespace: str) -> None:
     keys = Keys(shared_namespace)
     inbox = keys.inbox("echo")
