@@ -22,11 +22,11 @@ from typing import Any
 
 import anyio
 
-from bench.runner import Progress, emit, private_redis
-from bus.connection import connect, redact
+from bench.runner import Progress, emit, measure_with_redis
+from bus.connection import connect
 from bus.consumer import Consumer, Delivery
 from bus.envelope import Envelope
-from bus.errors import BusError, ConfigError
+from bus.errors import BusError
 from bus.keys import Keys
 from bus.streams import StreamBus
 
@@ -189,18 +189,8 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             print(f"podium bench bus: --{name} must be at least 1", file=sys.stderr)
             return 2
-    progress = Progress(quiet=False)
-    try:
-        if args.redis_url:
-            result = anyio.run(_measure, args, args.redis_url, progress)
-            result["redis"] = redact(args.redis_url)
-        else:
-            progress.say("starting a private redis-server (no persistence)")
-            with private_redis() as url:
-                result = anyio.run(_measure, args, url, progress)
-            result["redis"] = "private"
-    except (ConfigError, BusError) as exc:
-        print(f"podium bench bus: {exc}", file=sys.stderr)
+    result = measure_with_redis("bus", args, _measure)
+    if result is None:
         return 2
     lines = [
         f"messages {result['messages']}, batch {result['batch']}, envelope {result['payload_bytes']} bytes, "

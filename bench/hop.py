@@ -29,10 +29,9 @@ from a2a.helpers.proto_helpers import new_text_message
 from a2a.types.a2a_pb2 import AgentCard, GetTaskRequest, Role, SendMessageRequest, TaskState
 from google.protobuf.json_format import ParseDict
 
-from bench.runner import Progress, emit, private_redis
+from bench.runner import Progress, emit, measure_with_redis
 from bus.a2a_client import BusClient
-from bus.connection import connect, redact
-from bus.errors import BusError, ConfigError
+from bus.connection import connect
 from bus.keys import Keys
 
 READY = re.compile(r"podium agent echo ready: A2A (\S+)")
@@ -54,18 +53,8 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             print(f"podium bench hop: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2
-    progress = Progress(quiet=False)
-    try:
-        if args.redis_url:
-            result = anyio.run(_run_against, args, args.redis_url, progress)
-            result["redis"] = redact(args.redis_url)
-        else:
-            progress.say("starting a private redis-server (no persistence)")
-            with private_redis() as url:
-                result = anyio.run(_run_against, args, url, progress)
-            result["redis"] = "private"
-    except (ConfigError, BusError, RuntimeError) as exc:
-        print(f"podium bench hop: {exc}", file=sys.stderr)
+    result = measure_with_redis("hop", args, _run_against, (RuntimeError,))
+    if result is None:
         return 2
     lines = [
         f"sequential SendMessage to the echo agent, {result['requests']} each:",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import socket
@@ -9,11 +10,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bus.errors import ConfigError
+import anyio
+
+from bus.connection import redact
+from bus.errors import BusError, ConfigError
 
 INSTALL_HINT = (
     "redis-server not found: install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install "
@@ -98,3 +102,31 @@ def emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
         print(json.dumps(result, sort_keys=True))
     else:
         print("\n".join(lines))
+
+
+Measure = Callable[[argparse.Namespace, str, Progress], Awaitable[dict[str, Any]]]
+
+
+def measure_with_redis(
+    name: str, args: argparse.Namespace, measure: Measure, errors: tuple[type[Exception], ...] = ()
+) -> dict[str, Any] | None:
+    """Run ``measure`` against ``args.redis_url``, or a private redis-server when none is given.
+
+    Returns the result with ``redis`` set (redacted URL or ``"private"``), or None after printing why the
+    benchmark could not run (a bad URL, no redis-server, a Redis that does not answer, ``errors``).
+    """
+    progress = Progress(quiet=False)
+    caught: tuple[type[Exception], ...] = (ConfigError, BusError, *errors)
+    try:
+        if args.redis_url:
+            result = anyio.run(measure, args, args.redis_url, progress)
+            result["redis"] = redact(args.redis_url)
+        else:
+            progress.say("starting a private redis-server (no persistence)")
+            with private_redis() as url:
+                result = anyio.run(measure, args, url, progress)
+            result["redis"] = "private"
+    except caught as exc:
+        print(f"podium bench {name}: {exc}", file=sys.stderr)
+        return None
+    return result
