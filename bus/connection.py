@@ -6,6 +6,7 @@ the client down.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -88,3 +89,13 @@ def redact(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses: what Podium binds unless told otherwise."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

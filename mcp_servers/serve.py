@@ -13,7 +13,6 @@ server name from ``PODIUM_MCP_SERVER``::
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import os
 import sys
@@ -27,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import mcp_servers
+from bus.connection import is_loopback
 from mcp_servers.errors import McpServersError
 
 logger = logging.getLogger(__name__)
@@ -88,15 +88,6 @@ def _configure_logging() -> None:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             stream=sys.stderr,
         )
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def create_app(name: str | None = None, *, host: str | None = None, token: str | None = None) -> Starlette:

@@ -14,7 +14,6 @@ nothing.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -29,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bus.connection import is_loopback
 from registry import errors
 from registry.cards import MAX_CARD_BYTES, card_from_json, card_to_dict, registry_name
 from registry.fetch import DEFAULT_TIMEOUT, fetch_card
@@ -174,7 +174,7 @@ def create_app(
 def _authorize(request: Request, token: str | None) -> Response | None:
     if token is None:
         host = request.client.host if request.client else ""
-        if _is_loopback(host):
+        if is_loopback(host):
             return None
         return error(
             403,
@@ -195,13 +195,6 @@ def _authorize(request: Request, token: str | None) -> Response | None:
             {"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
         )
     return None
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 async def _read_json(request: Request, limit: int) -> dict[str, Any] | Response:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import logging
 import os
 import signal
@@ -20,7 +19,7 @@ from collections.abc import Iterator
 import anyio
 import uvicorn
 
-from bus.connection import connect, redact
+from bus.connection import connect, is_loopback, redact
 from bus.errors import ConfigError
 from bus.keys import Keys
 from registry.errors import SigningKeyError
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             "set REDIS_URL to list the agents on a shared bus",
             file=sys.stderr,
         )
-    if token is None and not _loopback(args.host):
+    if token is None and not is_loopback(args.host):
         print(
             f"podium registry: no PODIUM_REGISTRY_TOKEN: writes are accepted only from loopback clients "
             f"although the service binds {args.host}",
@@ -122,12 +121,3 @@ class _Server(uvicorn.Server):
         finally:
             for sig, handler in original.items():
                 signal.signal(sig, handler)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
