@@ -91,7 +91,7 @@ def load_executor(ctx: AgentContext) -> AgentExecutor:
     return module.build(ctx)
 
 
-class _Server(uvicorn.Server):
+class QuietServer(uvicorn.Server):
     """uvicorn without its own signal handling: the runtime owns SIGTERM/SIGINT."""
 
     def capture_signals(self) -> Any:  # type: ignore[override]
@@ -107,7 +107,7 @@ class AgentRuntime:
         self.url = ""
         self.card: AgentCard | None = None
         self.consumer: Consumer | None = None
-        self._server: _Server | None = None
+        self._server: QuietServer | None = None
         self._stopping = anyio.Event()
         self._http_done = anyio.Event()
 
@@ -116,17 +116,24 @@ class AgentRuntime:
 
     async def run(self, *, on_ready: Callable[[AgentRuntime], None] | None = None) -> None:
         """Serve until :meth:`stop` or SIGTERM/SIGINT, then shut down gracefully."""
-        from registry.cards import load_card  # the registry package owns cards
-
         cfg = self.config
         own_redis = self.redis is None
         self.redis = self.redis if self.redis is not None else connect(cfg.redis_url)
-        sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted sockets inherit this; without it a pre-bound socket answers small requests only after
-        # the client's delayed ACK (~40 ms on Linux).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((cfg.host, cfg.port))
+        sock: socket.socket | None = None
+        try:
+            sock = _listen(cfg.host, cfg.port)
+            await self._serve(sock, on_ready)
+        finally:
+            if sock is not None:
+                sock.close()
+            if own_redis:
+                with anyio.CancelScope(shield=True):
+                    await self.redis.aclose()
+
+    async def _serve(self, sock: socket.socket, on_ready: Callable[[AgentRuntime], None] | None) -> None:
+        from registry.cards import load_card  # the registry package owns cards
+
+        cfg = self.config
         port = sock.getsockname()[1]
         self.url = (cfg.public_url or f"http://{_url_host(cfg.host)}:{port}").rstrip("/")
         interfaces = [
@@ -169,36 +176,28 @@ class AgentRuntime:
                 max_deliveries=cfg.max_deliveries,
             )
             app = build_app(card, handler, token=cfg.token, health=self._health)
-            self._server = _Server(
+            self._server = QuietServer(
                 uvicorn.Config(
                     app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=5
                 )
             )
-            try:
-                async with anyio.create_task_group() as tg:
-                    if self.handle_signals:
-                        tg.start_soon(self._watch_signals)
-                    tg.start_soon(self._serve_http, sock)
-                    await tg.start(self.consumer.run)
-                    while not self._server.started:  # noqa: ASYNC110 - uvicorn offers no started event
-                        await anyio.sleep(0.01)
-                    announce = (
-                        _announce(self.redis, self.keys, card, cfg, self.url)
-                        if cfg.register
-                        else nullcontext()
-                    )
-                    async with announce:
-                        if on_ready:
-                            on_ready(self)
-                        await self._stopping.wait()
-                    # Deregistered: now stop taking work and finish (or release) what is in flight.
-                    await self._shutdown(handler)
-                    tg.cancel_scope.cancel()
-            finally:
-                sock.close()
-                if own_redis:
-                    with anyio.CancelScope(shield=True):
-                        await self.redis.aclose()
+            async with anyio.create_task_group() as tg:
+                if self.handle_signals:
+                    tg.start_soon(self._watch_signals)
+                tg.start_soon(self._serve_http, sock)
+                await tg.start(self.consumer.run)
+                while not self._server.started:  # noqa: ASYNC110 - uvicorn offers no started event
+                    await anyio.sleep(0.01)
+                announce = (
+                    _announce(self.redis, self.keys, card, cfg, self.url) if cfg.register else nullcontext()
+                )
+                async with announce:
+                    if on_ready:
+                        on_ready(self)
+                    await self._stopping.wait()
+                # Deregistered: now stop taking work and finish (or release) what is in flight.
+                await self._shutdown(handler)
+                tg.cancel_scope.cancel()
 
     async def _serve_http(self, sock: socket.socket) -> None:
         assert self._server is not None
@@ -231,6 +230,21 @@ class AgentRuntime:
             "bus": "embedded" if is_embedded(self.redis) else redact(self.config.redis_url or ""),
             "handled": getattr(c, "handled", None),
         }
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound listening socket, so the card can name the real port before the server starts."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted sockets inherit this; without it a pre-bound socket answers small requests only after
+        # the client's delayed ACK (~40 ms on Linux).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _url_host(host: str) -> str:

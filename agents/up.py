@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 import uvicorn
 
-from agents.runtime import EXECUTORS, AgentRuntime, RuntimeConfig
+from agents.runtime import EXECUTORS, AgentRuntime, QuietServer, RuntimeConfig
 from bus.connection import connect, redact
 from bus.keys import Keys
 
@@ -75,7 +75,7 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
         )
         for name in cfg.agents
     ]
-    registry = uvicorn.Server(
+    registry = QuietServer(
         uvicorn.Config(
             create_app(Registry(redis, keys), Settings()),
             host=cfg.host,
@@ -84,7 +84,6 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
             lifespan="on",
         )
     )
-    registry.capture_signals = _no_signals  # type: ignore[method-assign]
     ready: dict[str, str] = {}
 
     def mark(runtime: AgentRuntime) -> None:
@@ -111,12 +110,6 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
     finally:
         with anyio.CancelScope(shield=True):
             await redis.aclose()
-
-
-def _no_signals() -> Any:
-    from contextlib import nullcontext
-
-    return nullcontext()
 
 
 def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = lambda urls: None) -> int:

@@ -100,7 +100,7 @@ class BusRequestServer:
             model = METHODS.get(env.method)
             if model is None:
                 raise MethodNotFoundError(message=f"Method {env.method!r} not found")
-            if self._max_payload and len(env.encode()) > self._max_payload:
+            if self._max_payload and delivery.size > self._max_payload:
                 raise InvalidRequestError(message="Payload too large")
             try:
                 request = ParseDict(env.payload, model(), ignore_unknown_fields=True)

@@ -44,6 +44,7 @@ class Delivery:
     entry_id: str
     deliveries: int
     consumer: str
+    size: int = 0  # bytes of the envelope as it sat in the stream
 
 
 class Handler(Protocol):
@@ -377,7 +378,9 @@ class Consumer:
             return False
         env.attempt = job.deliveries
         try:
-            await self.handler(env, Delivery(self.stream, job.entry_id, job.deliveries, self.consumer))
+            raw = field(job.fields, FIELD)
+            delivery = Delivery(self.stream, job.entry_id, job.deliveries, self.consumer, len(raw or b""))
+            await self.handler(env, delivery)
         except Exception as exc:  # the handler boundary: its failure goes to a retry or the DLQ
             self.failed += 1
             error = f"{type(exc).__name__}: {exc}"
