@@ -102,6 +102,12 @@ class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     mcp: list[McpServerConfig] = Field(default_factory=list, description="MCP servers the agent mounts")
+    executor: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+        description="module with build(ctx) -> AgentExecutor, for agents Podium does not ship",
+    )
+    orchestrator: dict[str, Any] | None = Field(default=None, description="the orchestrator's settings")
 
     @field_validator("mcp")
     @classmethod

@@ -86,6 +86,7 @@ def build_app(
     max_body: int = DEFAULT_MAX_BODY,
     health: Callable[[], dict[str, Any]] | None = None,
     lifespan: Any = None,
+    routes: list[Any] | None = None,
 ) -> Starlette:
     """The Starlette app serving one agent over JSON-RPC (POST /) and HTTP+JSON (/message:send ...)."""
 
@@ -93,11 +94,11 @@ def build_app(
         body = {"status": "ok", "agent": card.name, **(health() if health else {})}
         return Response(json.dumps(body), media_type="application/json")
 
-    routes: list[Any] = [Route("/healthz", healthz, methods=["GET"])]
-    routes += create_agent_card_routes(card)
-    routes += create_jsonrpc_routes(handler, rpc_url="/")
+    all_routes: list[Any] = [Route("/healthz", healthz, methods=["GET"]), *(routes or [])]
+    all_routes += create_agent_card_routes(card)
+    all_routes += create_jsonrpc_routes(handler, rpc_url="/")
     # Last: the HTTP+JSON routes include a catch-all tenant mount.
-    routes += create_rest_routes(handler)
-    app = Starlette(routes=routes, lifespan=lifespan)
+    all_routes += create_rest_routes(handler)
+    app = Starlette(routes=all_routes, lifespan=lifespan)
     app.add_middleware(GuardMiddleware, token=token, max_body=max_body)
     return app

@@ -83,10 +83,18 @@ class RuntimeConfig:
 
 
 def load_executor(ctx: AgentContext) -> AgentExecutor:
-    """Build the executor for ``ctx.name``. Raises ``LookupError`` for an agent with no executor."""
-    module_name = EXECUTORS.get(ctx.name)
+    """Build the executor for ``ctx.name``: the module its config names (``"executor"``), else Podium's own.
+
+    Raises ``LookupError`` for an agent with no executor.
+    """
+    from agents.config import load_config
+
+    module_name = load_config(ctx.name).executor or EXECUTORS.get(ctx.name)
     if module_name is None:
-        raise LookupError(f"no executor for agent {ctx.name!r}; known agents: {', '.join(sorted(EXECUTORS))}")
+        raise LookupError(
+            f"no executor for agent {ctx.name!r}; known agents: {', '.join(sorted(EXECUTORS))}, "
+            f'or name a module in agents/config/{ctx.name}.json ("executor")'
+        )
     module = importlib.import_module(module_name)
     return module.build(ctx)
 
@@ -175,7 +183,10 @@ class AgentRuntime:
                 claim_idle_ms=cfg.claim_idle_ms,
                 max_deliveries=cfg.max_deliveries,
             )
-            app = build_app(card, handler, token=cfg.token, health=self._health)
+            extra = getattr(executor, "routes", None)
+            app = build_app(
+                card, handler, token=cfg.token, health=self._health, routes=extra() if extra else None
+            )
             self._server = QuietServer(
                 uvicorn.Config(
                     app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=5
@@ -186,6 +197,9 @@ class AgentRuntime:
                     tg.start_soon(self._watch_signals)
                 tg.start_soon(self._serve_http, sock)
                 await tg.start(self.consumer.run)
+                serve = getattr(executor, "serve", None)
+                if serve is not None:  # an executor's own background work (the orchestrator's resume loop)
+                    tg.start_soon(serve, handler)
                 while not self._server.started:  # noqa: ASYNC110 - uvicorn offers no started event
                     await anyio.sleep(0.01)
                 announce = (
@@ -216,6 +230,9 @@ class AgentRuntime:
             with anyio.move_on_after(self.config.grace_s):
                 await self._http_done.wait()
             await handler.aclose()
+            close = getattr(handler.agent_executor, "aclose", None)
+            if close is not None:
+                await close()
 
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

@@ -76,6 +76,14 @@ class Keys:
     def trace(self, task_id: str) -> str:
         return f"{self.namespace}:trace:{{{task_id}}}"
 
+    def runs(self, agent: str) -> str:
+        """Orchestrator: sorted set of in-flight runs (task ids) by lease expiry, for resume after a crash."""
+        return f"{self.namespace}:runs:{{{agent}}}"
+
+    def breaker(self, agent: str) -> str:
+        """Orchestrator: the circuit breaker of calls to ``agent``, shared by every replica."""
+        return f"{self.namespace}:breaker:{{{agent}}}"
+
     def blackboard(self, context_id: str) -> str:
         return f"{self.namespace}:bb:{{{context_id}}}"
 

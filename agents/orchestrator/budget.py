@@ -1,0 +1,85 @@
+"""A request's budget as the orchestrator spends it: delegation hops, model tokens, a deadline, spend.
+
+The budget arrives with the request — in the bus envelope, or over HTTP in the message metadata under
+``podium.budget`` (``{"hops": 5, "tokens": 20000, "deadline": <unix s>, "spend": 0.5}``) — and what is
+left travels on with every delegation. Each delegation spends one hop, each model call its tokens and
+their estimated price. A budget that runs out stops further work with :class:`BudgetExceeded`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.orchestrator.errors import BudgetExceeded
+from bus.envelope import Budget
+
+# USD per million tokens (input, output), for the spend estimate of model calls.
+PRICE_PER_MTOK = (3.0, 15.0)
+
+
+@dataclass
+class Spending:
+    """What one run may still spend; ``None`` limits are unlimited."""
+
+    hops: int | None = None
+    tokens: int | None = None
+    deadline: float | None = None
+    spend: float | None = None
+    used: dict[str, float] = field(default_factory=lambda: {"hops": 0, "tokens": 0, "spend": 0.0})
+
+    @classmethod
+    def from_budget(cls, budget: Budget | None, used: dict[str, float] | None = None) -> Spending:
+        b = budget or Budget()
+        spending = cls(hops=b.hops, tokens=b.tokens, deadline=b.deadline, spend=b.spend)
+        if used:
+            spending.used.update(used)
+        return spending
+
+    @classmethod
+    def parse(cls, raw: Any) -> Budget | None:
+        """A budget from message metadata; None when absent. Raises ``ValueError`` when malformed."""
+        if raw in (None, "", {}):
+            return None
+        if not isinstance(raw, dict):
+            raise ValueError('podium.budget must be an object like {"hops": 5, "tokens": 20000}')
+        return Budget.model_validate({k: v for k, v in raw.items() if v is not None})
+
+    def remaining(self) -> Budget:
+        """What is left, as the budget passed on with a delegation."""
+        return Budget(
+            hops=None if self.hops is None else max(0, self.hops - int(self.used["hops"])),
+            tokens=None if self.tokens is None else max(0, self.tokens - int(self.used["tokens"])),
+            deadline=self.deadline,
+            spend=None if self.spend is None else max(0.0, round(self.spend - self.used["spend"], 6)),
+        )
+
+    def time_left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.time()
+
+    def check(self) -> None:
+        """Raise ``BudgetExceeded`` when any limit is already reached."""
+        if self.deadline is not None and time.time() >= self.deadline:
+            raise BudgetExceeded("the request's deadline has passed")
+        if self.tokens is not None and self.used["tokens"] >= self.tokens:
+            raise BudgetExceeded(f"the token budget of {self.tokens} is used up")
+        if self.spend is not None and self.used["spend"] >= self.spend:
+            raise BudgetExceeded(f"the spend budget of ${self.spend:g} is used up")
+
+    def take_hop(self) -> None:
+        """Spend one delegation hop. Raises ``BudgetExceeded`` when none is left."""
+        self.check()
+        if self.hops is not None and self.used["hops"] >= self.hops:
+            raise BudgetExceeded(
+                f"the hop budget of {self.hops} delegation(s) is used up; another step needs one more"
+            )
+        self.used["hops"] += 1
+
+    def charge(self, input_tokens: int, output_tokens: int) -> None:
+        """Record a model call's tokens and their estimated price (checked before the next call)."""
+        self.used["tokens"] += input_tokens + output_tokens
+        price_in, price_out = PRICE_PER_MTOK
+        self.used["spend"] = round(
+            self.used["spend"] + (input_tokens * price_in + output_tokens * price_out) / 1e6, 6
+        )

@@ -1,0 +1,190 @@
+"""The orchestrator agent's executor: an A2A ``AgentExecutor`` like every other agent's.
+
+It holds what outlives one task — the process's one :class:`BusClient`, the delegator, the shared
+breakers, checkpoints and leases, the planner and the synthesiser — and runs a :class:`Session` per
+call. Its background loop (:meth:`Orchestrator.serve`, started by the agent runtime) resumes runs whose
+replica died and answers approvals that timed out, by sending the task a message through the same A2A
+request handler a caller would use.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from typing import Any
+
+import anyio
+from a2a.helpers.proto_helpers import new_task_from_user_message, new_text_part
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.context import ServerCallContext
+from a2a.server.events.event_queue_v2 import EventQueue
+from a2a.server.tasks.task_updater import TaskUpdater
+from a2a.types.a2a_pb2 import Message, Role, SendMessageRequest, TaskState
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from agents.config import load_config
+from agents.context import AgentContext
+from agents.orchestrator.breaker import Breakers
+from agents.orchestrator.budget import Spending
+from agents.orchestrator.catalog import Catalog
+from agents.orchestrator.checkpoint import Checkpoints
+from agents.orchestrator.delegate import Delegator
+from agents.orchestrator.dispatch import Policy
+from agents.orchestrator.leases import Leases
+from agents.orchestrator.plan import Plan
+from agents.orchestrator.planner import OfflinePlanner
+from agents.orchestrator.session import RESUME_KEY, Session
+from agents.orchestrator.settings import OrchestratorSettings, load_settings
+from agents.orchestrator.synth import Answer, Material, offline_answer
+from agents.orchestrator.trace import Trace, read_trace
+from bus.a2a_client import BusClient
+from registry.store import Registry
+
+logger = logging.getLogger(__name__)
+
+
+class Orchestrator(AgentExecutor):
+    def __init__(self, ctx: AgentContext, settings: OrchestratorSettings | None = None) -> None:
+        self.ctx = ctx
+        self.settings = settings or OrchestratorSettings()
+        s = self.settings
+        self.registry = Registry.from_env(ctx.redis, ctx.keys)
+        self.checkpoints = Checkpoints(ctx.redis, ctx.keys)
+        self.breakers = Breakers(
+            ctx.redis, ctx.keys, threshold=s.breaker.threshold, cooldown_s=s.breaker.cooldown_s
+        )
+        instance = str(ctx.config.get("instance") or f"pid-{os.getpid()}")
+        self.leases = Leases(ctx.redis, ctx.keys, ctx.name, instance, lease_s=s.lease_s)
+        self.bus = BusClient(ctx.redis, ctx.keys, sender=ctx.name)
+        self.delegator = Delegator(self.bus, token=os.environ.get("PODIUM_A2A_TOKEN") or None)
+        self.policy = Policy(timeout_s=s.timeout_s, retries=s.retries)
+        self.offline = OfflinePlanner(default_agent=s.default_agent, max_rounds=s.max_rounds)
+        self.engine = ctx.engine
+        self.planner: Any = self.offline
+        if self.engine is not None:
+            from agents.orchestrator.model import ModelPlanner
+
+            self.planner = ModelPlanner(self.engine, self.offline)
+        self._store: Any = None
+
+    # -- A2A -----------------------------------------------------------------------------------------
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        message = context.message
+        if message is None:
+            raise ValueError("the orchestrator needs a message")
+        task = context.current_task or new_task_from_user_message(message)
+        if context.current_task is None:
+            await event_queue.enqueue_event(task)
+        updater = TaskUpdater(event_queue, task.id, task.context_id)
+        await Session(self, context, task, updater).run()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        if context.task_id and context.context_id:
+            await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
+            await self.checkpoints.save_status(context.task_id, "failed")
+            await self.leases.release(context.task_id)
+
+    # -- what sessions use ---------------------------------------------------------------------------
+
+    async def plan(
+        self, text: str, data: dict[str, Any], catalog: Catalog, spending: Spending, trace: Trace
+    ) -> Plan:
+        """A validated plan from the model planner (falling back to the offline one) or the offline one.
+
+        Raises ``PlanError`` when no plan can be built from the agents alive."""
+        if self.planner is self.offline:
+            return await self.offline.plan(text, data, catalog)
+        return await self.planner.plan(text, data, catalog, spending=spending, trace=trace)
+
+    async def synthesise(self, material: Material, spending: Spending, trace: Trace) -> Answer:
+        if self.engine is None or not material.sections:
+            return offline_answer(material)
+        from agents.orchestrator.model import model_answer
+
+        return await model_answer(self.engine, material, spending=spending, trace=trace)
+
+    def approval_reason(self, catalog: Catalog) -> Any:
+        """Why a step must wait for the caller's approval (None when it need not)."""
+        tags = {t.lower() for t in self.settings.approval.tags}
+
+        def reason(step: Any) -> str | None:
+            if step.needs_approval:
+                return "the plan marks this step as needing approval"
+            for call in step.calls():
+                skill = catalog.skill(call.skill)
+                if skill is not None and tags & {t.lower() for t in skill.tags}:
+                    return f"skill {call.skill!r} is tagged as needing approval"
+            return None
+
+        return reason
+
+    async def task_state(self, task_id: str) -> int | None:
+        """The stored state of one of our tasks, whoever runs it."""
+        raw = await self.ctx.redis.hget(self.ctx.keys.task(task_id), "state")
+        return None if raw is None else int(raw)
+
+    # -- the agent runtime's hooks -------------------------------------------------------------------
+
+    async def serve(self, handler: Any) -> None:
+        """Resume runs whose replica died and answer approvals that timed out, until cancelled."""
+        period = max(0.2, self.settings.lease_s / 3)
+        async with anyio.create_task_group() as tg:
+            while True:
+                try:
+                    for task_id in await self.leases.due():
+                        if await self.leases.acquire(task_id):
+                            tg.start_soon(self._resume, handler, task_id)
+                except Exception:  # the loop outlives Redis outages and odd runs; it logs and tries again
+                    logger.exception("orchestrator resume loop failed; retrying")
+                await anyio.sleep(period)
+
+    async def _resume(self, handler: Any, task_id: str) -> None:
+        """Continue ``task_id`` by sending it a message through the A2A handler, as a caller would."""
+        try:
+            state = await self.checkpoints.load(task_id)
+            stored = await self.task_state(task_id)
+            if state is None or stored is None or state.status in ("done", "failed"):
+                await self.leases.release(task_id)
+                return
+            why = "approval timed out" if state.status == "waiting-approval" else "its replica stopped"
+            logger.info("resuming task %s (%s)", task_id, why)
+            message = Message(
+                role=Role.ROLE_USER,
+                message_id=f"resume-{task_id}-{uuid.uuid4().hex[:8]}",
+                task_id=task_id,
+                context_id=state.request.context_id,
+                parts=[new_text_part(f"resume: {why}")],
+            )
+            message.metadata.update({RESUME_KEY: why})
+            await handler.on_message_send(SendMessageRequest(message=message), ServerCallContext())
+        except Exception:
+            logger.exception("could not resume task %s; another replica may try later", task_id)
+
+    def routes(self) -> list[Route]:
+        """``GET /podium/trace/{task_id}``: a task's trace, for ``podium trace`` and the console when
+        Redis is not reachable from outside (the embedded bus of ``podium up``)."""
+
+        async def trace(request: Request) -> JSONResponse:
+            task_id = request.path_params["task_id"]
+            entries = await read_trace(self.ctx.redis, self.ctx.keys, task_id)
+            if not entries:
+                return JSONResponse(
+                    {"error": {"code": "not_found", "message": f"no trace for task {task_id}"}}, 404
+                )
+            return JSONResponse({"taskId": task_id, "entries": [e.dump() for e in entries]})
+
+        return [Route("/podium/trace/{task_id}", trace, methods=["GET"])]
+
+    async def aclose(self) -> None:
+        await self.delegator.aclose()
+        await self.bus.close()
+
+
+def build(ctx: AgentContext) -> AgentExecutor:
+    config = load_config(ctx.name)
+    settings = load_settings(config.orchestrator, f"agents/config/{ctx.name}.json")
+    return Orchestrator(ctx, settings)

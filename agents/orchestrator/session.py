@@ -1,0 +1,451 @@
+"""One orchestration of one A2A task: plan, run, synthesise — and pick up where a crash or an approval
+left off.
+
+A :class:`Session` is created each time the orchestrator's executor is called for a task: for a new
+request, for the caller's answer to an approval prompt, or to resume a run whose replica died. The
+checkpoint says which: a task with no checkpoint starts; one waiting for approval applies the answer;
+any other continues its plan without repeating finished steps. Only the replica holding the run's
+lease works on it; another one that is handed the same task waits for that run to end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from a2a.helpers.proto_helpers import new_data_part, new_text_part
+from a2a.server.agent_execution import RequestContext
+from a2a.server.tasks.task_updater import TaskUpdater
+from a2a.types.a2a_pb2 import Part, Task, TaskState
+from google.protobuf.json_format import MessageToDict
+
+from agents.orchestrator.budget import Spending
+from agents.orchestrator.catalog import Catalog
+from agents.orchestrator.checkpoint import Request, RunState
+from agents.orchestrator.delegate import BUDGET_METADATA_KEY
+from agents.orchestrator.dispatch import Dispatcher
+from agents.orchestrator.errors import BudgetExceeded, OrchestratorError, PlanError
+from agents.orchestrator.plan import Plan, parse_plan, validate_plan
+from agents.orchestrator.runner import Runner
+from agents.orchestrator.synth import gather
+from agents.orchestrator.trace import Trace, TraceEntry
+from bus.envelope import Budget
+from bus.task_store import TERMINAL
+
+if TYPE_CHECKING:
+    from agents.orchestrator.executor import Orchestrator
+
+logger = logging.getLogger(__name__)
+
+MAX_REQUEST_CHARS = 20_000
+RESUME_KEY = "podium.resume"
+TEXT_MODES = ("text/plain", "application/json")
+
+
+class BadRequest(OrchestratorError):
+    """The request cannot be orchestrated as sent (empty, too long, a part type not accepted)."""
+
+
+class Session:
+    def __init__(self, orch: Orchestrator, context: RequestContext, task: Task, updater: TaskUpdater) -> None:
+        self.orch = orch
+        self.context = context
+        self.task = task
+        self.updater = updater
+        self.trace = Trace(orch.ctx.redis, orch.ctx.keys, task.id)
+        self.trace.listeners.append(self._stream)
+        self._closed = False
+
+    # -- entry ---------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        orch, task_id = self.orch, self.task.id
+        if not await orch.leases.acquire(task_id):
+            await self._wait_for_other_replica()
+            return
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._keep_lease)
+                try:
+                    await self._run()
+                finally:
+                    tg.cancel_scope.cancel()
+        except BaseException:
+            # A crash (or cancellation) mid-run keeps the lease to expire, so another replica resumes.
+            raise
+
+    async def _run(self) -> None:
+        orch, task_id = self.orch, self.task.id
+        state = await orch.checkpoints.load(task_id)
+        approvals: dict[str, dict[str, Any]] = {}
+        if state is None:
+            try:
+                request = self._request()
+            except BadRequest as exc:
+                await orch.leases.release(task_id)
+                await self._end(TaskState.TASK_STATE_FAILED, exc.message)
+                return
+            state = RunState(request=request)
+            await orch.checkpoints.start(task_id, state)
+            await self.updater.start_work(self._message("Planning…", {"event": "planning"}))
+        elif state.status == "waiting-approval":
+            decisions = self._decisions(state)
+            if decisions is None:
+                await self._ask_again(state)
+                return
+            approvals = decisions
+            state.approval = {
+                **(state.approval or {}),
+                "decisions": {**(state.approval or {}).get("decisions", {}), **decisions},
+            }
+            await orch.checkpoints.save_status(task_id, "running", state.approval)
+            for step, decision in decisions.items():
+                await self.trace.record(
+                    "approval",
+                    step=step,
+                    state=decision["decision"],
+                    reason=f"by {decision.get('by', 'the caller')}"
+                    + (
+                        f": new instruction {decision['instruction']!r}"
+                        if decision.get("instruction")
+                        else ""
+                    ),
+                )
+        elif state.status in ("done", "failed"):
+            await orch.leases.release(task_id)
+            return
+        else:
+            reason = self._metadata().get(RESUME_KEY) or "the request was delivered again"
+            await self.trace.record("resume", reason=f"continuing from the checkpoint ({reason})")
+        if state.approval:
+            approvals = {**state.approval.get("decisions", {}), **approvals}
+        try:
+            budget = Spending.parse(state.request.budget) if state.request.budget else None
+        except ValueError:
+            budget = None
+        spending = Spending.from_budget(budget, state.usage)
+        catalog = await Catalog.load(orch.registry, orch.ctx.name)
+        if state.plan is None:
+            try:
+                state.plan = await self._plan(state.request, catalog, spending)
+            except PlanError as exc:
+                await self.trace.record("error", reason=exc.message)
+                await orch.checkpoints.save_status(task_id, "failed")
+                await orch.leases.release(task_id)
+                await self._end(TaskState.TASK_STATE_FAILED, f"No plan: {exc.message}")
+                return
+            await orch.checkpoints.save_plan(task_id, state.plan)
+            await self.trace.record(
+                "plan",
+                state=f"{len(state.plan.steps)} steps",
+                agent=state.plan.planner,
+                reason=state.plan.reason or f"planned by the {state.plan.planner} planner",
+                data={"plan": state.plan.model_dump(mode="json", by_alias=True, exclude_defaults=True)},
+            )
+        plan = state.plan
+        dispatcher = Dispatcher(
+            catalog,
+            orch.delegator,
+            orch.breakers,
+            self.trace,
+            spending,
+            task_id,
+            self.task.context_id,
+            orch.policy,
+            traceparent=state.request.traceparent,
+        )
+        runner = Runner(
+            plan,
+            state.request.text,
+            dispatcher,
+            self.trace,
+            orch.checkpoints,
+            task_id,
+            orch.planner,
+            results=dict(state.results),
+            approvals=approvals,
+            needs_approval=orch.approval_reason(catalog),
+            max_parallel=orch.settings.max_parallel,
+        )
+        results = await runner.run()
+        await orch.checkpoints.save_usage(task_id, spending.used)
+        if runner.waiting and not runner.stopped:
+            await self._pause(state, runner.waiting, catalog, approvals)
+            return
+        material = gather(state.request.text, plan, results, runner.stopped)
+        answer = await orch.synthesise(material, spending, self.trace)
+        data = answer.data(plan, results)
+        await self.trace.record(
+            "answer",
+            state="partial" if data["partial"] else "complete",
+            agent=answer.synthesiser,
+            reason=f"{len(material.sections)} section(s), {len(material.sources)} source(s), "
+            f"{len(material.gaps)} gap(s), {len(material.contradictions)} contradiction(s)",
+        )
+        await self.updater.add_artifact(
+            [new_text_part(answer.text), new_data_part(data)], artifact_id=f"{task_id}-answer", name="answer"
+        )
+        status = "done"
+        if runner.stopped:
+            status = "failed"
+            await self._end(
+                TaskState.TASK_STATE_FAILED, f"Stopped: {runner.stopped}. The partial answer is attached."
+            )
+        elif not material.sections:
+            status = "failed"
+            await self._end(
+                TaskState.TASK_STATE_FAILED, "Nothing could be answered: " + "; ".join(material.gaps)
+            )
+        else:
+            await self._end(TaskState.TASK_STATE_COMPLETED, None)
+        await orch.checkpoints.save_status(task_id, status)
+        await orch.leases.release(task_id)
+
+    # -- the request and its plan --------------------------------------------------------------------
+
+    def _request(self) -> Request:
+        message = self.context.message
+        assert message is not None
+        texts: list[str] = []
+        data: dict[str, Any] = {}
+        for part in message.parts:
+            kind = part.WhichOneof("content")
+            if kind == "text":
+                texts.append(part.text)
+            elif kind == "data":
+                value = MessageToDict(part.data)
+                if isinstance(value, dict):
+                    data.update(value)
+            else:
+                raise BadRequest(
+                    f"the orchestrator accepts text and JSON data parts ({', '.join(TEXT_MODES)}), "
+                    f"not a {kind} part: send the content as text"
+                )
+        text = "\n".join(t for t in texts if t).strip() or str(data.get("question") or "").strip()
+        if not text and "plan" not in data:
+            raise BadRequest("the request is empty: send a question or a task as a text part")
+        if len(text) > MAX_REQUEST_CHARS:
+            raise BadRequest(f"the request is {len(text)} characters; the limit is {MAX_REQUEST_CHARS}")
+        metadata = self._metadata()
+        raw_budget: Any = metadata.get(BUDGET_METADATA_KEY)
+        carried = self.context.call_context.state.get("budget") if self.context.call_context else None
+        try:
+            budget = Spending.parse(raw_budget)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from exc
+        if isinstance(carried, Budget):
+            budget = carried if budget is None else _tighter(budget, carried)
+        traceparent = (
+            self.context.call_context.state.get("traceparent") if self.context.call_context else None
+        )
+        return Request(
+            text=text or "(a plan given as data)",
+            data=data,
+            context_id=self.task.context_id,
+            budget=budget.model_dump(exclude_none=True) if budget else {},
+            traceparent=traceparent,
+        )
+
+    async def _plan(self, request: Request, catalog: Catalog, spending: Spending) -> Plan:
+        given = request.data.get("plan")
+        if given is not None:
+            plan = parse_plan(given)
+            plan.planner = "caller"
+            return validate_plan(plan, catalog.skills(), catalog.agents())
+        data = {k: v for k, v in request.data.items() if k != "question"}
+        return await self.orch.plan(request.text, data, catalog, spending, self.trace)
+
+    def _metadata(self) -> dict[str, Any]:
+        message = self.context.message
+        metadata = dict(self.context.metadata or {})
+        if message is not None and message.HasField("metadata"):
+            metadata.update(MessageToDict(message.metadata))
+        return metadata
+
+    # -- approval ------------------------------------------------------------------------------------
+
+    async def _pause(
+        self, state: RunState, waiting: list[str], catalog: Catalog, decided: dict[str, dict[str, Any]]
+    ) -> None:
+        orch, plan = self.orch, state.plan
+        assert plan is not None
+        asks = []
+        for step_id in waiting:
+            if step_id in decided:
+                continue
+            step = plan.step(step_id)
+            reason = orch.approval_reason(catalog)(step)
+            if reason is None:
+                continue
+            calls = step.calls()
+            asks.append(
+                {
+                    "step": step_id,
+                    "title": step.title,
+                    "reason": reason,
+                    "skill": calls[0].skill if calls else None,
+                    "instruction": (calls[0].text if calls and calls[0].text else step.part)
+                    or state.request.text,
+                }
+            )
+        deadline = time.time() + orch.settings.approval.timeout_s
+        approval = {
+            "asks": asks,
+            "decisions": decided,
+            "deadline": deadline,
+            "default": orch.settings.approval.default,
+        }
+        await orch.checkpoints.save_status(self.task.id, "waiting-approval", approval)
+        await orch.leases.park(self.task.id, deadline)
+        lines = [f"- {a['step']}: {a['title'] or a['skill']} — {a['reason']}" for a in asks]
+        text = (
+            "Approval needed before I continue:\n"
+            + "\n".join(lines)
+            + "\nAnswer on this task: approve, reject, or edit: <new instruction>."
+            + f" Without an answer within {orch.settings.approval.timeout_s:g}s the answer is {orch.settings.approval.default}."
+        )
+        await self.updater.requires_input(
+            self._message(
+                text,
+                {
+                    "event": "approval",
+                    "asks": asks,
+                    "options": ["approve", "reject", "edit"],
+                    "deadline": deadline,
+                    "default": orch.settings.approval.default,
+                },
+            )
+        )
+        self._closed = True
+
+    def _decisions(self, state: RunState) -> dict[str, dict[str, Any]] | None:
+        """The caller's answer to the pending approval, per step; None when it is not an answer."""
+        approval = state.approval or {}
+        asks = [a["step"] for a in approval.get("asks", [])]
+        metadata = self._metadata()
+        decision: dict[str, Any] | None
+        if metadata.get(RESUME_KEY) == "approval timed out":
+            decision = {
+                "decision": approval.get("default", "deny").replace("deny", "reject"),
+                "by": "timeout",
+            }
+        else:
+            decision = _parse_decision(self.context)
+        if decision is None:
+            return None
+        return {step: dict(decision) for step in asks}
+
+    async def _ask_again(self, state: RunState) -> None:
+        await self.orch.leases.park(
+            self.task.id, float((state.approval or {}).get("deadline") or time.time())
+        )
+        await self.updater.requires_input(
+            self._message(
+                "I did not understand that answer. Reply approve, reject, or edit: <new instruction>.",
+                {
+                    "event": "approval",
+                    "asks": (state.approval or {}).get("asks", []),
+                    "options": ["approve", "reject", "edit"],
+                },
+            )
+        )
+        self._closed = True
+
+    # -- leases, other replicas ----------------------------------------------------------------------
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await anyio.sleep(self.orch.leases.lease_ms / 3000)
+            try:
+                await self.orch.leases.renew([self.task.id])
+            except Exception as exc:  # Redis briefly away: the next renewal may still make it
+                logger.warning("could not renew the lease of %s: %s", self.task.id, exc)
+
+    async def _wait_for_other_replica(self) -> None:
+        """Another live replica runs this task: wait for it to stop, then say so, which makes the A2A
+        handler see the newer task state and answer with it."""
+        owner = await self.orch.leases.owner(self.task.id)
+        logger.info("task %s is running on %s: waiting for it", self.task.id, owner)
+        while True:
+            stored = await self.orch.task_state(self.task.id)
+            if stored is None or stored in TERMINAL or stored == TaskState.TASK_STATE_INPUT_REQUIRED:
+                break
+            if await self.orch.leases.acquire(self.task.id):  # its replica died meanwhile: take over
+                await self._run()
+                return
+            await anyio.sleep(0.5)
+        await self.updater.update_status(
+            TaskState.TASK_STATE_WORKING, self._message(f"the run finished on {owner}", {"event": "handover"})
+        )
+
+    # -- the caller's view ---------------------------------------------------------------------------
+
+    async def _stream(self, entry: TraceEntry) -> None:
+        if self._closed:
+            return
+        text = entry.line()
+        if entry.event == "plan":
+            text = "Plan: " + _plan_line(entry.data.get("plan") or {})
+        await self.updater.update_status(TaskState.TASK_STATE_WORKING, self._message(text, entry.dump()))
+
+    def _message(self, text: str, data: dict[str, Any]) -> Any:
+        parts: list[Part] = [new_text_part(text), new_data_part(data)]
+        return self.updater.new_agent_message(parts)
+
+    async def _end(self, state: TaskState, text: str | None) -> None:
+        self._closed = True
+        message = self._message(text, {"event": "end", "reason": text}) if text else None
+        await self.updater.update_status(state, message)
+
+
+def _parse_decision(context: RequestContext) -> dict[str, Any] | None:
+    message = context.message
+    if message is None:
+        return None
+    for part in message.parts:
+        if part.HasField("data"):
+            value = MessageToDict(part.data)
+            if isinstance(value, dict) and value.get("decision") in ("approve", "reject", "edit"):
+                out = {"decision": value["decision"]}
+                if value["decision"] == "edit":
+                    if not str(value.get("instruction") or "").strip():
+                        return None
+                    out["instruction"] = str(value["instruction"]).strip()
+                return out
+    text = context.get_user_input().strip()
+    low = text.lower()
+    if low.startswith("edit:") and text[5:].strip():
+        return {"decision": "edit", "instruction": text[5:].strip()}
+    first = low.split()[0].strip(".!,") if low.split() else ""
+    if first in ("approve", "approved", "yes", "y", "ok", "okay", "go"):
+        return {"decision": "approve"}
+    if first in ("reject", "rejected", "no", "n", "deny", "denied", "stop"):
+        return {"decision": "reject"}
+    return None
+
+
+def _tighter(a: Budget, b: Budget) -> Budget:
+    def low(x: Any, y: Any) -> Any:
+        return y if x is None else x if y is None else min(x, y)
+
+    return Budget(
+        hops=low(a.hops, b.hops),
+        tokens=low(a.tokens, b.tokens),
+        deadline=low(a.deadline, b.deadline),
+        spend=low(a.spend, b.spend),
+    )
+
+
+def _plan_line(plan: dict[str, Any]) -> str:
+    steps = plan.get("steps") or []
+    names = []
+    for s in steps:
+        pattern = s.get("pattern", "task")
+        label = s.get("id", "?")
+        names.append(label if pattern == "task" else f"{label} ({pattern})")
+    return f"{len(steps)} step(s): " + ", ".join(names)
+
+
+__all__ = ["BadRequest", "BudgetExceeded", "Session"]

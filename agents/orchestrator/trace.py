@@ -1,0 +1,106 @@
+"""The trace: every decision the orchestrator takes for a task, with its reason and time.
+
+Entries go to the Redis stream ``{ns}:trace:{<task id>}`` (so any replica, ``podium trace`` and the
+console can read them) and to the listeners of the running task (which stream them to the caller as
+A2A status updates). Events: ``plan``, ``step`` (started / completed / failed / skipped), ``handoff``
+(a delegation sent: to whom, over which binding, why), ``result`` (its answer), ``route``, ``gate``,
+``vote``, ``loop``, ``dynamic``, ``parallel``, ``retry``, ``fallback``, ``breaker``, ``budget``,
+``loop-detected``, ``approval``, ``resume``, ``answer``, ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from bus.keys import Keys
+
+logger = logging.getLogger(__name__)
+
+TRACE_TTL_S = 7 * 24 * 3600  # as long as the task itself
+TRACE_MAXLEN = 10_000
+
+
+class TraceEntry(BaseModel):
+    """One decision. ``durationMs`` is set on entries that end something (a step, a delegation)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    event: str
+    ts: float = Field(default_factory=time.time)
+    step: str | None = None
+    state: str | None = None
+    agent: str | None = None
+    binding: str | None = None
+    reason: str = ""
+    duration_ms: float | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=False)
+
+    def line(self) -> str:
+        """One readable line, as ``podium ask`` and ``podium trace`` show it."""
+        who = f" → {self.agent}" if self.agent else ""
+        via = f" via {self.binding}" if self.binding else ""
+        took = f" ({self.duration_ms / 1000:.2f}s)" if self.duration_ms is not None else ""
+        what = f"{self.step}: " if self.step else ""
+        state = f" {self.state}" if self.state else ""
+        reason = f" — {self.reason}" if self.reason else ""
+        return f"{self.event}{state} {what}{who}{via}{took}{reason}".replace("  ", " ").strip()
+
+
+Listener = Callable[[TraceEntry], Any]
+
+
+class Trace:
+    """The trace of one task: appends to Redis and tells listeners. Writes are best effort: a trace
+    that cannot be written is logged, never a reason to fail the task."""
+
+    def __init__(self, redis: Any, keys: Keys, task_id: str) -> None:
+        self.redis = redis
+        self.key = keys.trace(task_id)
+        self.task_id = task_id
+        self.listeners: list[Listener] = []
+
+    async def record(self, event: str, **fields: Any) -> TraceEntry:
+        entry = TraceEntry(event=event, **fields)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(self.key, {"e": json.dumps(entry.dump())}, maxlen=TRACE_MAXLEN, approximate=True)
+                pipe.expire(self.key, TRACE_TTL_S)
+                await pipe.execute()
+        except Exception as exc:  # the trace must never take the task down with it
+            logger.warning("could not write trace of task %s: %s", self.task_id, exc)
+        for listener in list(self.listeners):
+            result = listener(entry)
+            if hasattr(result, "__await__"):
+                await result
+        return entry
+
+
+async def read_trace(redis: Any, keys: Keys, task_id: str) -> list[TraceEntry]:
+    """A task's trace, oldest first (empty when there is none). Raises ``redis.RedisError``."""
+    rows = await redis.xrange(keys.trace(task_id))
+    entries = []
+    for _, fields in rows:
+        raw = fields.get(b"e") or fields.get("e")
+        try:
+            entries.append(TraceEntry.model_validate(json.loads(raw)))
+        except (TypeError, ValueError):
+            logger.warning("skipping a malformed trace entry of task %s", task_id)
+    return entries
+
+
+def timeline(entries: list[TraceEntry]) -> list[str]:
+    """The trace as lines with the time since the first entry, for people."""
+    if not entries:
+        return []
+    start = entries[0].ts
+    return [f"{e.ts - start:8.3f}s  {e.line()}" for e in entries]
