@@ -180,14 +180,14 @@ class Delegator:
             return Reply(agent, binding, task, text, data, took)
         reason = _status_text(task) or text or f"the task ended {state_name}"
         if task.status.state == TaskState.TASK_STATE_FAILED:
-            raise DelegationError(f"{agent} failed: {reason}", transient=True, agent=agent)
+            said = reason if reason.lower().startswith(agent.lower()) else f"{agent} failed: {reason}"
+            raise DelegationError(said, transient=True, agent=agent)
         suggested = None
         if task.status.state == TaskState.TASK_STATE_REJECTED:
             status_data = _status_data(task)
             suggested = status_data.get("suggestedAgent") or status_data.get("suggested_agent")
-        raise DelegationError(
-            f"{agent} {state_name} the task: {reason}", agent=agent, suggested_agent=suggested or None
-        )
+        said = reason if reason.lower().startswith(agent.lower()) else f"{agent} {state_name} the task: {reason}"
+        raise DelegationError(said, agent=agent, suggested_agent=suggested or None)
 
     async def _send(self, client: Any, message: Message, context: ClientCallContext) -> Task:
         async for event in client.send_message(SendMessageRequest(message=message), context=context):

@@ -20,7 +20,7 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.context import ServerCallContext
 from a2a.server.events.event_queue_v2 import EventQueue
 from a2a.server.tasks.task_updater import TaskUpdater
-from a2a.types.a2a_pb2 import Message, Role, SendMessageRequest, TaskState
+from a2a.types.a2a_pb2 import Message, Role, SendMessageRequest
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route

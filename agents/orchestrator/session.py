@@ -142,7 +142,7 @@ class Session:
                 state=f"{len(state.plan.steps)} steps",
                 agent=state.plan.planner,
                 reason=state.plan.reason or f"planned by the {state.plan.planner} planner",
-                data={"plan": state.plan.model_dump(mode="json", by_alias=True, exclude_defaults=True)},
+                data={"plan": state.plan.model_dump(mode="json", by_alias=True, exclude_none=True)},
             )
         plan = state.plan
         dispatcher = Dispatcher(

@@ -46,14 +46,17 @@ class TraceEntry(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=False)
 
     def line(self) -> str:
-        """One readable line, as ``podium ask`` and ``podium trace`` show it."""
-        who = f" → {self.agent}" if self.agent else ""
-        via = f" via {self.binding}" if self.binding else ""
-        took = f" ({self.duration_ms / 1000:.2f}s)" if self.duration_ms is not None else ""
-        what = f"{self.step}: " if self.step else ""
-        state = f" {self.state}" if self.state else ""
-        reason = f" — {self.reason}" if self.reason else ""
-        return f"{self.event}{state} {what}{who}{via}{took}{reason}".replace("  ", " ").strip()
+        """One readable line, as ``podium ask`` and ``podium trace`` show it, e.g.
+        ``handoff compute attempt 1 → analyst via redis-streams (0.31s) — analyst offers skill 'calculate'``."""
+        words = [self.event, self.step or "", self.state or ""]
+        if self.agent:
+            words.append(f"→ {self.agent}")
+        if self.binding:
+            words.append(f"via {self.binding}")
+        if self.duration_ms is not None:
+            words.append(f"({self.duration_ms / 1000:.2f}s)")
+        line = " ".join(w for w in words if w)
+        return f"{line} — {self.reason}" if self.reason else line
 
 
 Listener = Callable[[TraceEntry], Any]
