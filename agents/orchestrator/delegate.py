@@ -186,7 +186,9 @@ class Delegator:
         if task.status.state == TaskState.TASK_STATE_REJECTED:
             status_data = _status_data(task)
             suggested = status_data.get("suggestedAgent") or status_data.get("suggested_agent")
-        said = reason if reason.lower().startswith(agent.lower()) else f"{agent} {state_name} the task: {reason}"
+        said = (
+            reason if reason.lower().startswith(agent.lower()) else f"{agent} {state_name} the task: {reason}"
+        )
         raise DelegationError(said, agent=agent, suggested_agent=suggested or None)
 
     async def _send(self, client: Any, message: Message, context: ClientCallContext) -> Task:

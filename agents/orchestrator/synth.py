@@ -19,6 +19,7 @@ from agents.orchestrator.results import StepResult
 from agents.specialists.drafts import SOURCES_HEADING
 
 _MARKER = re.compile(r"\[(\d+)\]")
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 
 @dataclass
@@ -110,16 +111,22 @@ def offline_answer(material: Material) -> Answer:
     """The answer assembled from the sections: each part's answer as a paragraph, then what is
     missing or in conflict, then the sources."""
     paragraphs = [s.text.strip() for s in material.sections if s.text.strip()]
-    if not paragraphs:
-        paragraphs = ["I could not answer this request."]
-    text = "\n\n".join(paragraphs)
+    text = "\n\n".join(paragraphs) or "I could not answer this request."
+    return Answer(text=f"{text}\n\n{appendix(material)}".strip(), material=material)
+
+
+def appendix(material: Material) -> str:
+    """What follows the answer's prose: conflicts between workers, parts not answered, the sources."""
+    blocks = []
     if material.contradictions:
-        text += "\n\nConflicts between the workers:\n" + "\n".join(f"- {c}" for c in material.contradictions)
+        blocks.append(
+            "Conflicts between the workers:\n" + "\n".join(f"- {c}" for c in material.contradictions)
+        )
     if material.gaps:
-        text += "\n\nNot answered:\n" + "\n".join(f"- {g}" for g in material.gaps)
+        blocks.append("Not answered:\n" + "\n".join(f"- {g}" for g in material.gaps))
     if material.sources:
-        text += "\n\nSources:\n" + "\n".join(_source_line(s) for s in material.sources)
-    return Answer(text=text, material=material)
+        blocks.append("Sources:\n" + "\n".join(_source_line(s) for s in material.sources))
+    return "\n\n".join(blocks)
 
 
 def _source_line(source: dict[str, Any]) -> str:
@@ -169,7 +176,10 @@ def _section(material: Material, step_id: str, part: str, result: StepResult) ->
         marker = material.source(f"calc:{tool}", "; ".join(steps[:4]) or str(out.get("result", "")))
         sentence = str(out.get("result") or result.text).strip()
         sentence = sentence if sentence.endswith((".", "!", "?")) else sentence + "."
-        figures = [_figure(v) for v in (out.get("values") or {}).values() if isinstance(v, int | float)]
+        given = {n.rstrip(",") for n in _NUMBER.findall(material.request)}
+        figures = [
+            n for n in dict.fromkeys(m.rstrip(",") for m in _NUMBER.findall(sentence)) if n not in given
+        ]
         return Section(
             step_id, part, f"{sentence[:-1]} [{marker}]{sentence[-1]}", figures=figures, agents=agents
         )
@@ -219,7 +229,3 @@ def _unaccepted(part: str, out: dict[str, Any]) -> str:
     last = rounds[-1] if rounds else {}
     feedback = "; ".join(last.get("feedback") or []) or last.get("reason", "")
     return f"{part}: the reviewer still asked for changes after {len(rounds)} round(s): {feedback}"
-
-
-def _figure(value: float) -> str:
-    return f"{value:,.10g}" if abs(value) < 1e15 else f"{value:g}"
