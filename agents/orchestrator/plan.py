@@ -258,6 +258,8 @@ def parse_plan(data: Any) -> Plan:
     """A plan from JSON data. Raises ``PlanError`` naming the step and field that is wrong."""
     if not isinstance(data, dict):
         raise PlanError("a plan is a JSON object with a 'steps' list")
+    if isinstance(data.get("steps"), list):  # a step without a pattern is a plain task
+        data = {**data, "steps": [{"pattern": "task", **s} if isinstance(s, dict) else s for s in data["steps"]]}
     try:
         return Plan.model_validate(data)
     except ValidationError as exc:

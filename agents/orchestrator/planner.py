@@ -217,7 +217,7 @@ def split_request(text: str) -> list[str]:
     for piece in (p.strip(" ,;") for p in pieces):
         if not piece:
             continue
-        content = [t for t in key_terms(piece) if t not in _INSTRUCTION_WORDS]
+        content = [t for t in key_terms(piece) if t not in _INSTRUCTION_WORDS] + re.findall(r"\d", piece)
         if parts and (not content or len(piece.split()) < 3):
             parts[-1] = (
                 f"{parts[-1].rstrip('.')}. {piece}" if parts[-1][-1:] not in ".?!" else f"{parts[-1]} {piece}"

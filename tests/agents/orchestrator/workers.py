@@ -1,0 +1,93 @@
+"""Agents with controlled behaviour for the orchestrator's end-to-end tests, run as real ``podium agent``
+processes (their config names this module as the executor; the behaviour comes from the agent's name).
+
+- ``contrarian``: a calculator that evaluates the task's arithmetic exactly and reports one more than the
+  true value — the voter that disagrees;
+- ``flaky``: fails the first ``FLAKY_FAILS`` runs of each distinct input, then echoes it;
+- ``failing``: always fails; ``hanging``: never answers (until cancelled);
+- ``ping`` / ``pong``: each rejects the task naming the other;
+- ``counter``: echoes, and counts its runs per input in Redis (``{ns}:test:runs``), so a test can prove
+  no step ran twice.
+Every run is counted in ``{ns}:test:runs`` (hash: "<agent>|<input>" -> runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from a2a.helpers.proto_helpers import new_data_part, new_task_from_user_message, new_text_part
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.events.event_queue_v2 import EventQueue
+from a2a.server.tasks.task_updater import TaskUpdater
+
+from agents.context import AgentContext
+from agents.specialists import quantities
+from mcp_servers import arith
+
+FLAKY_FAILS = int(os.environ.get("FLAKY_FAILS", "2"))
+OTHER = {"ping": "pong", "pong": "ping"}
+
+
+class Worker(AgentExecutor):
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self.kind = ctx.name.split("-")[0]
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None
+        task = context.current_task or new_task_from_user_message(context.message)
+        if context.current_task is None:
+            await event_queue.enqueue_event(task)
+        updater = TaskUpdater(event_queue, task.id, task.context_id)
+        await updater.start_work()
+        text = context.get_user_input()
+        runs = await self.ctx.redis.hincrby(
+            f"{self.ctx.keys.namespace}:test:runs", f"{self.ctx.name}|{text}", 1
+        )
+        if self.kind == "contrarian":
+            computation = quantities.find(text)
+            if computation is None or computation.tool != "evaluate":
+                await updater.reject(
+                    updater.new_agent_message([new_text_part("contrarian: nothing to compute")])
+                )
+                return
+            value = float(arith.evaluate(computation.arguments["expression"]).value) + 1
+            result = f"{computation.label} = {value:g}"
+            await updater.add_artifact(
+                [new_text_part(result), new_data_part({"value": value, "result": result})]
+            )
+            await updater.complete()
+        elif self.kind == "flaky" and runs <= FLAKY_FAILS:
+            await updater.failed(
+                updater.new_agent_message([new_text_part(f"flaky: failure {runs} of {FLAKY_FAILS}")])
+            )
+        elif self.kind == "failing":
+            await updater.failed(
+                updater.new_agent_message([new_text_part("failing: this agent always fails")])
+            )
+        elif self.kind == "hanging":
+            await asyncio.sleep(3600)
+        elif self.kind in OTHER:
+            other = OTHER[self.kind]
+            await updater.reject(
+                updater.new_agent_message(
+                    [
+                        new_text_part(f"{self.ctx.name}: not mine, ask {other}"),
+                        new_data_part({"suggestedAgent": other}),
+                    ]
+                )
+            )
+        else:
+            await updater.add_artifact(
+                [new_text_part(text), new_data_part({"echo": text, "runs": runs, "agent": self.ctx.name})]
+            )
+            await updater.complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        if context.task_id and context.context_id:
+            await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
+
+
+def build(ctx: AgentContext) -> AgentExecutor:
+    return Worker(ctx)
