@@ -26,15 +26,29 @@ from tests.agents.agent_procs import AgentProc, fetch_card
 from tests.support import ROOT
 
 WORKER_SKILLS: dict[str, dict[str, Any]] = {
-    "contrarian": {"id": "calculate", "name": "Calculation", "tags": ["math", "arithmetic"],
-                   "description": "Computes arithmetic and percentages."},
-    "flaky": {"id": "flaky-echo", "name": "Flaky echo", "tags": ["test"], "description": "Echoes after failing twice."},
+    "contrarian": {
+        "id": "calculate",
+        "name": "Calculation",
+        "tags": ["math", "arithmetic"],
+        "description": "Computes arithmetic and percentages.",
+    },
+    "flaky": {
+        "id": "flaky-echo",
+        "name": "Flaky echo",
+        "tags": ["test"],
+        "description": "Echoes after failing twice.",
+    },
     "failing": {"id": "fragile", "name": "Fragile", "tags": ["test"], "description": "Always fails."},
     "hanging": {"id": "slow", "name": "Slow", "tags": ["test"], "description": "Never answers."},
     "ping": {"id": "bounce", "name": "Bounce", "tags": ["test"], "description": "Sends the task to pong."},
-    "pong": {"id": "bounce-back", "name": "Bounce back", "tags": ["test"], "description": "Sends the task to ping."},
+    "pong": {
+        "id": "bounce-back",
+        "name": "Bounce back",
+        "tags": ["test"],
+        "description": "Sends the task to ping.",
+    },
     "counter": {"id": "count", "name": "Count", "tags": ["test"], "description": "Echoes and counts runs."},
-}  # fmt: skip
+}
 
 
 def worker_card(name: str, skill: dict[str, Any]) -> dict[str, Any]:
@@ -62,9 +76,12 @@ class Cluster:
         (self.configs / "orchestrator.json").write_text(json.dumps(config))
         self.procs: dict[str, AgentProc] = {}
         self.env = {
-            "ANTHROPIC_API_KEY": "", "REDIS_URL": "", "PODIUM_NAMESPACE": "",
-            "PODIUM_CARDS_DIR": str(self.cards), "PODIUM_AGENT_CONFIG_DIR": str(self.configs),
-        }  # fmt: skip
+            "ANTHROPIC_API_KEY": "",
+            "REDIS_URL": "",
+            "PODIUM_NAMESPACE": "",
+            "PODIUM_CARDS_DIR": str(self.cards),
+            "PODIUM_AGENT_CONFIG_DIR": str(self.configs),
+        }
 
     def add_worker(self, name: str, kind: str | None = None) -> None:
         """A test worker agent ``name`` behaving as ``kind`` (see tests/agents/orchestrator/workers.py)."""
@@ -116,16 +133,21 @@ class Cluster:
         return {k.decode(): int(v) for k, v in raw.items()}
 
     async def ask(
-        self, text: str, *, data: dict[str, Any] | None = None, binding: str = "JSONRPC", timeout: float = 90,
+        self,
+        text: str,
+        *,
+        data: dict[str, Any] | None = None,
+        binding: str = "JSONRPC",
+        wait_s: float = 90,
         url: str | None = None,
-    ) -> tuple[Task, list[StreamResponse]]:  # fmt: skip
+    ) -> tuple[Task, list[StreamResponse]]:
         """Ask the orchestrator (streaming) and return the final task and every event seen."""
         message = new_text_message(text, role=Role.ROLE_USER)
         if data is not None:
             message.parts.append(new_data_part(data))
         async with self.client(binding, url=url) as client:
             events: list[StreamResponse] = []
-            with anyio.fail_after(timeout):
+            with anyio.fail_after(wait_s):
                 async for event in client.send_message(SendMessageRequest(message=message)):
                     events.append(event)
             task_id = next(e.task.id for e in events if e.HasField("task"))

@@ -24,12 +24,23 @@ from registry.cards import card_from_json
 
 # unit -> (dimension, factor to the base unit)
 UNITS = {
-    "mile": ("length", 1609.344), "miles": ("length", 1609.344), "km": ("length", 1000.0),
-    "kilometre": ("length", 1000.0), "kilometres": ("length", 1000.0), "kilometer": ("length", 1000.0),
-    "kilometers": ("length", 1000.0), "metre": ("length", 1.0), "metres": ("length", 1.0), "meters": ("length", 1.0),
-    "pound": ("mass", 0.45359237), "pounds": ("mass", 0.45359237), "lb": ("mass", 0.45359237),
-    "kilogram": ("mass", 1.0), "kilograms": ("mass", 1.0), "kg": ("mass", 1.0),
-}  # fmt: skip
+    "mile": ("length", 1609.344),
+    "miles": ("length", 1609.344),
+    "km": ("length", 1000.0),
+    "kilometre": ("length", 1000.0),
+    "kilometres": ("length", 1000.0),
+    "kilometer": ("length", 1000.0),
+    "kilometers": ("length", 1000.0),
+    "metre": ("length", 1.0),
+    "metres": ("length", 1.0),
+    "meters": ("length", 1.0),
+    "pound": ("mass", 0.45359237),
+    "pounds": ("mass", 0.45359237),
+    "lb": ("mass", 0.45359237),
+    "kilogram": ("mass", 1.0),
+    "kilograms": ("mass", 1.0),
+    "kg": ("mass", 1.0),
+}
 _QUERY = re.compile(r"(-?\d+(?:\.\d+)?)\s*([a-z]+)\s+(?:to|in|into)\s+([a-z]+)", re.I)
 
 

@@ -41,9 +41,15 @@ def outside(cluster: Cluster) -> Iterator[str]:
     port, registry_port = free_port(), free_port()
     agent = Proc(["python", "-m", "tests.agents.orchestrator.outside", "--port", str(port)])
     registry = Proc.podium(
-        "registry", "--port", str(registry_port), "--redis-url", cluster.redis_url,
-        "--namespace", cluster.namespace, "--allow-private-urls",
-    )  # fmt: skip
+        "registry",
+        "--port",
+        str(registry_port),
+        "--redis-url",
+        cluster.redis_url,
+        "--namespace",
+        cluster.namespace,
+        "--allow-private-urls",
+    )
     try:
         wait_until(lambda: "ready" in agent.output(), timeout=30, what="outside agent")
         url = f"http://127.0.0.1:{registry_port}"
@@ -114,7 +120,7 @@ async def test_a_computation_goes_to_the_analyst_and_keeps_its_exact_figures(clu
 async def test_independent_parts_run_as_parallel_sections(cluster: Cluster) -> None:
     task, _ = await cluster.ask("What does the yield expression do in Python? And also, what is 15% of 240?")
     assert task.status.state == TaskState.TASK_STATE_COMPLETED, status_text(task)
-    text, data = answer_of(task)
+    text, _ = answer_of(task)
     assert "36" in text and "yield" in text.lower()
     entries = await cluster.trace(task.id)
     started = {e.step: e.ts for e in by_event(entries, "step") if e.state == "started"}
@@ -128,10 +134,16 @@ async def test_independent_parts_run_as_parallel_sections(cluster: Cluster) -> N
 async def test_a_vote_reaches_its_quorum_and_names_the_voter_that_disagreed(cluster: Cluster) -> None:
     plan = {
         "steps": [
-            {"id": "vote", "pattern": "vote", "call": {"skill": "calculate", "text": "What is 15% of 240?"},
-             "agents": ["analyst", "contrarian", "analyst"], "quorum": 2, "key": "value"}
+            {
+                "id": "vote",
+                "pattern": "vote",
+                "call": {"skill": "calculate", "text": "What is 15% of 240?"},
+                "agents": ["analyst", "contrarian", "analyst"],
+                "quorum": 2,
+                "key": "value",
+            }
         ]
-    }  # fmt: skip
+    }
     task, _ = await cluster.ask("vote on a calculation", data={"plan": plan})
     assert task.status.state == TaskState.TASK_STATE_COMPLETED, status_text(task)
     text, data = answer_of(task)
@@ -146,8 +158,17 @@ async def test_a_vote_reaches_its_quorum_and_names_the_voter_that_disagreed(clus
 
 
 async def test_a_vote_without_quorum_fails_the_step_and_names_the_gap(cluster: Cluster) -> None:
-    plan = {"steps": [{"id": "vote", "pattern": "vote", "call": {"skill": "calculate", "text": "What is 2 + 2?"},
-                       "agents": ["analyst", "contrarian"], "quorum": 2}]}  # fmt: skip
+    plan = {
+        "steps": [
+            {
+                "id": "vote",
+                "pattern": "vote",
+                "call": {"skill": "calculate", "text": "What is 2 + 2?"},
+                "agents": ["analyst", "contrarian"],
+                "quorum": 2,
+            }
+        ]
+    }
     task, _ = await cluster.ask("vote", data={"plan": plan})
     assert task.status.state == TaskState.TASK_STATE_FAILED
     assert "quorum" in status_text(task) or "tie" in status_text(task)
@@ -156,11 +177,20 @@ async def test_a_vote_without_quorum_fails_the_step_and_names_the_gap(cluster: C
 async def test_a_dynamic_step_creates_one_worker_per_finding(cluster: Cluster) -> None:
     plan = {
         "steps": [
-            {"id": "research", "pattern": "task", "call": {"skill": "research", "text": "How does the with statement work?"}},
-            {"id": "each", "pattern": "dynamic", "over": "research.findings", "maxWorkers": 3,
-             "worker": {"skill": "echo", "text": "finding {index}: {item}"}},
+            {
+                "id": "research",
+                "pattern": "task",
+                "call": {"skill": "research", "text": "How does the with statement work?"},
+            },
+            {
+                "id": "each",
+                "pattern": "dynamic",
+                "over": "research.findings",
+                "maxWorkers": 3,
+                "worker": {"skill": "echo", "text": "finding {index}: {item}"},
+            },
         ]
-    }  # fmt: skip
+    }
     task, _ = await cluster.ask("research then one worker per finding", data={"plan": plan})
     assert task.status.state == TaskState.TASK_STATE_COMPLETED, status_text(task)
     entries = await cluster.trace(task.id)
@@ -201,13 +231,26 @@ async def test_the_orchestrator_answers_over_the_bus_too(cluster: Cluster) -> No
     ("plan", "named"),
     [
         ({"steps": []}, "no steps"),
-        ({"steps": [{"id": "a", "call": {"skill": "astrology"}}]}, "step 'a': no agent offers skill 'astrology'"),
-        ({"steps": [{"id": "a", "call": {"skill": "echo", "inputs": {"x": "ghost.result"}}}]}, "step 'a': it refers to step 'ghost'"),
-        ({"steps": [{"id": "a", "call": {"skill": "echo", "inputs": {"x": "b.result"}}},
-                    {"id": "b", "call": {"skill": "echo", "inputs": {"x": "a.result"}}}]}, "form a cycle"),
+        (
+            {"steps": [{"id": "a", "call": {"skill": "astrology"}}]},
+            "step 'a': no agent offers skill 'astrology'",
+        ),
+        (
+            {"steps": [{"id": "a", "call": {"skill": "echo", "inputs": {"x": "ghost.result"}}}]},
+            "step 'a': it refers to step 'ghost'",
+        ),
+        (
+            {
+                "steps": [
+                    {"id": "a", "call": {"skill": "echo", "inputs": {"x": "b.result"}}},
+                    {"id": "b", "call": {"skill": "echo", "inputs": {"x": "a.result"}}},
+                ]
+            },
+            "form a cycle",
+        ),
         ({"steps": [{"id": "a", "pattern": "teleport"}]}, "unknown pattern"),
     ],
-)  # fmt: skip
+)
 async def test_invalid_plans_are_rejected_naming_the_step(cluster: Cluster, plan: dict, named: str) -> None:
     task, _ = await cluster.ask("run my plan", data={"plan": plan})
     assert task.status.state == TaskState.TASK_STATE_FAILED
