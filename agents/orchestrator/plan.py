@@ -259,7 +259,10 @@ def parse_plan(data: Any) -> Plan:
     if not isinstance(data, dict):
         raise PlanError("a plan is a JSON object with a 'steps' list")
     if isinstance(data.get("steps"), list):  # a step without a pattern is a plain task
-        data = {**data, "steps": [{"pattern": "task", **s} if isinstance(s, dict) else s for s in data["steps"]]}
+        data = {
+            **data,
+            "steps": [{"pattern": "task", **s} if isinstance(s, dict) else s for s in data["steps"]],
+        }
     try:
         return Plan.model_validate(data)
     except ValidationError as exc:
