@@ -131,14 +131,20 @@ class Asker:
                 self.task.artifacts.append(event.artifact_update.artifact)
 
     def _show(self, status: Any) -> None:
+        """Print what one status update says: one data part per orchestrator event, else its text."""
         if not status.HasField("message"):
             return
-        text, data = "", {}
-        for part in status.message.parts:
-            if part.HasField("text"):
-                text = part.text
-            elif part.HasField("data"):
-                data = MessageToDict(part.data)
+        parts = status.message.parts
+        events = [MessageToDict(p.data) for p in parts if p.HasField("data")]
+        if not events:
+            text = " ".join(p.text for p in parts if p.HasField("text"))
+            if text:
+                self.say(text)
+            return
+        for data in events:
+            self._event(data)
+
+    def _event(self, data: dict[str, Any]) -> None:
         event = data.get("event")
         step = data.get("step")
         if step and data.get("state") and event == "step":
@@ -170,8 +176,6 @@ class Asker:
                     "  :", ":"
                 )
             )
-        elif text:
-            self.say(text)
 
     def _approval(self) -> Message | None:
         prompt = _status_text(self.task)

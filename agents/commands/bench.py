@@ -13,6 +13,10 @@ from typing import Any
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "bus": ("bench.bus", "bus throughput: Podium's consumer loop against the same loop in raw redis-py"),
     "hop": ("bench.hop", "one A2A hop over the bus against bare a2a-sdk over HTTP"),
+    "fanout": (
+        "bench.fanout",
+        "independent steps through the orchestrator: wall time against the slowest branch",
+    ),
 }
 
 

@@ -10,6 +10,7 @@ lease works on it; another one that is handed the same task waits for that run t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 MAX_REQUEST_CHARS = 20_000
 RESUME_KEY = "podium.resume"
 TEXT_MODES = ("text/plain", "application/json")
+UPDATE_WINDOW_S = 0.02
 
 
 class BadRequest(OrchestratorError):
@@ -57,6 +59,8 @@ class Session:
         self.trace = Trace(orch.ctx.redis, orch.ctx.keys, task.id)
         self.trace.listeners.append(self._stream)
         self._closed = False
+        self._outbox: list[TraceEntry] = []
+        self._sender: asyncio.Task[None] | None = None
 
     # -- entry ---------------------------------------------------------------------------------------
 
@@ -306,6 +310,8 @@ class Session:
             + "\nAnswer on this task: approve, reject, or edit: <new instruction>."
             + f" Without an answer within {orch.settings.approval.timeout_s:g}s the answer is {orch.settings.approval.default}."
         )
+        await self._flush()
+        self._closed = True
         await self.updater.requires_input(
             self._message(
                 text,
@@ -318,7 +324,6 @@ class Session:
                 },
             )
         )
-        self._closed = True
 
     def _decisions(self, state: RunState) -> dict[str, dict[str, Any]] | None:
         """The caller's answer to the pending approval, per step; None when it is not an answer."""
@@ -341,6 +346,8 @@ class Session:
         await self.orch.leases.park(
             self.task.id, float((state.approval or {}).get("deadline") or time.time())
         )
+        await self._flush()
+        self._closed = True
         await self.updater.requires_input(
             self._message(
                 "I did not understand that answer. Reply approve, reject, or edit: <new instruction>.",
@@ -351,7 +358,6 @@ class Session:
                 },
             )
         )
-        self._closed = True
 
     # -- leases, other replicas ----------------------------------------------------------------------
 
@@ -382,19 +388,39 @@ class Session:
 
     # -- the caller's view ---------------------------------------------------------------------------
 
-    async def _stream(self, entry: TraceEntry) -> None:
+    def _stream(self, entry: TraceEntry) -> None:
+        """Queue ``entry`` for the caller. One sender turns what queued up meanwhile into one status
+        update (a text line per entry, a data part per entry), at most one every ``UPDATE_WINDOW_S``:
+        each update is a task-store write, and a fan-out of many steps would otherwise write per entry."""
         if self._closed:
             return
-        text = entry.line()
-        if entry.event == "plan":
-            text = "Plan: " + _plan_line(entry.data.get("plan") or {})
-        await self.updater.update_status(TaskState.TASK_STATE_WORKING, self._message(text, entry.dump()))
+        self._outbox.append(entry)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            parts: list[Part] = [new_text_part("\n".join(_line(e) for e in batch))]
+            parts += [new_data_part(e.dump()) for e in batch]
+            await self.updater.update_status(
+                TaskState.TASK_STATE_WORKING, self.updater.new_agent_message(parts)
+            )
+            await asyncio.sleep(UPDATE_WINDOW_S)
+
+    async def _flush(self) -> None:
+        """Send what is queued now, before a status that ends the stream."""
+        while self._sender is not None and not self._sender.done():
+            await asyncio.shield(self._sender)
+        await self.trace.drain()
 
     def _message(self, text: str, data: dict[str, Any]) -> Any:
+        """A status message: a text part for people and a data part for programs."""
         parts: list[Part] = [new_text_part(text), new_data_part(data)]
         return self.updater.new_agent_message(parts)
 
     async def _end(self, state: TaskState, text: str | None) -> None:
+        await self._flush()
         self._closed = True
         message = self._message(text, {"event": "end", "reason": text}) if text else None
         await self.updater.update_status(state, message)
@@ -449,3 +475,9 @@ def _plan_line(plan: dict[str, Any]) -> str:
 
 
 __all__ = ["BadRequest", "BudgetExceeded", "Session"]
+
+
+def _line(entry: TraceEntry) -> str:
+    if entry.event == "plan" and entry.data.get("plan"):
+        return "Plan: " + _plan_line(entry.data["plan"])
+    return entry.line()

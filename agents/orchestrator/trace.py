@@ -10,6 +10,7 @@ A2A status updates). Events: ``plan``, ``step`` (started / completed / failed / 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -63,29 +64,52 @@ Listener = Callable[[TraceEntry], Any]
 
 
 class Trace:
-    """The trace of one task: appends to Redis and tells listeners. Writes are best effort: a trace
-    that cannot be written is logged, never a reason to fail the task."""
+    """The trace of one task: appends to Redis and tells listeners.
+
+    Listeners hear of an entry at once; the Redis writes are batched by one background writer per trace
+    (one pipeline for every entry recorded while the previous write was out), so recording never waits
+    for Redis. :meth:`drain` waits for what is queued. Writes are best effort: a trace that cannot be
+    written is logged, never a reason to fail the task."""
 
     def __init__(self, redis: Any, keys: Keys, task_id: str) -> None:
         self.redis = redis
         self.key = keys.trace(task_id)
         self.task_id = task_id
         self.listeners: list[Listener] = []
+        self._pending: list[TraceEntry] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def record(self, event: str, **fields: Any) -> TraceEntry:
         entry = TraceEntry(event=event, **fields)
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.xadd(self.key, {"e": json.dumps(entry.dump())}, maxlen=TRACE_MAXLEN, approximate=True)
-                pipe.expire(self.key, TRACE_TTL_S)
-                await pipe.execute()
-        except Exception as exc:  # the trace must never take the task down with it
-            logger.warning("could not write trace of task %s: %s", self.task_id, exc)
+        self._pending.append(entry)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write())
         for listener in list(self.listeners):
             result = listener(entry)
             if hasattr(result, "__await__"):
                 await result
         return entry
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for entry in batch:
+                        pipe.xadd(
+                            self.key, {"e": json.dumps(entry.dump())}, maxlen=TRACE_MAXLEN, approximate=True
+                        )
+                    pipe.expire(self.key, TRACE_TTL_S)
+                    await pipe.execute()
+            except Exception as exc:  # the trace must never take the task down with it
+                logger.warning(
+                    "could not write %d trace entries of task %s: %s", len(batch), self.task_id, exc
+                )
+
+    async def drain(self) -> None:
+        """Wait until every entry recorded so far is written (or given up on)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
 
 
 async def read_trace(redis: Any, keys: Keys, task_id: str) -> list[TraceEntry]:

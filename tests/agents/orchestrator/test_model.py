@@ -69,6 +69,7 @@ async def test_the_model_plans_by_tool_use_and_an_invalid_plan_goes_back_once(re
     assert "research" in first["messages"][0]["content"][0]["text"]  # the skills were given
     [feedback] = tool_results(second)
     assert feedback["is_error"] and "no agent offers skill 'telepathy'" in feedback["content"]
+    await trace.drain()
     entries = await read_trace(redis, keys, "task-1")
     assert entries[0].state == "invalid" and "sending it back once" in entries[0].reason
     assert spending.used["tokens"] == 900 + 120 + 100 + 20
@@ -82,6 +83,7 @@ async def test_two_invalid_plans_fall_back_to_the_offline_planner(redis: Any, ke
             "What is 15% of 240?", {}, await catalog(redis, keys), spending=Spending(), trace=trace
         )
     assert plan.planner == "offline" and plan.steps[0].call.skill == "calculate"  # type: ignore[union-attr]
+    await trace.drain()
     reasons = [e.reason for e in await read_trace(redis, keys, "task-2")]
     assert "did not call submit_plan" in reasons[1] and "using the offline planner" in reasons[2]
 
@@ -94,6 +96,7 @@ async def test_a_model_that_fails_falls_back_and_says_so(redis: Any, keys: Keys)
             "What is 15% of 240?", {}, await catalog(redis, keys), spending=Spending(), trace=trace
         )
     assert plan.planner == "offline" and "the model failed" in plan.reason
+    await trace.drain()
     assert (await read_trace(redis, keys, "task-3"))[-1].state == "fallback"
 
 
