@@ -22,7 +22,7 @@ from a2a.types.a2a_pb2 import AgentCard, GetTaskRequest, Message, SendMessageReq
 from a2a.utils.errors import A2AError, InternalError
 from google.protobuf.json_format import MessageToDict
 
-from agents.orchestrator.errors import DelegationError
+from agents.orchestrator.errors import BudgetExceeded, DelegationError
 from bus.a2a_client import BusClient
 from bus.binding import BINDING
 from bus.envelope import Budget
@@ -161,6 +161,8 @@ class Delegator:
             raise DelegationError(f"{agent} timed out: {exc}", transient=True, agent=agent) from exc
         except A2AError as exc:
             name = type(exc).__name__
+            if "budget exhausted" in str(getattr(exc, "message", None) or exc):
+                raise BudgetExceeded(f"{agent} refused the request: {getattr(exc, 'message', exc)}") from exc
             transient = name not in _PERMANENT
             text = getattr(exc, "message", None) or str(exc) or name
             raise DelegationError(

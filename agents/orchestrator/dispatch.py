@@ -192,6 +192,7 @@ class Dispatcher:
         raise last
 
     async def _attempt(self, spec: CallSpec, entry: Any, attempt: int, reason: str, breaker: str) -> Reply:
+        budget = self.spending.remaining()  # the receiving agent takes its own hop from what is sent
         try:
             self.spending.take_hop()
         except BudgetExceeded as exc:
@@ -231,7 +232,7 @@ class Dispatcher:
                 message,
                 own=not entry.static,
                 limit_s=timeout,
-                budget=self.spending.remaining(),
+                budget=budget,
                 traceparent=self.traceparent,
             )
         except DelegationError as exc:

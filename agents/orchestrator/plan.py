@@ -77,7 +77,7 @@ class _Step(_Model):
     part: str | None = Field(default=None, max_length=20_000, description="the part of the request it serves")
     depends_on: list[str] = Field(default_factory=list)
     required: bool = Field(
-        default=True, description="false: its failure leaves a named gap, not a failed task"
+        default=False, description="true: its failure fails the task; false: it leaves a named gap"
     )
     timeout_s: float | None = Field(default=None, gt=0, le=3600)
     retries: int | None = Field(default=None, ge=0, le=10, description="retries of transient failures")

@@ -91,17 +91,38 @@ def gather(request: str, plan: Plan, results: dict[str, StepResult], stopped: st
     material = Material(request=request)
     for gap in plan.gaps:
         material.gaps.append(f"no agent could take on: {gap}")
-    for step_id in plan.answer_steps():
-        step = plan.step(step_id)
-        part = step.part or step.title or step_id
-        result = results.get(step_id)
-        if result is None or not result.ok:
-            material.gaps.append(_gap(part, step_id, result, results, plan))
-            continue
+    shown: set[str] = set()
+
+    def show(step_id: str, part: str) -> None:
+        result = results[step_id]
+        shown.add(step_id)
         section = _section(material, step_id, part, result)
         if section.text:
             material.sections.append(section)
         _contradictions(material, step_id, result)
+
+    def nearest_done(step_id: str) -> list[str]:
+        """The finished steps closest upstream of ``step_id``: what a failed step would have built on."""
+        found: list[str] = []
+        for dep in plan.deps(plan.step(step_id)):
+            dep_result = results.get(dep)
+            if dep_result is not None and dep_result.ok:
+                found.append(dep)
+            else:
+                found += nearest_done(dep)
+        return found
+
+    for step_id in plan.answer_steps():
+        step = plan.step(step_id)
+        part = step.part or step.title or step_id
+        result = results.get(step_id)
+        if result is not None and result.ok:
+            show(step_id, part)
+            continue
+        material.gaps.append(_gap(part, step_id, result, results, plan))
+        for done in nearest_done(step_id):  # a partial answer: what the failed step would have built on
+            if done not in shown:
+                show(done, part)
     if stopped:
         material.gaps.append(f"the run stopped early: {stopped}")
     return material

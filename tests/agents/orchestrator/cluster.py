@@ -48,6 +48,7 @@ WORKER_SKILLS: dict[str, dict[str, Any]] = {
         "description": "Sends the task to ping.",
     },
     "counter": {"id": "count", "name": "Count", "tags": ["test"], "description": "Echoes and counts runs."},
+    "breakable": {"id": "fragile", "name": "Fragile", "tags": ["test"], "description": "Fails while broken."},
 }
 
 
@@ -83,10 +84,11 @@ class Cluster:
             "PODIUM_AGENT_CONFIG_DIR": str(self.configs),
         }
 
-    def add_worker(self, name: str, kind: str | None = None) -> None:
-        """A test worker agent ``name`` behaving as ``kind`` (see tests/agents/orchestrator/workers.py)."""
+    def add_worker(self, name: str, kind: str | None = None, **skill: Any) -> None:
+        """A test worker agent ``name`` behaving as ``kind`` (see tests/agents/orchestrator/workers.py);
+        ``skill`` overrides fields of its one skill (id, tags ...)."""
         kind = kind or name.split("-")[0]
-        card = worker_card(name, WORKER_SKILLS[kind])
+        card = worker_card(name, {**WORKER_SKILLS[kind], **skill})
         card["name"] = name
         (self.cards / f"{name}.json").write_text(json.dumps(card))
         (self.configs / f"{name}.json").write_text(

@@ -6,9 +6,10 @@ processes (their config names this module as the executor; the behaviour comes f
 - ``flaky``: fails the first ``FLAKY_FAILS`` runs of each distinct input, then echoes it;
 - ``failing``: always fails; ``hanging``: never answers (until cancelled);
 - ``ping`` / ``pong``: each rejects the task naming the other;
-- ``counter``: echoes, and counts its runs per input in Redis (``{ns}:test:runs``), so a test can prove
-  no step ran twice.
-Every run is counted in ``{ns}:test:runs`` (hash: "<agent>|<input>" -> runs).
+- ``breakable``: fails while ``{ns}:test:broken:<agent>`` is set in Redis, echoes otherwise;
+- ``counter`` (and any other name): echoes.
+Every run is counted in ``{ns}:test:runs`` (hash: "<agent>|<input>" -> runs), so a test can prove no step
+ran twice; a ``delay_s`` number in the message metadata makes any of them wait first.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ class Worker(AgentExecutor):
         updater = TaskUpdater(event_queue, task.id, task.context_id)
         await updater.start_work()
         text = context.get_user_input()
+        delay = (
+            float(dict(context.message.metadata).get("delay_s") or 0)
+            if context.message.HasField("metadata")
+            else 0
+        )
+        if delay:
+            await asyncio.sleep(delay)
         runs = await self.ctx.redis.hincrby(
             f"{self.ctx.keys.namespace}:test:runs", f"{self.ctx.name}|{text}", 1
         )
@@ -61,6 +69,12 @@ class Worker(AgentExecutor):
         elif self.kind == "flaky" and runs <= FLAKY_FAILS:
             await updater.failed(
                 updater.new_agent_message([new_text_part(f"flaky: failure {runs} of {FLAKY_FAILS}")])
+            )
+        elif self.kind == "breakable" and await self.ctx.redis.exists(
+            f"{self.ctx.keys.namespace}:test:broken:{self.ctx.name}"
+        ):
+            await updater.failed(
+                updater.new_agent_message([new_text_part(f"{self.ctx.name}: broken for now")])
             )
         elif self.kind == "failing":
             await updater.failed(
