@@ -31,6 +31,7 @@ from mcp.types import CONNECTION_CLOSED, CallToolResult, TextContent, Tool
 
 from agents.config import DEFAULT_TOKEN_ENV, McpServerConfig, load_config
 from agents.tools import ToolResult, ToolSpec
+from bus.telemetry import span, traced_tools, traceparent
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,12 @@ def stdio_parameters(cfg: McpServerConfig, shared: Shared = Shared()) -> StdioSe
     command = list(cfg.command)
     if command[0] == "podium":
         command = [sys.executable, "-m", "agents.cli", *command[1:]]
-    env = {k: os.environ[k] for k in INHERITED_ENV if os.environ.get(k)}
+    # OpenTelemetry settings too, so a stdio server's spans join the agent's trace
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if v and (k in INHERITED_ENV or k.startswith(("OTEL_", "PODIUM_OTEL_")))
+    }
     if shared.redis_url:
         env["REDIS_URL"] = shared.redis_url
     if shared.namespace:
@@ -99,7 +105,9 @@ def in_process_server(name: str, shared: Shared = Shared()) -> Any:
     factory = importlib.import_module(mcp_servers.SERVERS[name]).create_server
     offered = {"redis": shared.redis, "url": shared.redis_url, "namespace": shared.namespace}
     accepted = inspect.signature(factory).parameters
-    return factory(**{k: v for k, v in offered.items() if v is not None and k in accepted})
+    return traced_tools(
+        factory(**{k: v for k, v in offered.items() if v is not None and k in accepted}), name
+    )
 
 
 @asynccontextmanager
@@ -302,9 +310,11 @@ class MountedTools:
         for attempt in (1, 2):
             seen = link.attempt
             try:
-                with anyio.fail_after(timeout):
+                with anyio.fail_after(timeout), span(f"tool {name}", **{"mcp.tool": name}):
                     client = await link.connected()
-                    result = await client.call_tool(route.tool, arguments)
+                    parent = traceparent()
+                    request_meta = {"traceparent": parent} if parent else None
+                    result = await client.call_tool(route.tool, arguments, meta=request_meta)  # type: ignore[arg-type]
             except TimeoutError:
                 return ToolResult(text=f"{name} timed out after {timeout:g}s", is_error=True, meta=meta)
             except MCPError as exc:

@@ -35,6 +35,8 @@ from bus.consumer import Consumer
 from bus.keys import Keys, validate_name
 from bus.streams import StreamBus
 from bus.task_store import RedisTaskEventStream, RedisTaskStore
+from bus.telemetry import setup as setup_tracing
+from bus.telemetry import traced_executor
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +127,7 @@ class AgentRuntime:
     async def run(self, *, on_ready: Callable[[AgentRuntime], None] | None = None) -> None:
         """Serve until :meth:`stop` or SIGTERM/SIGINT, then shut down gracefully."""
         cfg = self.config
+        setup_tracing(f"podium-{cfg.name}")
         own_redis = self.redis is None
         self.redis = self.redis if self.redis is not None else connect(cfg.redis_url)
         sock: socket.socket | None = None
@@ -162,7 +165,7 @@ class AgentRuntime:
                 engine=await _engine(stack),
                 config={"instance": cfg.instance},
             )
-            executor = load_executor(ctx)
+            executor = traced_executor(load_executor(ctx), cfg.name)
             store = RedisTaskStore(self.redis, self.keys)
             handler = DefaultRequestHandler(
                 executor,

@@ -42,4 +42,6 @@ def create_server(name: str, **options: Any) -> Any:
     module = SERVERS.get(name)
     if module is None:
         raise UnknownServerError(f"unknown MCP server {name!r}; choose from {', '.join(sorted(SERVERS))}")
-    return importlib.import_module(module).create_server(**options)
+    from bus.telemetry import traced_tools
+
+    return traced_tools(importlib.import_module(module).create_server(**options), name)

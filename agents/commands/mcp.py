@@ -55,7 +55,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bus.telemetry import setup as setup_tracing
     from mcp_servers import corpus, serve
+
+    setup_tracing(f"podium-mcp-{args.name}")
 
     if args.docs_dir:
         if args.name != "docs":

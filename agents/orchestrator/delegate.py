@@ -142,9 +142,11 @@ class Delegator:
         if budget is not None:
             state["budget"] = budget
             message.metadata.update({BUDGET_METADATA_KEY: budget.model_dump(exclude_none=True)})
+        headers = None
         if traceparent:
-            state["traceparent"] = traceparent
-        context = ClientCallContext(state=state, timeout=limit_s)
+            state["traceparent"] = traceparent  # the bus envelope carries it
+            headers = {"traceparent": traceparent}  # and HTTP, as the W3C header
+        context = ClientCallContext(state=state, timeout=limit_s, service_parameters=headers)
         client = self._factories[own].create(card)
         started = time.monotonic()
         try:

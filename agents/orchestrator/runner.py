@@ -39,6 +39,7 @@ from agents.orchestrator.plan import (
 from agents.orchestrator.results import RefError, StepResult, resolve, select
 from agents.orchestrator.trace import Trace
 from agents.specialists.routing import classify
+from bus import telemetry
 
 
 class Expander(Protocol):
@@ -126,7 +127,10 @@ class Runner:
                 )
                 return
             async with self._slots:
-                await self._execute(step, decision)
+                with telemetry.span(
+                    f"step {step.id}", **{"podium.step": step.id, "podium.pattern": step.pattern}
+                ):
+                    await self._execute(step, decision)
         finally:
             if step.id in self.results:
                 done[step.id].set()

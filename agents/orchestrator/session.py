@@ -32,6 +32,7 @@ from agents.orchestrator.plan import Plan, parse_plan, validate_plan
 from agents.orchestrator.runner import Runner
 from agents.orchestrator.synth import gather
 from agents.orchestrator.trace import Trace, TraceEntry
+from bus import telemetry
 from bus.envelope import Budget
 from bus.task_store import TERMINAL
 
@@ -133,7 +134,8 @@ class Session:
         catalog = await Catalog.load(orch.registry, orch.ctx.name)
         if state.plan is None:
             try:
-                state.plan = await self._plan(state.request, catalog, spending)
+                with telemetry.span("plan", **{"podium.planner": getattr(orch.planner, "name", "offline")}):
+                    state.plan = await self._plan(state.request, catalog, spending)
             except PlanError as exc:
                 await self.trace.record("error", reason=exc.message)
                 await orch.checkpoints.save_status(task_id, "failed")
@@ -179,7 +181,8 @@ class Session:
             await self._pause(state, runner.waiting, catalog, approvals)
             return
         material = gather(state.request.text, plan, results, runner.stopped)
-        answer = await orch.synthesise(material, spending, self.trace)
+        with telemetry.span("synthesise"):
+            answer = await orch.synthesise(material, spending, self.trace)
         data = answer.data(plan, results)
         await self.trace.record(
             "answer",
