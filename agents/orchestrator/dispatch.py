@@ -29,6 +29,7 @@ from agents.orchestrator.catalog import Catalog
 from agents.orchestrator.delegate import Delegator, Reply
 from agents.orchestrator.errors import BudgetExceeded, DelegationError, LoopDetected
 from agents.orchestrator.trace import Trace
+from bus import telemetry
 
 _KEY_NAMESPACE = uuid.UUID("a5c1e3b2-7d4f-4e1a-9b6c-2f8d0e4a1c37")
 
@@ -174,6 +175,9 @@ class Dispatcher:
                         reason=f"{exc.message}; retrying in {delay:.2f}s",
                         data={"delayS": round(delay, 3)},
                     )
+                    telemetry.event(
+                        "retry", agent=entry.name, attempt=attempt + 1, delay_s=delay, error=exc.message
+                    )
                     await anyio.sleep(delay)
                     continue
                 transition = await self.breakers.success(entry.name)
@@ -225,16 +229,24 @@ class Dispatcher:
                 "breaker": breaker,
             },
         )
+        attrs = {
+            "podium.agent": entry.name,
+            "podium.binding": binding,
+            "podium.skill": spec.skill,
+            "podium.step": spec.step,
+            "podium.attempt": attempt,
+        }
         try:
-            reply = await self.delegator.send(
-                entry.name,
-                entry.card,
-                message,
-                own=not entry.static,
-                limit_s=timeout,
-                budget=budget,
-                traceparent=self.traceparent,
-            )
+            with telemetry.span(f"delegate {spec.step} to {entry.name}", **attrs):
+                reply = await self.delegator.send(
+                    entry.name,
+                    entry.card,
+                    message,
+                    own=not entry.static,
+                    limit_s=timeout,
+                    budget=budget,
+                    traceparent=telemetry.traceparent() or self.traceparent,
+                )
         except DelegationError as exc:
             await self.trace.record(
                 "result",
