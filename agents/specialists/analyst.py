@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from a2a.server.agent_execution import AgentExecutor
+from pydantic.alias_generators import to_camel
 
 from agents.context import AgentContext
 from agents.llm import run_tool_loop
@@ -85,7 +86,8 @@ class Analyst(Specialist):
             tool=tool,
             arguments=computation.arguments,
             value=value,
-            values=values,
+            # the tool's figures under camelCase names, like every key Podium writes (total_paid -> totalPaid)
+            values={to_camel(k): v for k, v in values.items()},
             steps=[str(s) for s in data.get("steps", [])],
         )
 

@@ -155,7 +155,7 @@ class Specialist(AgentExecutor):
             data = {
                 "agent": self.name,
                 "reason": no.reason,
-                "suggested_agent": no.agent,
+                "suggestedAgent": no.agent,
                 "warnings": job.warnings if job else [],
             }
             text = f"{self.name} rejected this task: {no.reason}."
@@ -172,7 +172,10 @@ class Specialist(AgentExecutor):
         output.warnings = job.warnings
         checked = type(output).model_validate(output.model_dump())
         await updater.add_artifact(
-            [new_text_part(self.render(checked)), new_data_part(checked.model_dump(mode="json"))],
+            [
+                new_text_part(self.render(checked)),
+                new_data_part(checked.model_dump(mode="json", by_alias=True)),
+            ],
             artifact_id=f"{task.id}-{self.name}",
             name=f"{self.name}-result",
         )
@@ -255,9 +258,9 @@ class Specialist(AgentExecutor):
         spec = job.input.blackboard
         if spec is None or spec.write is None:
             return
-        value = output.model_dump_json(exclude={"tools_called", "warnings"})
+        value = output.model_dump_json(exclude={"tools_called", "warnings"}, by_alias=True)
         if len(value.encode()) > MAX_BOARD_NOTE:
-            value = json.dumps({"task_id": job.task_id, "agent": self.name, "result": output.result[:8000]})
+            value = json.dumps({"taskId": job.task_id, "agent": self.name, "result": output.result[:8000]})
         args = {"context_id": job.context_id, "key": spec.write, "value": value, "author": self.name}
         if job.tools.has("blackboard__write"):
             if not self._board_ok(job, "blackboard__write"):
@@ -272,7 +275,6 @@ class Specialist(AgentExecutor):
 
     async def _append_once(self, job: Job, args: dict[str, Any]) -> ToolResult:
         """Append this task's result unless the note already holds it (a re-run of the same task)."""
-        mark = f'"task_id":"{job.task_id}"'
         if job.tools.has("blackboard__read"):
             current = await job.tools.call(
                 "blackboard__read", {"context_id": job.context_id, "key": args["key"]}
@@ -280,21 +282,31 @@ class Specialist(AgentExecutor):
             if (
                 not current.is_error
                 and isinstance(current.data, dict)
-                and mark in str(current.data.get("value"))
+                and _holds_task(str(current.data.get("value")), job.task_id)
             ):
                 return current
         return await job.tools.call("blackboard__append", {**args, "value": args["value"] + "\n"})
 
 
-def board_json(job: Job) -> list[dict[str, Any]]:
-    """The blackboard notes read for ``job`` that hold specialists' JSON results (one per line)."""
+def _holds_task(note: str, task_id: str) -> bool:
+    """Whether an appended note already holds ``task_id``'s result (written as ``taskId``, or ``task_id``
+    before Podium's JSON went camelCase)."""
+    return any(item.get("taskId", item.get("task_id")) == task_id for item in _json_lines(note))
+
+
+def _json_lines(value: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for value in job.board.values():
-        for line in value.splitlines() or [value]:
-            try:
-                item = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(item, dict):
-                found.append(item)
+    for line in value.splitlines() or [value]:
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            found.append(item)
     return found
+
+
+def board_json(job: Job) -> list[dict[str, Any]]:
+    """The blackboard notes read for ``job`` that hold specialists' JSON results (one per line), as written:
+    keys camelCase, or snake_case in notes written before; validate them with the models, which take both."""
+    return [item for value in job.board.values() for item in _json_lines(value)]
