@@ -15,14 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from a2a.helpers.proto_helpers import new_data_part, new_task_from_user_message, new_text_part
+from a2a.helpers.proto_helpers import new_data_part, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events.event_queue_v2 import EventQueue
 from a2a.server.tasks.task_updater import TaskUpdater
+from a2a.types.a2a_pb2 import Message, Task, TaskState, TaskStatus
 from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, ValidationError
 
@@ -140,7 +142,7 @@ class Specialist(AgentExecutor):
         message = context.message
         if message is None:
             raise ValueError(f"{self.name} needs a message")
-        task = context.current_task or new_task_from_user_message(message)
+        task = context.current_task or _new_task(message)
         if context.current_task is None:
             await event_queue.enqueue_event(task)
         updater = TaskUpdater(event_queue, task.id, task.context_id)
@@ -208,7 +210,8 @@ class Specialist(AgentExecutor):
                 f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
             )
             raise Rejected(f"the input does not fit the {self.name}'s input shape ({problems})") from exc
-        route = classify(text, data)
+        # The text is the task; without one (a data part only), the data's question is.
+        route = classify(text or parsed.question, data)
         return Job(task_id, context_id, text, data, parsed, route, Recorder(self.ctx.tools))
 
     async def answer(self, job: Job) -> SpecialistOutput:
@@ -286,6 +289,17 @@ class Specialist(AgentExecutor):
             ):
                 return current
         return await job.tools.call("blackboard__append", {**args, "value": args["value"] + "\n"})
+
+
+def _new_task(message: Message) -> Task:
+    """The task for a new message. Unlike ``new_task_from_user_message``, an empty text part is fine: the task
+    may be given entirely in a data part (``{"question": ...}``)."""
+    return Task(
+        status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED),
+        id=message.task_id or str(uuid.uuid4()),
+        context_id=message.context_id or str(uuid.uuid4()),
+        history=[message],
+    )
 
 
 def _holds_task(note: str, task_id: str) -> bool:

@@ -148,7 +148,10 @@ class ResearchOutput(SpecialistOutput):
 
 
 class AnalysisOutput(SpecialistOutput):
-    operation: str = Field(description="arithmetic, percentage, percent_change, statistics, growth, loan")
+    operation: str = Field(
+        description="arithmetic, percentage, discount, increase, percent_change, what_percent, ratio, statistics, "
+        "growth, loan"
+    )
     tool: str = Field(default="", description="the calc tool used")
     arguments: dict[str, Any] = Field(default_factory=dict)
     value: float | None = Field(default=None, description="the headline number")
