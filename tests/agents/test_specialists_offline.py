@@ -346,3 +346,56 @@ async def test_researcher_fails_rather_than_answers_when_the_docs_server_is_down
         await handler.aclose()
     assert isinstance(task, Task) and task.status.state == TaskState.TASK_STATE_FAILED
     assert "server unavailable" in task.status.message.parts[0].text and not task.artifacts
+
+
+# -- details ---------------------------------------------------------------------------------------
+
+
+async def test_writer_keeps_two_quotes_from_one_document_as_two_sources() -> None:
+    first, second = (
+        'The "with" statement is used to wrap the execution of a block',
+        ("The context manager’s __exit__() method is invoked."),
+    )
+    notes = [
+        {
+            "text": "The with statement wraps the execution of a block.",
+            "citations": [{"docId": "with", "quote": first}],
+        },
+        {
+            "text": "When the block is left, __exit__() is invoked.",
+            "citations": [{"docId": "with", "quote": second}],
+        },
+        {
+            "text": "Its block runs inside the managed context.",
+            "citations": ["with"],
+        },  # no quote: the first source
+    ]
+    async with specialist("writer") as agent:
+        data, _ = answer(await agent.ask("Write the answer", {"question": QUESTION, "notes": notes}))
+    assert [(s["marker"], s["docId"], s["quote"]) for s in data["sources"]] == [
+        (1, "with", first),
+        (2, "with", second),
+    ]
+    body = data["result"].split("Sources:")[0]
+    assert "a block [1]." in body and "invoked [2]." in body and "context [1]." in body
+
+
+async def test_reviewer_reports_a_number_without_the_punctuation_after_it() -> None:
+    numbers = (
+        "The monthly payment is 1,199.10 [1]. For that loan the monthly payment is 40, which is less [2]."
+    )
+    quotes = [{"docId": "calc:loan_payment", "quote": "payment = 1,199.10"}, SOURCES[1]]
+    data = await review(f"{GOOD} {numbers}", citations=quotes, question="")
+    [item] = [f for f in data["feedback"] if f["check"] == "numbers"]
+    assert (item["expected"], item["found"]) == ("1,199.10", "40")
+    assert "both 1,199.10 and 40:" in item["message"]
+
+
+async def test_analyst_says_one_year_not_one_years() -> None:
+    async with specialist("analyst") as agent:
+        loan_one, _ = answer(await agent.ask("Monthly payment on a 12,000 loan at 5% over 12 months"))
+        growth_one, _ = answer(await agent.ask("Compound growth of 1000 at 5% for 1 year"))
+        loan_two, _ = answer(await agent.ask("Monthly payment on a 12,000 loan at 5% over 2 years"))
+    assert "over 1 year is" in loan_one["result"] and "1 years" not in loan_one["result"]
+    assert "for 1 year gives" in growth_one["result"]
+    assert "over 2 years is" in loan_two["result"]
