@@ -1,7 +1,8 @@
 """The echo agent: a real, minimal executor used to measure and test the plumbing itself.
 
 It enqueues the task, streams a ``working`` status, adds an artifact echoing the input (text and a
-data part with its length and the replica that served it), and completes. A ``delay_s`` number in the
+data part ``{"echo", "chars", "servedBy"}``: the text, its length and the replica that served it), and
+completes. A ``delay_s`` number in the
 message metadata makes it wait before finishing (tests use it to kill a replica mid-task). Its only
 effect is the artifact on its own task, so running it again for the same task id is harmless: that is
 the idempotency rule every executor follows (effects keyed by task id; see README).
@@ -51,7 +52,7 @@ class EchoExecutor(AgentExecutor):
         await updater.add_artifact(
             [
                 new_text_part(text),
-                new_data_part({"echo": text, "chars": len(text), "served_by": self.instance}),
+                new_data_part({"echo": text, "chars": len(text), "servedBy": self.instance}),
             ],
             name="echo",
         )

@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 from mcp_servers.errors import (
+    AllowedHostError,
     BoardLimitError,
     DocsPathError,
     ExpressionError,
@@ -19,6 +20,7 @@ from mcp_servers.errors import (
 
 __all__ = [
     "SERVERS",
+    "AllowedHostError",
     "BoardLimitError",
     "DocsPathError",
     "ExpressionError",

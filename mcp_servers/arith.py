@@ -7,8 +7,10 @@ The syntax lives in :mod:`mcp_servers.expr`. Percentages follow calculator conve
 - ``%`` between two operands is the remainder: ``17 % 5`` is ``2`` (floored, like Python).
 
 Arithmetic is ``decimal.Decimal`` with 50 significant digits. Results (and every intermediate value)
-must stay within 1e-300..1e300 in magnitude; powers whose result would be larger are refused before
-they are computed, so ``9**9**9`` fails at once instead of running forever.
+stay within 1e-300..1e300 in magnitude: a larger one is refused (powers before they are computed, so
+``9**9**9`` fails at once instead of running forever), and a nonzero one smaller than 1e-300 becomes 0,
+with a step that says so (``1e-300 / 1e10`` is 0), as a calculator underflows. Literals outside the range
+are refused.
 """
 
 from __future__ import annotations
@@ -70,6 +72,16 @@ class Evaluator:
             self.steps.append("… (further steps omitted)")
 
     def eval(self, node: Node) -> Decimal:
+        return self.bounded(self._eval(node))
+
+    def bounded(self, value: Decimal) -> Decimal:
+        """``value``, or 0 when it is nonzero but smaller than 1e-300 in magnitude (an underflow)."""
+        if value and value.adjusted() < -MAX_MAGNITUDE:
+            self.step(f"{fmt(value)} is smaller than 1e-{MAX_MAGNITUDE} in magnitude: taken as 0")
+            return Decimal(0)
+        return value
+
+    def _eval(self, node: Node) -> Decimal:
         if isinstance(node, Num):
             return node.value
         if isinstance(node, Percent):

@@ -64,8 +64,13 @@ def _num(value: Decimal, places: int = 10) -> str:
     return arith.fmt(round(value, places))
 
 
+def _given(value: float) -> Decimal:
+    """A number as the caller wrote it (``12345.67``), not its binary float expansion."""
+    return Decimal(repr(value))
+
+
 def _cents(value: Decimal) -> float:
-    return float(value.quantize(CENTS, rounding=decimal.ROUND_HALF_EVEN))
+    return float(value.quantize(CENTS, rounding=decimal.ROUND_HALF_EVEN)) + 0.0  # + 0.0: never -0.0
 
 
 def percentile(ordered: list[float], p: float) -> tuple[float, str]:
@@ -183,21 +188,21 @@ def create_server() -> MCPServer:
         Returns the final amount and the growth, rounded to cents, with the steps."""
         with decimal.localcontext(arith.CONTEXT):
             try:
-                p, n = Decimal(principal), Decimal(periods_per_year)
-                rate = Decimal(rate_percent) / 100 / n
-                count = n * Decimal(years)
+                p, n = _given(principal), Decimal(periods_per_year)
+                rate = _given(rate_percent) / 100 / n
+                count = n * _given(years)
                 factor = (1 + rate) ** count
                 final = p * factor
             except (decimal.Overflow, decimal.InvalidOperation) as exc:
                 raise ToolError("compound_growth: the result is too large to compute") from exc
             steps = [
-                f"rate per period = {rate_percent:g}% / {periods_per_year} = {_num(rate * 100)}%",
-                f"periods = {periods_per_year} x {years:g} = {_num(count)}",
+                f"rate per period = {_num(_given(rate_percent))}% / {periods_per_year} = {_num(rate * 100)}%",
+                f"periods = {periods_per_year} x {_num(_given(years))} = {_num(count)}",
                 f"growth factor = (1 + {_num(rate)})^{_num(count)} = {_num(factor)}",
-                f"final amount = {principal:g} x {_num(factor)} = {_num(final, 2)}",
-                f"growth = {_num(final, 2)} - {principal:g} = {_num(final - p, 2)}",
+                f"final amount = {_num(p)} x {_num(factor)} = {_num(final, 2)}",
+                f"growth = {_num(final, 2)} - {_num(p)} = {_num(final.quantize(CENTS) - p, 2)}",
             ]
-            return Growth(final_amount=_cents(final), growth=_cents(final - p), steps=steps)
+            return Growth(final_amount=_cents(final), growth=_cents(final.quantize(CENTS) - p), steps=steps)
 
     @tool(server, read_only=True)
     def loan_payment(
@@ -219,25 +224,29 @@ def create_server() -> MCPServer:
                 f"years x periods_per_year = {count:g} payments: it must be a whole number (check years)"
             )
         with decimal.localcontext(arith.CONTEXT):
-            p, payments = Decimal(principal), round(count)
-            rate = Decimal(annual_rate_percent) / 100 / periods_per_year
+            p, payments = _given(principal), round(count)
+            rate = _given(annual_rate_percent) / 100 / periods_per_year
             steps = [
-                f"rate per period r = {annual_rate_percent:g}% / {periods_per_year} = {_num(rate)}",
-                f"number of payments N = {years:g} x {periods_per_year} = {payments}",
+                f"rate per period r = {_num(_given(annual_rate_percent))}% / {periods_per_year} = {_num(rate)}",
+                f"number of payments N = {_num(_given(years))} x {periods_per_year} = {payments}",
             ]
+            # Each step shows the values it computes with: the totals come from the exact payment, so the
+            # payment is shown exactly (then rounded) and "payment x N" adds up to the total shown.
             if rate.is_zero():
                 payment = p / payments
-                steps.append(f"no interest: payment = {principal:g} / {payments} = {_num(payment, 2)}")
+                exact = _num(payment)
+                steps.append(f"no interest: payment = {_num(p)} / {payments} = {exact} ≈ {_num(payment, 2)}")
             else:
                 discount = (1 + rate) ** -payments
                 payment = p * rate / (1 - discount)
+                exact = _num(payment)
                 steps.append(f"(1 + r)^-N = {_num(discount)}")
                 steps.append(
-                    f"payment = {principal:g} x {_num(rate)} / (1 - {_num(discount)}) = {_num(payment, 2)}"
+                    f"payment = {_num(p)} x {_num(rate)} / (1 - {_num(discount)}) = {exact} ≈ {_num(payment, 2)}"
                 )
-            total = payment * payments
-            steps.append(f"total paid = {_num(payment, 2)} x {payments} = {_num(total, 2)}")
-            steps.append(f"total interest = {_num(total, 2)} - {principal:g} = {_num(total - p, 2)}")
+            total = (payment * payments).quantize(CENTS, rounding=decimal.ROUND_HALF_EVEN)
+            steps.append(f"total paid = {exact} x {payments} = {_num(total, 2)}")
+            steps.append(f"total interest = {_num(total, 2)} - {_num(p)} = {_num(total - p, 2)}")
             return LoanPayment(
                 payment=_cents(payment),
                 total_paid=_cents(total),

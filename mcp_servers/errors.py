@@ -34,6 +34,12 @@ class BoardLimitError(McpServersError):
     default = "blackboard limit exceeded"
 
 
+class AllowedHostError(McpServersError):
+    """An allowed host or origin given to the DNS-rebinding guard is not a host (or an origin)."""
+
+    default = "not a usable allowed host or origin"
+
+
 class UnknownServerError(McpServersError, KeyError):
     """No MCP server module has that name."""
 

@@ -18,7 +18,7 @@ from mcp_servers.errors import ExpressionError
 MAX_LENGTH = 1000
 MAX_DEPTH = 60
 MAX_LITERAL = 100
-MAX_MAGNITUDE = 300  # results are bounded to 10**MAX_MAGNITUDE
+MAX_MAGNITUDE = 300  # results are bounded to 10**MAX_MAGNITUDE; smaller than 10**-MAX_MAGNITUDE they are 0
 
 CONTEXT = decimal.Context(
     prec=50,
@@ -134,7 +134,7 @@ class Parser:
     def __init__(self, source: str) -> None:
         self.tokens = tokenize(source)
         self.i = 0
-        self.depth = 0
+        self.depth = -1  # the top-level expression is not a nesting level: MAX_DEPTH levels are allowed
 
     @property
     def tok(self) -> Token:
@@ -215,9 +215,14 @@ class Parser:
         tok = self.take()
         if tok.kind == "num":
             try:
-                return Num(CONTEXT.create_decimal(tok.text.replace("_", "")))
+                value = CONTEXT.create_decimal(tok.text.replace("_", ""))
             except decimal.Overflow:
                 raise ExpressionError(f"number {tok.text!r} exceeds 1e{MAX_MAGNITUDE}") from None
+            if value and value.adjusted() < -MAX_MAGNITUDE:
+                raise ExpressionError(
+                    f"number {tok.text!r} is smaller than 1e-{MAX_MAGNITUDE} in magnitude; write 0 if you mean it"
+                )
+            return Num(value)
         if tok.kind == "name":
             return self._name(tok)
         if tok.kind == "op" and tok.text == "(":

@@ -2,7 +2,9 @@
 
 HTTP is stateless with JSON responses (any worker or replica can answer any request), mounted at
 exactly ``/mcp`` in a Starlette app whose lifespan runs the server's session manager, with ``/healthz``
-beside it. When ``PODIUM_MCP_TOKEN`` is set, ``/mcp`` requires ``Authorization: Bearer <token>``.
+beside it. When ``PODIUM_MCP_TOKEN`` is set, ``/mcp`` requires ``Authorization: Bearer <token>``. Whatever the
+bind address, ``/mcp`` answers only requests whose ``Host`` and ``Origin`` name this server
+(:mod:`mcp_servers.rebinding`; more with ``PODIUM_MCP_ALLOWED_HOSTS`` / ``PODIUM_MCP_ALLOWED_ORIGINS``).
 
 For ``uvicorn --workers N`` (or any process manager), :func:`create_app` is a factory that reads the
 server name from ``PODIUM_MCP_SERVER``::
@@ -19,6 +21,7 @@ import sys
 from typing import Any
 
 import anyio
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -28,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import mcp_servers
 from bus.connection import is_loopback
 from mcp_servers.errors import McpServersError
+from mcp_servers.rebinding import HOSTS_ENV, ORIGINS_ENV, AllowedHosts, RebindingGuard
 
 logger = logging.getLogger(__name__)
 
@@ -90,12 +94,21 @@ def _configure_logging() -> None:
         )
 
 
-def create_app(name: str | None = None, *, host: str | None = None, token: str | None = None) -> Starlette:
+def create_app(
+    name: str | None = None,
+    *,
+    host: str | None = None,
+    token: str | None = None,
+    allowed_hosts: str | list[str] | None = None,
+    allowed_origins: str | list[str] | None = None,
+) -> Starlette:
     """The Starlette app serving MCP server ``name`` (default ``PODIUM_MCP_SERVER``) at ``/mcp``.
 
-    ``host`` (default ``PODIUM_MCP_HOST`` or loopback) decides DNS-rebinding protection: on loopback
-    only loopback Host/Origin headers are accepted. ``token`` defaults to ``PODIUM_MCP_TOKEN``.
-    Raises ``McpServersError`` when no server is named and ``UnknownServerError`` for an unknown one.
+    ``host`` (default ``PODIUM_MCP_HOST`` or loopback) is the bind address, which sets the DNS-rebinding
+    guard's default hosts; ``allowed_hosts`` and ``allowed_origins`` (comma-separated, default
+    ``PODIUM_MCP_ALLOWED_HOSTS`` / ``PODIUM_MCP_ALLOWED_ORIGINS``) add to them. ``token`` defaults to
+    ``PODIUM_MCP_TOKEN``. Raises ``McpServersError`` when no server is named, ``UnknownServerError`` for an
+    unknown one and ``AllowedHostError`` for an allowed host or origin that is not one.
     """
     _configure_logging()
     name = name or os.environ.get(SERVER_ENV)
@@ -103,18 +116,36 @@ def create_app(name: str | None = None, *, host: str | None = None, token: str |
         raise McpServersError(f"no MCP server named: pass one or set {SERVER_ENV}")
     host = host or os.environ.get(HOST_ENV) or DEFAULT_HOST
     token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+    allowed = AllowedHosts.for_bind(
+        host,
+        allowed_hosts if allowed_hosts is not None else os.environ.get(HOSTS_ENV),
+        allowed_origins if allowed_origins is not None else os.environ.get(ORIGINS_ENV),
+    )
     server = mcp_servers.create_server(name)
-    # Builds the stateless, JSON-answering session manager; its own app is not used, only the manager.
-    server.streamable_http_app(streamable_http_path=PATH, stateless_http=True, json_response=True, host=host)
+    # Builds the stateless, JSON-answering session manager; its own app is not used, only the manager. Its own
+    # Host/Origin check (on for a few literal loopback binds only) is off: RebindingGuard does that for every bind.
+    server.streamable_http_app(
+        streamable_http_path=PATH,
+        stateless_http=True,
+        json_response=True,
+        host=host,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
     if not token and not is_loopback(host):
         logger.warning("MCP server %r listens on %s without a bearer token; set %s", name, host, TOKEN_ENV)
+    if "*" in allowed.hosts:
+        logger.warning(
+            "MCP server %r answers any Host header (%s contains '*'): only safe behind a proxy that checks it",
+            name,
+            HOSTS_ENV,
+        )
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "server": name, "auth": bool(token)})
 
     return Starlette(
         routes=[
-            Route(PATH, endpoint=BearerAuth(_SessionManagerApp(server), token)),
+            Route(PATH, endpoint=RebindingGuard(BearerAuth(_SessionManagerApp(server), token), allowed)),
             Route("/healthz", endpoint=healthz, methods=["GET"]),
         ],
         lifespan=lambda app: server.session_manager.run(),
@@ -122,18 +153,35 @@ def create_app(name: str | None = None, *, host: str | None = None, token: str |
 
 
 def run_http(
-    name: str, *, host: str = DEFAULT_HOST, port: int = 8711, workers: int = 1, log_level: str = "info"
+    name: str,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = 8711,
+    workers: int = 1,
+    log_level: str = "info",
+    allowed_hosts: list[str] | None = None,
+    allowed_origins: list[str] | None = None,
 ) -> None:
-    """Serve ``name`` over Streamable HTTP with uvicorn; workers share nothing but the environment."""
+    """Serve ``name`` over Streamable HTTP with uvicorn; workers share nothing but the environment.
+
+    ``allowed_hosts`` / ``allowed_origins`` (``None``: the environment's) reach the workers through it.
+    Raises ``AllowedHostError`` for an allowed host or origin that is not one, before anything listens.
+    """
     import uvicorn
 
+    if allowed_hosts is not None:
+        os.environ[HOSTS_ENV] = ",".join(allowed_hosts)
+    if allowed_origins is not None:
+        os.environ[ORIGINS_ENV] = ",".join(allowed_origins)
+    guard = AllowedHosts.for_bind(host, os.environ.get(HOSTS_ENV), os.environ.get(ORIGINS_ENV))
     os.environ[SERVER_ENV] = name
     os.environ[HOST_ENV] = host
     os.environ["PODIUM_LOG_LEVEL"] = log_level.upper()
     auth = "bearer token required" if os.environ.get(TOKEN_ENV) else "no token"
     shown = f"[{host}]" if ":" in host else host
     print(
-        f"podium mcp {name}: Streamable HTTP at http://{shown}:{port}{PATH} ({workers} worker(s), {auth})",
+        f"podium mcp {name}: Streamable HTTP at http://{shown}:{port}{PATH} ({workers} worker(s), {auth}; "
+        f"answers Host {guard.describe()})",
         flush=True,
     )
     uvicorn.run(

@@ -5,6 +5,11 @@ that resolve to private, loopback, link-local or otherwise non-global addresses 
 both before connecting and against the address actually connected to (so DNS rebinding does not help), and
 again on every redirect. The whole fetch has one deadline, the body is streamed and cut off at a size limit,
 and the response must be JSON that parses as an A2A card (0.3 cards are upgraded by ``a2a-sdk``'s parser).
+
+The same rule admits a card, fetched or posted: :func:`check_card_urls` refuses every URL in it (interfaces,
+provider, documentation, icon, OAuth and OpenID endpoints, ...) whose host is not public, because whoever later
+follows those URLs (the orchestrator delegating, a client fetching a token) would otherwise be sent inside the
+deployment.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -20,11 +26,15 @@ import httpx
 from a2a.client.card_resolver import parse_agent_card
 from a2a.types import AgentCard
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import ParseError
+from google.protobuf.message import Message
 
+from bus.binding import SCHEME as BUS_SCHEME
 from registry.cards import MAX_CARD_BYTES, validate_card
 from registry.errors import (
     CardError,
+    FetchError,
     NotAnAgentCard,
     UpstreamTimeout,
     UpstreamTooLarge,
@@ -84,6 +94,73 @@ async def check_target(url: str, *, allow_private: bool) -> None:
             )
 
 
+def card_urls(card: AgentCard) -> Iterator[tuple[str, str]]:
+    """Every URL a card holds, as ``(field path, url)`` with the path in the card's JSON names.
+
+    A URL is any non-empty string field named ``url`` or ``...Url``, found by walking the message, so fields a
+    future A2A version adds are covered without a list to keep up to date. (Extension ``uri``s are
+    identifiers, never fetched, and are not included.)
+    """
+    yield from _urls(card, "")
+
+
+def _urls(message: Message, path: str) -> Iterator[tuple[str, str]]:
+    for field, value in message.ListFields():
+        where = f"{path}.{field.json_name}" if path else field.json_name
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            if field.message_type.GetOptions().map_entry:
+                if field.message_type.fields_by_name["value"].type == FieldDescriptor.TYPE_MESSAGE:
+                    for key, item in value.items():
+                        yield from _urls(item, f"{where}.{key}")
+            elif field.is_repeated:
+                for i, item in enumerate(value):
+                    yield from _urls(item, f"{where}[{i}]")
+            elif not field.message_type.full_name.startswith("google.protobuf."):
+                yield from _urls(value, where)
+        elif field.type == FieldDescriptor.TYPE_STRING and (
+            field.name == "url" or field.name.endswith("_url")
+        ):
+            items = list(value) if field.is_repeated else [value]
+            for i, item in enumerate(items):
+                if item:
+                    yield (f"{where}[{i}]" if field.is_repeated else where), item
+
+
+async def check_card_urls(
+    card: AgentCard, *, allow_private: bool, time_limit: float = DEFAULT_TIMEOUT
+) -> None:
+    """Admit an outside agent's card only if every URL in it names a public host (see :func:`check_target`).
+
+    A ``redis-streams`` interface names an inbox on this deployment's own bus, so it counts as private too, and
+    so does a URL naming no host at all (``data:`` URLs, which name no target, are let through). Host names are
+    resolved the way the fetch guard resolves them, within ``time_limit`` seconds in all. Raises
+    ``UrlNotAllowed`` (its message names the field), ``UpstreamUnreachable`` (a host name does not resolve) or
+    ``UpstreamTimeout``.
+    """
+    if allow_private:
+        return
+    try:
+        with anyio.fail_after(time_limit):
+            for field, url in card_urls(card):
+                parts = urlsplit(url)
+                scheme = parts.scheme.lower()
+                if scheme == "data":
+                    continue
+                if scheme == BUS_SCHEME:
+                    raise UrlNotAllowed(
+                        f"{field}: {url!r} names an inbox on this deployment's own bus, and an outside agent is "
+                        "reached over HTTP; remove that interface, or start the registry with --allow-private-urls"
+                    )
+                if not parts.hostname:
+                    raise UrlNotAllowed(f"{field}: {url!r} names no host; expected an absolute http(s) URL")
+                try:
+                    await check_target(url, allow_private=False)
+                except FetchError as exc:
+                    raise type(exc)(f"{field}: {exc}") from exc
+    except TimeoutError as exc:
+        raise UpstreamTimeout(f"could not resolve the card's hosts within {time_limit:g}s") from exc
+
+
 async def fetch_card(
     client: httpx.AsyncClient,
     url: str,
@@ -94,6 +171,7 @@ async def fetch_card(
 ) -> tuple[AgentCard, str]:
     """Fetch and validate the card at ``url``; returns it with the URL it was finally read from.
 
+    The card is admitted by :func:`check_card_urls`, like a posted one.
     Raises ``UrlNotAllowed``, ``UpstreamUnreachable`` (connection failed, or an HTTP error status),
     ``UpstreamTimeout`` (no complete answer within ``time_limit`` seconds), ``UpstreamTooLarge`` (over
     ``max_bytes``) or ``NotAnAgentCard``.
@@ -105,7 +183,9 @@ async def fetch_card(
                 await check_target(target, allow_private=allow_private)
                 body, location = await _get(client, target, allow_private=allow_private, max_bytes=max_bytes)
                 if location is None:
-                    return _parse(body, target), target
+                    card = _parse(body, target)
+                    await check_card_urls(card, allow_private=allow_private, time_limit=time_limit)
+                    return card, target
                 target = urljoin(target, location)
                 if urlsplit(target).scheme not in ("http", "https"):
                     raise UrlNotAllowed(f"{url}: redirected to a non-http(s) URL {target!r}")

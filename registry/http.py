@@ -4,6 +4,7 @@
     GET    /agents[?skill=&tag=&q=&limit=&all=1]   agents with health; with filters, discovery results
     GET    /agents/{name}           the card JSON, exactly as an A2A client expects it
     POST   /agents                  {"url": "..."} or {"card": {...}} [+ "name"]: register an outside agent
+                                    (every URL in its card must name a public host, unless private URLs are allowed)
     DELETE /agents/{name}           remove an agent
 
 Writes need ``Authorization: Bearer <token>`` when a token is configured; without one they are accepted only from
@@ -31,7 +32,7 @@ from starlette.routing import Route
 from bus.connection import is_loopback
 from registry import errors
 from registry.cards import MAX_CARD_BYTES, card_from_json, card_to_dict, registry_name
-from registry.fetch import DEFAULT_TIMEOUT, fetch_card
+from registry.fetch import DEFAULT_TIMEOUT, check_card_urls, fetch_card
 from registry.store import Registry
 
 logger = logging.getLogger(__name__)
@@ -138,6 +139,9 @@ def create_app(
                 )
             elif "card" in body and "url" not in body:
                 card = card_from_json(body["card"], source="card", key_name=False)
+                await check_card_urls(
+                    card, allow_private=settings.allow_private_urls, time_limit=settings.fetch_timeout
+                )
                 source = None
             else:
                 return error(400, "bad_request", 'expected {"url": "https://..."} or {"card": {...}}')

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from mcp_servers import SERVERS
+from mcp_servers import SERVERS, AllowedHostError
 
 DEFAULT_PORTS = {"docs": 8710, "calc": 8711, "blackboard": 8712}
 
@@ -46,6 +46,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=None, help="HTTP worker processes (default 1, env PODIUM_MCP_WORKERS)"
     )
     parser.add_argument(
+        "--allowed-hosts",
+        action="append",
+        default=None,
+        metavar="HOSTS",
+        help="HTTP only: more Host names this server answers, comma-separated, NAME or NAME:PORT (repeatable; "
+        "default $PODIUM_MCP_ALLOWED_HOSTS; loopback names and the bind address are always allowed; '*': any)",
+    )
+    parser.add_argument(
+        "--allowed-origins",
+        action="append",
+        default=None,
+        metavar="ORIGINS",
+        help="HTTP only: more browser Origins allowed, comma-separated, scheme://host[:port] (repeatable; "
+        "default $PODIUM_MCP_ALLOWED_ORIGINS; http(s)://<an allowed host> always is)",
+    )
+    parser.add_argument(
         "--docs-dir",
         action="append",
         default=[],
@@ -72,6 +88,12 @@ def run(args: argparse.Namespace) -> int:
         os.environ[corpus.ENV_DIRS] = os.pathsep.join(folders)
 
     if args.transport == "stdio":
+        if args.allowed_hosts or args.allowed_origins:
+            print(
+                "podium mcp: --allowed-hosts and --allowed-origins apply only to --transport http",
+                file=sys.stderr,
+            )
+            return 2
         serve.run_stdio(args.name)
         return 0
 
@@ -81,5 +103,17 @@ def run(args: argparse.Namespace) -> int:
         print("podium mcp: --workers must be at least 1 and --port within 1-65535", file=sys.stderr)
         return 2
     level = str(getattr(args, "log_level", "warning")).lower()
-    serve.run_http(args.name, host=args.host, port=port, workers=workers, log_level=level)
+    try:
+        serve.run_http(
+            args.name,
+            host=args.host,
+            port=port,
+            workers=workers,
+            log_level=level,
+            allowed_hosts=args.allowed_hosts,
+            allowed_origins=args.allowed_origins,
+        )
+    except AllowedHostError as exc:
+        print(f"podium mcp: {exc}", file=sys.stderr)
+        return 2
     return 0

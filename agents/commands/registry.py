@@ -49,7 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-private-urls",
         action="store_true",
-        help="let POST /agents fetch cards from private, loopback and link-local addresses",
+        help="let POST /agents fetch cards from, and admit cards naming, private, loopback and link-local addresses",
     )
     parser.add_argument(
         "--fetch-timeout",

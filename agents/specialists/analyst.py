@@ -1,25 +1,31 @@
 """The analyst: computes numbers exactly with the calc server and shows the tool's steps.
 
 Offline it finds the computation in the task (:mod:`agents.specialists.quantities`: arithmetic,
-percentages, percentage change, statistics, compound growth, loan payments), calls the matching calc
-tool and reports its figures and steps. A task with nothing to compute is rejected, naming the agent
-that would fit. With an engine, the model runs a tool loop over the calc tools; the figures reported
+percentages, prices after a discount or a rise, tax and tips, what percentage one number is of another,
+percentage change, ratios, averages and other statistics, compound growth, loan payments; numbers in
+digits or words), calls the matching calc tool and reports its figures and steps. A task that talks
+numbers it cannot read is rejected saying so plainly, with the phrasings it understands; one with
+nothing to compute is rejected naming the agent that would fit. With an engine, the model runs a tool loop over the calc tools; the figures reported
 are those of the last successful calc call, never numbers the model wrote itself.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from a2a.server.agent_execution import AgentExecutor
+from pydantic.alias_generators import to_camel
 
 from agents.context import AgentContext
 from agents.llm import run_tool_loop
 from agents.specialists.base import Job, Rejected, Specialist
 from agents.specialists.models import AnalysisInput, AnalysisOutput
-from agents.specialists.quantities import Computation
+from agents.specialists.quantities import Computation, normalise
 from agents.specialists.routing import misrouted
+from agents.specialists.text import shorten
 
 SYSTEM = """You are the analyst of a multi-agent team. Compute every number with the calc tools \
 (calc__evaluate, calc__statistics, calc__compound_growth, calc__loan_payment); never do arithmetic \
@@ -33,6 +39,19 @@ HEADLINE = {
 }
 _NUMBERISH = re.compile(
     r"\d|\b(calculate|compute|how much|how many|average|mean|median|sum|total|percent)\b", re.I
+)
+# Words of a calculation: a task with these that the analyst cannot read is its own, not another agent's.
+_MATHISH = re.compile(
+    r"%|\b(percent\w*|calculate|compute|how much|how many|average|mean|median|sum|total|ratio|discount|off|"
+    r"tax|tip|interest|loan|mortgage|times|plus|minus|divided|multiplied|increase|decrease)\b",
+    re.I,
+)
+UNDERSTOOD = (
+    "arithmetic (12 * 7, twelve times seven), a percentage of a number (15% of 240), a price after a discount "
+    "or a rise (a $1200 laptop is 15% off; rent of 1500 goes up 3%), tax or a tip on an amount (8% tax on $45, "
+    "the total with a 20% tip on 60), what percentage one number is of another (what percentage of 200 is 50), "
+    "percentage change (from 80 to 100), ratios (the ratio of 3 to 4), averages and other statistics (the "
+    "average of 3, 5 and 10), compound growth and loan payments"
 )
 
 
@@ -53,11 +72,16 @@ class Analyst(Specialist):
         return self.report(job, computation, tool, result.data)
 
     def nothing_to_compute(self, job: Job) -> Rejected:
+        if job.route.kind in ("research", "compute") and _MATHISH.search(normalise(job.question)):
+            return Rejected(
+                f"I could not work out what to compute in “{shorten(job.question, 120)}”. I understand "
+                f"{UNDERSTOOD}; rephrase it like one of these, with its numbers"
+            )
         if job.route.kind in ("research", "compute"):
             return Rejected(
                 "there is nothing to compute in this task: no arithmetic, percentage, statistics, growth "
                 "or loan with its numbers",
-                "researcher" if job.route.kind == "research" and "?" in job.text else None,
+                "researcher" if job.route.kind == "research" and "?" in job.question else None,
             )
         return Rejected(misrouted(job.route, self.name), job.route.agent)
 
@@ -85,7 +109,8 @@ class Analyst(Specialist):
             tool=tool,
             arguments=computation.arguments,
             value=value,
-            values=values,
+            # the tool's figures under camelCase names, like every key Podium writes (total_paid -> totalPaid)
+            values={to_camel(k): v for k, v in values.items()},
             steps=[str(s) for s in data.get("steps", [])],
         )
 
@@ -100,12 +125,20 @@ class Analyst(Specialist):
             ).replace("  ", " ")
         if c.operation == "growth":
             return f"The {c.label} gives {_money(value)} (growth {_money(values.get('growth'))})."
-        if c.operation in ("percent_change", "what_percent"):
+        if c.operation == "percent_change":
             return f"The {c.label} is {_fmt(value)}%."
+        if c.operation == "what_percent":
+            return f"{c.label[:1].upper()}{c.label[1:]} is {_fmt(value)}%."
+        if c.operation == "ratio":
+            return f"The {c.label} is {_fmt(value)}{_simplest(c.arguments['expression'])}."
+        if c.operation in ("discount", "increase", "percentage"):
+            return f"{c.label[:1].upper()}{c.label[1:]} is {_fmt(value)}."
         return f"{c.label} = {_fmt(value)}"
 
     async def with_engine(self, job: Job) -> AnalysisOutput:
-        if job.route.kind != "compute" and not (job.route.kind == "research" and _NUMBERISH.search(job.text)):
+        if job.route.kind != "compute" and not (
+            job.route.kind == "research" and _NUMBERISH.search(job.question)
+        ):
             raise self.nothing_to_compute(job)
         context = "".join(f"\n\nShared note {k!r}:\n{v}" for k, v in job.board.items())
         loop = await run_tool_loop(
@@ -135,6 +168,19 @@ def _fmt(value: float | None) -> str:
     if value is None:
         return "n/a"
     return f"{value:,.10g}" if abs(value) < 1e15 else f"{value:g}"
+
+
+def _simplest(expression: str) -> str:
+    """`` (3:4)`` for the ratio ``6 / 8`` of two whole numbers; empty otherwise."""
+    a, _, b = expression.partition(" / ")
+    try:
+        x, y = Decimal(a), Decimal(b)
+    except InvalidOperation:
+        return ""
+    if x != x.to_integral_value() or y != y.to_integral_value() or not x or not y:
+        return ""
+    d = math.gcd(int(x), int(y))
+    return f" ({int(x) // d}:{int(y) // d})"
 
 
 def _money(value: float | None) -> str:

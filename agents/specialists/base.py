@@ -15,14 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from a2a.helpers.proto_helpers import new_data_part, new_task_from_user_message, new_text_part
+from a2a.helpers.proto_helpers import new_data_part, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events.event_queue_v2 import EventQueue
 from a2a.server.tasks.task_updater import TaskUpdater
+from a2a.types.a2a_pb2 import Message, Task, TaskState, TaskStatus
 from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, ValidationError
 
@@ -140,7 +142,7 @@ class Specialist(AgentExecutor):
         message = context.message
         if message is None:
             raise ValueError(f"{self.name} needs a message")
-        task = context.current_task or new_task_from_user_message(message)
+        task = context.current_task or _new_task(message)
         if context.current_task is None:
             await event_queue.enqueue_event(task)
         updater = TaskUpdater(event_queue, task.id, task.context_id)
@@ -155,7 +157,7 @@ class Specialist(AgentExecutor):
             data = {
                 "agent": self.name,
                 "reason": no.reason,
-                "suggested_agent": no.agent,
+                "suggestedAgent": no.agent,
                 "warnings": job.warnings if job else [],
             }
             text = f"{self.name} rejected this task: {no.reason}."
@@ -172,7 +174,10 @@ class Specialist(AgentExecutor):
         output.warnings = job.warnings
         checked = type(output).model_validate(output.model_dump())
         await updater.add_artifact(
-            [new_text_part(self.render(checked)), new_data_part(checked.model_dump(mode="json"))],
+            [
+                new_text_part(self.render(checked)),
+                new_data_part(checked.model_dump(mode="json", by_alias=True)),
+            ],
             artifact_id=f"{task.id}-{self.name}",
             name=f"{self.name}-result",
         )
@@ -205,7 +210,8 @@ class Specialist(AgentExecutor):
                 f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
             )
             raise Rejected(f"the input does not fit the {self.name}'s input shape ({problems})") from exc
-        route = classify(text, data)
+        # The text is the task; without one (a data part only), the data's question is.
+        route = classify(text or parsed.question, data)
         return Job(task_id, context_id, text, data, parsed, route, Recorder(self.ctx.tools))
 
     async def answer(self, job: Job) -> SpecialistOutput:
@@ -255,9 +261,9 @@ class Specialist(AgentExecutor):
         spec = job.input.blackboard
         if spec is None or spec.write is None:
             return
-        value = output.model_dump_json(exclude={"tools_called", "warnings"})
+        value = output.model_dump_json(exclude={"tools_called", "warnings"}, by_alias=True)
         if len(value.encode()) > MAX_BOARD_NOTE:
-            value = json.dumps({"task_id": job.task_id, "agent": self.name, "result": output.result[:8000]})
+            value = json.dumps({"taskId": job.task_id, "agent": self.name, "result": output.result[:8000]})
         args = {"context_id": job.context_id, "key": spec.write, "value": value, "author": self.name}
         if job.tools.has("blackboard__write"):
             if not self._board_ok(job, "blackboard__write"):
@@ -272,7 +278,6 @@ class Specialist(AgentExecutor):
 
     async def _append_once(self, job: Job, args: dict[str, Any]) -> ToolResult:
         """Append this task's result unless the note already holds it (a re-run of the same task)."""
-        mark = f'"task_id":"{job.task_id}"'
         if job.tools.has("blackboard__read"):
             current = await job.tools.call(
                 "blackboard__read", {"context_id": job.context_id, "key": args["key"]}
@@ -280,21 +285,42 @@ class Specialist(AgentExecutor):
             if (
                 not current.is_error
                 and isinstance(current.data, dict)
-                and mark in str(current.data.get("value"))
+                and _holds_task(str(current.data.get("value")), job.task_id)
             ):
                 return current
         return await job.tools.call("blackboard__append", {**args, "value": args["value"] + "\n"})
 
 
-def board_json(job: Job) -> list[dict[str, Any]]:
-    """The blackboard notes read for ``job`` that hold specialists' JSON results (one per line)."""
+def _new_task(message: Message) -> Task:
+    """The task for a new message. Unlike ``new_task_from_user_message``, an empty text part is fine: the task
+    may be given entirely in a data part (``{"question": ...}``)."""
+    return Task(
+        status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED),
+        id=message.task_id or str(uuid.uuid4()),
+        context_id=message.context_id or str(uuid.uuid4()),
+        history=[message],
+    )
+
+
+def _holds_task(note: str, task_id: str) -> bool:
+    """Whether an appended note already holds ``task_id``'s result (written as ``taskId``, or ``task_id``
+    before Podium's JSON went camelCase)."""
+    return any(item.get("taskId", item.get("task_id")) == task_id for item in _json_lines(note))
+
+
+def _json_lines(value: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for value in job.board.values():
-        for line in value.splitlines() or [value]:
-            try:
-                item = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(item, dict):
-                found.append(item)
+    for line in value.splitlines() or [value]:
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            found.append(item)
     return found
+
+
+def board_json(job: Job) -> list[dict[str, Any]]:
+    """The blackboard notes read for ``job`` that hold specialists' JSON results (one per line), as written:
+    keys camelCase, or snake_case in notes written before; validate them with the models, which take both."""
+    return [item for value in job.board.values() for item in _json_lines(value)]

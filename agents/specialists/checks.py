@@ -26,7 +26,7 @@ _PARTS = re.compile(
     r"[?;]|\.\s|,?\s+(?:and|also|as well as)\s+(?=(?:how|what|why|when|where|which|who|whether|does|do|is|are|can|give|explain|list)\b)",
     re.I,
 )
-_VALUE = r"-?\d[\d,]*(?:\.\d+)?"
+_VALUE = r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?"  # 1,199.10 or 40; never the comma after "40,"
 _QUANTITY = re.compile(
     rf"((?:[A-Za-z][\w'’-]*\s+){{1,5}}?)(?:is|are|was|were|of|=|:|equals|totals?|comes to|at)\s+\$?({_VALUE})(%?)"
 )

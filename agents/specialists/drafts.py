@@ -40,9 +40,14 @@ class Draft:
         return "\n\n".join(" ".join(p) for p in self.paragraphs if p)
 
     def marker_for(self, doc_id: str, quote: str = "") -> int:
-        """The marker citing ``doc_id``, adding a source for it when the draft has none."""
+        """The marker citing ``quote`` from ``doc_id``, adding a source when the draft has none. Two different
+        quotes from one document are two sources; a citation without a quote reuses the document's first."""
         for source in self.sources:
-            if source.doc_id == doc_id:
+            if source.doc_id == doc_id and (not quote or source.quote == quote):
+                return source.marker
+        for source in self.sources:
+            if source.doc_id == doc_id and not source.quote:  # the document was cited without a quote: add it
+                source.quote = quote
                 return source.marker
         marker = max((s.marker for s in self.sources), default=0) + 1
         self.sources.append(SourceRef(marker, doc_id, quote))

@@ -1,6 +1,11 @@
 """The specialists' JSON contract: what each accepts in a message's data part and the one artifact it
 returns. Everything a specialist emits is validated by these models first, so a caller can rely on
 the shape (``Model.model_json_schema()`` documents it).
+
+JSON keys are camelCase, as everywhere in A2A (``taskId``, ``toolsCalled``, ``docId``); Python attributes
+stay snake_case. Every model also accepts the snake_case spelling (``task_id``), which Podium wrote before,
+so ``ResearchOutput.model_validate(data)`` reads an artifact's data part in either; ``model_dump()`` and
+``model_dump_json()`` write camelCase.
 """
 
 from __future__ import annotations
@@ -8,14 +13,21 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+
+class Model(BaseModel):
+    """Base of every specialist shape: camelCase in JSON, snake_case in Python, either spelling accepted."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
 
 
 def _citation(value: Any) -> Any:
     """A bare document id is a citation without a quote."""
-    return {"doc_id": value} if isinstance(value, str) else value
+    return {"docId": value} if isinstance(value, str) else value
 
 
-class Citation(BaseModel):
+class Citation(Model):
     """A source: the document id (from the docs server) and the words quoted from it."""
 
     model_config = ConfigDict(extra="ignore")
@@ -27,7 +39,7 @@ class Citation(BaseModel):
 CitationIn = Annotated[Citation, BeforeValidator(_citation)]
 
 
-class BlackboardSpec(BaseModel):
+class BlackboardSpec(Model):
     """Which notes of the conversation's blackboard to read before working and to write after."""
 
     model_config = ConfigDict(extra="forbid")
@@ -41,7 +53,7 @@ class BlackboardSpec(BaseModel):
         return [value] if isinstance(value, str) else value
 
 
-class SpecialistInput(BaseModel):
+class SpecialistInput(Model):
     """Fields every specialist accepts. ``question`` defaults to the message text."""
 
     model_config = ConfigDict(extra="ignore")
@@ -50,7 +62,7 @@ class SpecialistInput(BaseModel):
     blackboard: BlackboardSpec | None = None
 
 
-class Note(BaseModel):
+class Note(Model):
     """One finding to write from: a statement and the sources behind it (the researcher's findings)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -59,7 +71,7 @@ class Note(BaseModel):
     citations: list[CitationIn] = Field(default_factory=list)
 
 
-class FeedbackItem(BaseModel):
+class FeedbackItem(Model):
     """One actionable point from a review: which check failed, what to do, and what it is about."""
 
     model_config = ConfigDict(extra="ignore")
@@ -108,7 +120,7 @@ class ReviewInput(SpecialistInput):
 # -- outputs ---------------------------------------------------------------------------------------
 
 
-class SpecialistOutput(BaseModel):
+class SpecialistOutput(Model):
     """The data part of every specialist's artifact."""
 
     model_config = ConfigDict(extra="forbid")
@@ -124,7 +136,7 @@ class SpecialistOutput(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
-class Finding(BaseModel):
+class Finding(Model):
     text: str
     citations: list[Citation]
 
@@ -136,7 +148,10 @@ class ResearchOutput(SpecialistOutput):
 
 
 class AnalysisOutput(SpecialistOutput):
-    operation: str = Field(description="arithmetic, percentage, percent_change, statistics, growth, loan")
+    operation: str = Field(
+        description="arithmetic, percentage, discount, increase, percent_change, what_percent, ratio, statistics, "
+        "growth, loan"
+    )
     tool: str = Field(default="", description="the calc tool used")
     arguments: dict[str, Any] = Field(default_factory=dict)
     value: float | None = Field(default=None, description="the headline number")
@@ -146,13 +161,13 @@ class AnalysisOutput(SpecialistOutput):
     steps: list[str] = Field(default_factory=list)
 
 
-class Source(BaseModel):
+class Source(Model):
     marker: int = Field(ge=1)
     doc_id: str
     quote: str = ""
 
 
-class Change(BaseModel):
+class Change(Model):
     feedback: str
     change: str
     addressed: bool
@@ -164,7 +179,7 @@ class WriterOutput(SpecialistOutput):
     changes: list[Change] = Field(default_factory=list, description="how each feedback point was handled")
 
 
-class Check(BaseModel):
+class Check(Model):
     name: Literal["citations", "coverage", "length", "numbers", "arithmetic", "model"]
     passed: bool
     detail: str

@@ -2,8 +2,13 @@
 
 Recognised, most specific first: a loan payment ("monthly payment on a 200,000 loan at 6% over 30
 years"), compound growth ("1000 at 5% for 10 years, compounded monthly"), statistics ("mean and
-median of 3, 5, 8"), percentage change ("from 80 to 100"), a percentage of a number ("15% of 240")
-and plain arithmetic ("(17.5 + 4) * 3", "12 times 7"). Anything else is not a computation.
+median of 3, 5, 8", "average of 3, 5 and 10"), percentage change ("from 80 to 100"), what percentage
+one number is of another ("what percentage of 200 is 50"), a ratio ("the ratio of 3 to 4"), a
+percentage applied to an amount in everyday words (a price after a discount: "a $1200 laptop is 15%
+off"; after a rise: "rent of 1500 goes up by 3%"; tax or a tip, as the amount or the total: "8% tax on
+$45", "the total with a 20% tip on 60"), a percentage of a number ("15% of 240") and plain arithmetic
+("(17.5 + 4) * 3", "12 times 7"). Numbers may be written as words ("fifteen percent of two hundred").
+Anything else is not a computation.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.specialists.numwords import words_to_numbers
+
 NUMBER = r"-?\d+(?:\.\d+)?"
 _SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9}
 _SCALED = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?(k|thousand|mn|million|bn|billion|m)\b", re.I)
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _WORD_OPS = [
+    (r"(?<=\d)\s*(?:percent|per cent|pct)\b", "%"),
     (r"\bmultiplied by\b", "*"),
     (r"\btimes\b", "*"),
     (r"\bdivided by\b", "/"),
@@ -48,6 +56,57 @@ _CHANGE = re.compile(
 _WHAT_PERCENT = re.compile(
     rf"({NUMBER})\s+(?:is\s+)?(?:as\s+a\s+)?(?:what\s+)?(?:percent|percentage|%)\s+of\s+({NUMBER})", re.I
 )
+# "what percentage of 200 is 50" (part second), "what percent is 50 of 200", "50 out of 200 as a percentage"
+_WHAT_PERCENT_OF = re.compile(
+    rf"what\s+(?:percent|percentage|%|share|proportion)\s+of\s+({NUMBER})\s+(?:is|are|would be|makes up)\s+({NUMBER})",
+    re.I,
+)
+_WHAT_PERCENT_IS = re.compile(
+    rf"what\s+(?:percent|percentage|%)\s+(?:is|are)\s+({NUMBER})\s+(?:of|out of)\s+({NUMBER})", re.I
+)
+_OUT_OF = re.compile(rf"({NUMBER})\s+out\s+of\s+({NUMBER})", re.I)
+_RATIO = re.compile(
+    rf"ratio\s+(?:of|between)\s+({NUMBER})\s+(?:to|and|:)\s+({NUMBER})|({NUMBER})\s*(?::|\bto\b)\s*({NUMBER})\s+ratio",
+    re.I,
+)
+_PERCENT = re.compile(rf"({NUMBER})\s*%")
+_AMOUNT = re.compile(rf"(?<![\w.]){NUMBER}(?![\d.]*\s*%)(?!\w|\.\d)")
+# A percentage applied to an amount, by what the words say it is.
+_APPLIED: list[tuple[str, re.Pattern[str]]] = [
+    ("tax", re.compile(r"\b(tax|taxes|vat|gst|hst|duty)\b", re.I)),
+    ("tip", re.compile(r"\b(tip|tips|gratuity|service charge)\b", re.I)),
+    (
+        "discount",
+        re.compile(
+            r"%\s*(off|less|cheaper|lower|down)\b|\b(discount\w*|sale|reduc\w*|mark(ed)?\s*down|markdown|"
+            r"cut|cuts|decreas\w*|drops?|dropped|falls?|fell|lowered|slashed|coupon)\b",
+            re.I,
+        ),
+    ),
+    (
+        "increase",
+        re.compile(
+            r"%\s*(more|higher|extra|up)\b|\b(increas\w*|rises?|rose|risen|raises?|raised|hike\w*|mark(ed)?\s*up|"
+            r"markup|goes up|go up|went up|gone up|grows?|grew|inflation|surcharge)\b",
+            re.I,
+        ),
+    ),
+]
+# The share itself, rather than the amount after it: "how much do I save", "how much is the tip".
+_JUST_THE_SHARE = {
+    "discount": re.compile(
+        r"\b(save|saving|savings|how much (is|of) the discount|discount amount|how much off)\b", re.I
+    ),
+    "increase": re.compile(
+        r"\b(how much (is|of) the (increase|rise|raise|hike)|by how much|increase amount)\b", re.I
+    ),
+}
+# ... and the total, rather than the share, for tax and tips.
+_TOTAL = re.compile(
+    r"\b(total|totals|altogether|in all|all in|overall|including|included|incl|with (the )?(tax|tip|vat)|after (the )?"
+    r"(tax|tip|vat)|plus (the )?(tax|tip|vat)|what do (i|we|you) pay|how much do (i|we|you) pay|comes? to|final)\b",
+    re.I,
+)
 _RATE = re.compile(rf"({NUMBER})\s*(?:%|percent|per cent)", re.I)
 _YEARS = re.compile(rf"({NUMBER})\s*(?:-\s*)?(years?|yrs?|months?)\b", re.I)
 _PERIODS = {
@@ -71,12 +130,13 @@ class Computation:
     label: str  # the computation in words, for the answer
     span: tuple[int, int] = (0, 0)  # where it was found in the normalised text
     wanted: list[str] = field(default_factory=list)  # statistics asked for
+    everyday: bool = False  # read from everyday words spread over the text (a price, a tip), not one span
 
 
 def normalise(text: str) -> str:
     """Numbers as the calculator reads them: ``$2,340`` -> ``2340``, ``200k`` -> ``200000``; word
     operators (``times``, ``divided by``) as symbols."""
-    out = text.replace("\u2212", "-")
+    out = words_to_numbers(text.replace("\u2212", "-"))
     out = re.sub(r"[$€£](?=\s?\d)", "", out)
     out = _THOUSANDS.sub("", out)
     out = _SCALED.sub(lambda m: _fmt(float(m.group(1)) * _SCALE[m.group(2).lower()]), out)
@@ -97,7 +157,18 @@ def find(text: str) -> Computation | None:
     """The computation ``text`` asks for, or ``None`` when it asks for none."""
     norm = normalise(text)
     low = norm.lower()
-    for finder in (_loan, _growth, _statistics, _change, _what_percent, _percent_of, _arithmetic):
+    finders = (
+        _loan,
+        _growth,
+        _statistics,
+        _change,
+        _what_percent,
+        _ratio,
+        _applied,
+        _percent_of,
+        _arithmetic,
+    )
+    for finder in finders:
         found = finder(norm, low)
         if found is not None:
             return found
@@ -133,7 +204,7 @@ def _loan(norm: str, low: str) -> Computation | None:
         "years": n_years,
         "periods_per_year": per_year,
     }
-    label = f"payment on a {_fmt(principal)} loan at {rate.group(1)}% over {_fmt(n_years)} years"
+    label = f"payment on a {_fmt(principal)} loan at {rate.group(1)}% over {years_text(n_years)}"
     return Computation("loan", "loan_payment", args, label, (0, len(norm)))
 
 
@@ -165,7 +236,7 @@ def _growth(norm: str, low: str) -> Computation | None:
         "years": n_years,
         "periods_per_year": per_year,
     }
-    label = f"compound growth of {_fmt(principal)} at {rate.group(1)}% for {_fmt(n_years)} years"
+    label = f"compound growth of {_fmt(principal)} at {rate.group(1)}% for {years_text(n_years)}"
     return Computation("growth", "compound_growth", args, label, (0, len(norm)))
 
 
@@ -173,7 +244,7 @@ def _statistics(norm: str, low: str) -> Computation | None:
     wanted = [name for name, pattern in _STATS.items() if pattern.search(low)]
     if not wanted:
         return None
-    found = re.search(rf"(?:of|for|:)\s*\[?\s*({NUMBER}(?:\s*(?:,|;|and|\s)\s*{NUMBER})+)", norm)
+    found = re.search(rf"(?:of|for|:)\s*\[?\s*({NUMBER}(?:\s*(?:,\s*and|,|;|and|&|\s)\s*{NUMBER})+)", norm)
     if not found:
         return None
     values = [_num(v) for v in re.findall(NUMBER, found.group(1))]
@@ -195,10 +266,16 @@ def _change(norm: str, low: str) -> Computation | None:
 
 
 def _what_percent(norm: str, low: str) -> Computation | None:
-    found = _WHAT_PERCENT.search(norm)
-    if not found or "what" not in low:
-        return None
-    a, b = found.group(1), found.group(2)
+    found = _WHAT_PERCENT_OF.search(norm)
+    if found:  # "what percentage of B is A"
+        a, b = found.group(2), found.group(1)
+    else:
+        found = _WHAT_PERCENT_IS.search(norm) or _WHAT_PERCENT.search(norm)
+        if not found or "what" not in low:
+            found = _OUT_OF.search(norm)
+            if not found or not re.search(r"percent|percentage|%", low):
+                return None
+        a, b = found.group(1), found.group(2)
     return Computation(
         "what_percent",
         "evaluate",
@@ -206,6 +283,46 @@ def _what_percent(norm: str, low: str) -> Computation | None:
         f"{a} as a percentage of {b}",
         found.span(),
     )
+
+
+def _ratio(norm: str, low: str) -> Computation | None:
+    found = _RATIO.search(norm)
+    if not found:
+        return None
+    a, b = (found.group(1), found.group(2)) if found.group(1) else (found.group(3), found.group(4))
+    return Computation(
+        "ratio", "evaluate", {"expression": f"{a} / {b}"}, f"ratio of {a} to {b}", found.span()
+    )
+
+
+def _applied(norm: str, low: str) -> Computation | None:
+    """One percentage applied to one amount: a discount, a rise, tax or a tip (the share or the result)."""
+    percents = _PERCENT.findall(norm)
+    kind = next((name for name, pattern in _APPLIED if pattern.search(norm)), None)
+    if kind is None or len(set(percents)) != 1:
+        return None
+    amounts = list(dict.fromkeys(m.group() for m in _AMOUNT.finditer(norm)))
+    if len(amounts) != 1:  # none, or several and no telling which the percentage applies to
+        return None
+    p, amount = percents[0], amounts[0]
+    if kind in ("tax", "tip"):
+        if _TOTAL.search(low):
+            return Computation("increase", "evaluate", {"expression": f"{amount} + {p}%"},
+                               f"{amount} plus {p}% {kind}", everyday=True)  # fmt: skip
+        return Computation("percentage", "evaluate", {"expression": f"{p}% * {amount}"},
+                           f"{p}% {kind} on {amount}", everyday=True)  # fmt: skip
+    if _JUST_THE_SHARE[kind].search(low):
+        what = "saving" if kind == "discount" else "increase"
+        return Computation("percentage", "evaluate", {"expression": f"{p}% * {amount}"},
+                           f"the {what} of {p}% on {amount}", everyday=True)  # fmt: skip
+    sign, word = ("-", "less") if kind == "discount" else ("+", "plus")
+    return Computation(kind, "evaluate", {"expression": f"{amount} {sign} {p}%"},
+                       f"{amount} {word} {p}%", everyday=True)  # fmt: skip
+
+
+def years_text(years: float) -> str:
+    """``1 year``, ``2.5 years``: a count of years in words that agree."""
+    return f"{_fmt(years)} year{'' if years == 1 else 's'}"
 
 
 def _percent_of(norm: str, low: str) -> Computation | None:

@@ -47,6 +47,21 @@ _MATH_WORDS = frozenset(
         "what how much many calculate compute work out figure evaluate result value equal total sum number get"
     )
 )
+# Words of everyday money questions ("a $1200 laptop is 15% off, what do I pay?"), which say nothing beyond the
+# computation; an everyday computation may come with up to two other words (the laptop, the rent).
+_EVERYDAY_WORDS = frozenset(
+    key_terms(
+        "price prices cost costs pay paid bill item dollars euros pounds new final total off discount sale save "
+        "saving tax vat tip tips gratuity rise rose increase increases raise goes up went more less after before "
+        "with including included altogether percent percentage ratio share buy bought spend my our i me for "
+        "on at will salary wage income earn rent fee fare"
+    )
+)
+_MAX_EVERYDAY_EXTRA = 2
+# A question about programming is for the researcher, whatever numbers it mentions.
+_CODE = re.compile(
+    r"\b(python|code|coding|program\w*|function|script|implement\w*|loop|variable|algorithm|syntax)\b", re.I
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +105,14 @@ def is_mainly_computation(text: str, computation: quantities.Computation) -> boo
     """True when, apart from the computation, the task says little but "what is" / "calculate"."""
     if computation.operation in ("loan", "growth", "statistics"):
         return True
-    extra = [t for t in key_terms(quantities.leftover(text, computation)) if t not in _MATH_WORDS]
+    if computation.everyday:
+        if _CODE.search(text):
+            return False
+        extra = [t for t in key_terms(quantities.normalise(text)) if t not in _MATH_WORDS | _EVERYDAY_WORDS]
+        return len(extra) <= _MAX_EVERYDAY_EXTRA
+    extra = [
+        t for t in key_terms(quantities.leftover(text, computation)) if t not in _MATH_WORDS | _EVERYDAY_WORDS
+    ]
     return len(extra) <= _MAX_EXTRA_TERMS
 
 

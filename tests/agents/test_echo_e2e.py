@@ -179,7 +179,7 @@ async def test_replicas_share_the_inbox_through_the_consumer_group(replicas, bus
         async for ev in client.send_message(text_request(f"share {i}", delay_s=0.5)):
             for artifact in ev.task.artifacts:
                 served.extend(
-                    p.data.struct_value.fields["served_by"].string_value
+                    p.data.struct_value.fields["servedBy"].string_value
                     for p in artifact.parts
                     if p.HasField("data")
                 )

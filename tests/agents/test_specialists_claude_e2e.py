@@ -91,9 +91,9 @@ async def test_researcher_process_runs_claudes_tool_calls_on_its_mounted_docs_se
     task = events[-1].task
     assert task.status.state == TaskState.TASK_STATE_COMPLETED, task.status
     [data] = get_data_parts(task.artifacts[0].parts)
-    assert data["engine"] == MODEL and data["tools_called"] == ["docs__search", "docs__read"]
+    assert data["engine"] == MODEL and data["toolsCalled"] == ["docs__search", "docs__read"]
     [citation] = data["citations"]
-    assert citation["doc_id"] == "with" and "context manager" in citation["quote"]
+    assert citation["docId"] == "with" and "context manager" in citation["quote"]
     assert len(bodies) == 3 and {t["name"] for t in bodies[0]["tools"]} == {"docs__search", "docs__read"}
     read_result = bodies[2]["messages"][-1]["content"][0]
     assert (

@@ -22,6 +22,7 @@ from bus.a2a_client import BusClient
 from bus.connection import connect
 from bus.keys import Keys
 from tests.agents.agent_procs import AgentProc, fetch_card, make_client, text_request
+from tests.agents.test_specialists_support import assert_camel
 from tests.support import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -95,12 +96,14 @@ def result(task: Task) -> dict[str, Any]:
     [artifact] = task.artifacts
     [data] = get_data_parts(artifact.parts)
     assert any(p.text for p in artifact.parts)
+    assert_camel(data)
     return data
 
 
 def reason(task: Task) -> dict[str, Any]:
     assert task.status.state == TaskState.TASK_STATE_REJECTED, task.status
     [data] = get_data_parts(task.status.message.parts)
+    assert_camel(data)
     return data
 
 
@@ -109,19 +112,19 @@ async def test_researcher_cites_the_with_statement(agents, bus_client, binding: 
     question = "What does the Python language reference say about the with statement and context managers?"
     data = result(await call(agents, bus_client, "researcher", ask(question), binding))
     assert data["covered"] is True and data["engine"] == "offline"
-    assert "with" in {c["doc_id"] for c in data["citations"]}
-    with_quotes = [c["quote"] for c in data["citations"] if c["doc_id"] == "with"]
+    assert "with" in {c["docId"] for c in data["citations"]}
+    with_quotes = [c["quote"] for c in data["citations"] if c["docId"] == "with"]
     from pydoc_data.topics import topics
 
     assert all(q and q.split()[0] in topics["with"] for q in with_quotes)
-    assert "docs__search" in data["tools_called"] and "docs__read" in data["tools_called"]
+    assert "docs__search" in data["toolsCalled"] and "docs__read" in data["toolsCalled"]
     assert 0 < data["confidence"] <= 1
 
 
 @pytest.mark.parametrize("binding", ["redis-streams", "JSONRPC"])
 async def test_analyst_computes_known_answers(agents, bus_client, binding: str) -> None:
     data = result(await call(agents, bus_client, "analyst", ask("What is 15% of 240?"), binding))
-    assert data["value"] == 36 and data["tools_called"] == ["calc__evaluate"] and data["steps"]
+    assert data["value"] == 36 and data["toolsCalled"] == ["calc__evaluate"] and data["steps"]
 
     principal, rate, years = 200_000, 6.0, 30
     r, n = rate / 100 / 12, years * 12
@@ -129,7 +132,7 @@ async def test_analyst_computes_known_answers(agents, bus_client, binding: str) 
     question = f"What is the monthly payment on a {principal} loan at {rate:g}% over {years} years?"
     data = result(await call(agents, bus_client, "analyst", ask(question), binding))
     assert math.isclose(data["value"], expected, abs_tol=0.005)
-    assert data["operation"] == "loan" and data["tools_called"] == ["calc__loan_payment"]
+    assert data["operation"] == "loan" and data["toolsCalled"] == ["calc__loan_payment"]
 
 
 async def test_streaming_over_the_bus_shows_progress_then_the_artifact(agents, bus_client) -> None:
@@ -153,9 +156,9 @@ async def test_misrouted_tasks_are_rejected_with_the_right_agent(agents, bus_cli
     poem = reason(await call(agents, bus_client, "analyst", ask("Write a poem about the sea")))
     assert poem["agent"] == "analyst" and "creative" in poem["reason"]
     compute = reason(await call(agents, bus_client, "researcher", ask("What is 15% of 240?")))
-    assert compute["suggested_agent"] == "analyst" and "calculation" in compute["reason"]
+    assert compute["suggestedAgent"] == "analyst" and "calculation" in compute["reason"]
     no_draft = reason(await call(agents, bus_client, "reviewer", ask("How do context managers work?")))
-    assert no_draft["suggested_agent"] == "researcher"
+    assert no_draft["suggestedAgent"] == "researcher"
 
 
 QUESTION = "What does the with statement do, and how does a context manager define the runtime context?"
@@ -167,15 +170,15 @@ async def test_pipeline_shares_work_through_the_blackboard(agents, bus_client, e
     research = await call(agents, bus_client, "researcher",
                           ask(QUESTION, {"blackboard": {"write": "findings"}}, context_id=context))  # fmt: skip
     findings = result(research)
-    assert findings["findings"] and "blackboard__write" in findings["tools_called"]
+    assert findings["findings"] and "blackboard__write" in findings["toolsCalled"]
 
     draft = result(await call(agents, bus_client, "writer", ask(
         "Write the answer from the findings on the blackboard",
         {"question": QUESTION, "blackboard": {"read": ["findings"], "write": "draft"}}, context_id=context,
     ), "JSONRPC"))  # fmt: skip
-    assert draft["tools_called"][0] == "blackboard__read" and draft["sources"]
-    cited = {s["doc_id"] for s in draft["sources"]}
-    assert cited == {c["doc_id"] for c in findings["citations"]}  # the writer kept every source
+    assert draft["toolsCalled"][0] == "blackboard__read" and draft["sources"]
+    cited = {s["docId"] for s in draft["sources"]}
+    assert cited == {c["docId"] for c in findings["citations"]}  # the writer kept every source
 
     review = result(await call(agents, bus_client, "reviewer", ask(
         "Review the draft on the blackboard",
@@ -187,7 +190,7 @@ async def test_pipeline_shares_work_through_the_blackboard(agents, bus_client, e
     board = await redis.hgetall(Keys(e2e_namespace).blackboard(context))
     assert {k.decode() for k in board} == {"findings", "draft", "review"}
     stored = json.loads(json.loads(board[b"draft"])["value"])
-    assert stored["task_id"] and stored["agent"] == "writer" and stored["result"] == draft["result"]
+    assert stored["taskId"] and stored["agent"] == "writer" and stored["result"] == draft["result"]
 
 
 async def test_review_fails_an_uncited_claim_and_the_revision_passes(agents, bus_client) -> None:

@@ -64,10 +64,10 @@ async def test_researcher_tool_loop_calls_the_real_docs_server() -> None:
         "docs__search",
         "docs__read",
     }  # no blackboard in the loop
-    assert data["engine"] == "scripted" and data["tools_called"] == ["docs__search", "docs__read"]
+    assert data["engine"] == "scripted" and data["toolsCalled"] == ["docs__search", "docs__read"]
     [finding] = data["findings"]
     [citation] = finding["citations"]
-    assert citation["doc_id"] == "with" and "context manager" in citation["quote"]
+    assert citation["docId"] == "with" and "context manager" in citation["quote"]
     assert any("invented in 1970" in w for w in data["warnings"])  # a claim from no document it read
 
 
@@ -76,7 +76,7 @@ async def test_researcher_model_may_say_the_docs_do_not_cover_it() -> None:
     async with specialist("researcher", engine=engine) as agent:
         data, _ = answer(await agent.ask("What will the weather be in Paris tomorrow?"))
     assert data["covered"] is False and data["confidence"] == 0 and data["citations"] == []
-    assert data["tools_called"] == ["docs__search"] and data["queries"] == ["weather paris"]
+    assert data["toolsCalled"] == ["docs__search"] and data["queries"] == ["weather paris"]
 
 
 async def test_researcher_with_claude_over_the_messages_api() -> None:
@@ -96,7 +96,7 @@ async def test_researcher_with_claude_over_the_messages_api() -> None:
     async with anthropic_engine(api) as engine, specialist("researcher", engine=engine) as agent:
         data, _ = answer(await agent.ask(QUESTION))
     assert data["engine"] == MODEL and data["covered"] is True
-    assert [c["doc_id"] for c in data["citations"]] == ["with"]
+    assert [c["docId"] for c in data["citations"]] == ["with"]
     assert "cite" in api.requests[0]["system"].lower()
     assert {t["name"] for t in api.requests[0]["tools"]} == {"docs__search", "docs__read"}
 
@@ -114,7 +114,7 @@ async def test_analyst_with_claude_reports_the_calc_tools_figures() -> None:
         data, _ = answer(await agent.ask("What is the monthly payment on a 200000 loan at 6% over 30 years?"))
     r, n = 0.06 / 12, 360
     assert math.isclose(data["value"], 200_000 * r / (1 - (1 + r) ** -n), abs_tol=0.005)
-    assert data["engine"] == MODEL and data["tools_called"] == ["calc__loan_payment"] and data["steps"]
+    assert data["engine"] == MODEL and data["toolsCalled"] == ["calc__loan_payment"] and data["steps"]
     assert "1199.1" in data["result"]
 
 
@@ -143,7 +143,7 @@ async def test_writer_with_engine_keeps_only_real_citations() -> None:
         data, _ = answer(await agent.ask("Write it", {"question": QUESTION, "notes": NOTES}))
         lost, _ = answer(await agent.ask("Write it", {"question": QUESTION, "notes": NOTES}))
     assert "[7]" not in data["result"] and "[2]" in data["result"] and data["engine"] == "scripted"
-    assert [s["doc_id"] for s in data["sources"]] == ["with", "context-managers"]
+    assert [s["docId"] for s in data["sources"]] == ["with", "context-managers"]
     assert any("made up" in w for w in data["warnings"])
     assert "[1]" in engine.requests[0].messages[0].text  # the model saw the numbered notes
     assert lost["engine"] == "offline" and "[1]" in lost["result"]

@@ -73,11 +73,11 @@ async def test_researcher_cites_the_with_topic_with_real_quotes() -> None:
         data, text = answer(await agent.ask(WITH))
         page = await agent.tools.call("docs__read", {"id": "with", "length": 20_000})
     assert data["covered"] is True and data["queries"] == ["with statement"]
-    assert data["citations"] and {c["doc_id"] for c in data["citations"]} == {"with"}
+    assert data["citations"] and {c["docId"] for c in data["citations"]} == {"with"}
     for citation in data["citations"]:
         assert squash(citation["quote"]) in squash(page.data["text"])  # a real quote, word for word
     assert all(f["citations"] for f in data["findings"])
-    assert data["tools_called"] == ["docs__search", "docs__read"]
+    assert data["toolsCalled"] == ["docs__search", "docs__read"]
     assert 0.5 < data["confidence"] <= 1
     assert "Sources:" in text and "with:" in text
 
@@ -122,7 +122,7 @@ async def test_analyst_known_answers() -> None:
             data, text = answer(await agent.ask(question))
             assert data["operation"] == operation, question
             assert math.isclose(data["value"], expected, abs_tol=0.005), (question, data["value"], expected)
-            assert data["steps"] and data["tools_called"] == [data["tool"]] and data["confidence"] == 1
+            assert data["steps"] and data["toolsCalled"] == [data["tool"]] and data["confidence"] == 1
             assert "Steps" in text
 
 
@@ -131,8 +131,8 @@ async def test_analyst_rejects_tasks_with_nothing_to_compute() -> None:
         poem = rejection(await agent.ask("Write a poem about the sea"))
         question = rejection(await agent.ask("How do context managers work?"))
         broken = rejection(await agent.ask("What is 1 / 0?"))
-    assert "creative" in poem["reason"] and poem["suggested_agent"] is None
-    assert "nothing to compute" in question["reason"] and question["suggested_agent"] == "researcher"
+    assert "creative" in poem["reason"] and poem["suggestedAgent"] is None
+    assert "nothing to compute" in question["reason"] and question["suggestedAgent"] == "researcher"
     assert "division by zero" in broken["reason"]
 
 
@@ -151,7 +151,7 @@ def test_quantities_leave_prose_alone() -> None:
 async def test_writer_keeps_every_citation() -> None:
     async with specialist("writer") as agent:
         data, text = answer(await agent.ask("Write the answer", {"question": QUESTION, "notes": NOTES}))
-    assert {s["doc_id"] for s in data["sources"]} == {"with", "context-managers"}
+    assert {s["docId"] for s in data["sources"]} == {"with", "context-managers"}
     body = data["result"].split("Sources:")[0]
     assert "[1]" in body and "[2]" in body and "Sources:" in data["result"]
     assert data["sources"][0]["quote"] == NOTES[0]["citations"][0]["quote"]
@@ -163,7 +163,7 @@ async def test_writer_takes_notes_from_text_lines() -> None:
     notes = "Write an answer from these findings:\n- The with statement wraps a block [with]\n- Managers define __enter__ [context-managers]"
     async with specialist("writer") as agent:
         data, _ = answer(await agent.ask(notes))
-    assert [s["doc_id"] for s in data["sources"]] == ["with", "context-managers"]
+    assert [s["docId"] for s in data["sources"]] == ["with", "context-managers"]
 
 
 async def test_writer_revision_addresses_each_point() -> None:
@@ -191,8 +191,8 @@ async def test_writer_rejects_what_it_cannot_write() -> None:
         bare = rejection(await agent.ask("How do context managers work?"))
         draft_only = rejection(await agent.ask("Look at this", {"draft": GOOD, "notes": NOTES}))
     assert "creative" in poem["reason"]
-    assert bare["suggested_agent"] == "researcher" and "nothing to write from" in bare["reason"]
-    assert draft_only["suggested_agent"] == "reviewer"
+    assert bare["suggestedAgent"] == "researcher" and "nothing to write from" in bare["reason"]
+    assert draft_only["suggestedAgent"] == "reviewer"
 
 
 # -- reviewer --------------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ async def test_reviewer_checks_coverage_length_numbers_and_arithmetic() -> None:
     assert gap["check"] == "coverage" and gap["terms"] == ["yield", "expression", "return"]
 
     short = await review(GOOD, min_words=100)
-    assert [f["check"] for f in short["feedback"]] == ["length"] and short["feedback"][0]["min_words"] == 100
+    assert [f["check"] for f in short["feedback"]] == ["length"] and short["feedback"][0]["minWords"] == 100
 
     numbers = "The monthly payment is 1199.10 [1]. For that loan the monthly payment is 1250 [2]."
     quotes = [{"doc_id": "calc:loan_payment", "quote": "payment = 1199.10"}, SOURCES[1]]
@@ -246,7 +246,7 @@ async def test_reviewer_checks_coverage_length_numbers_and_arithmetic() -> None:
     assert (
         wrong["check"] == "arithmetic"
         and wrong["expected"] == "36"
-        and "calc__evaluate" in sums["tools_called"]
+        and "calc__evaluate" in sums["toolsCalled"]
     )
 
 
@@ -254,7 +254,7 @@ async def test_reviewer_rejects_when_there_is_no_draft() -> None:
     async with specialist("reviewer") as agent:
         empty = rejection(await agent.ask("Please review my draft"))
         other = rejection(await agent.ask("What is 15% of 240?"))
-    assert "no draft" in empty["reason"] and other["suggested_agent"] == "analyst"
+    assert "no draft" in empty["reason"] and other["suggestedAgent"] == "analyst"
 
 
 async def test_input_that_does_not_fit_the_shape_is_rejected_naming_the_field() -> None:
@@ -299,7 +299,7 @@ async def test_blackboard_and_a_rerun_of_the_same_task(monkeypatch, redis_url: s
         await redis.aclose()
     lines = note["value"].splitlines()
     assert len(lines) == 1 and note["version"] == 1  # the reviewer may only append: once per task
-    assert json.loads(lines[0])["task_id"] == task_id and json.loads(lines[0])["verdict"] == "pass"
+    assert json.loads(lines[0])["taskId"] == task_id and json.loads(lines[0])["verdict"] == "pass"
 
 
 async def test_blackboard_read_feeds_the_writer(monkeypatch, redis_url: str, namespace: str) -> None:
@@ -316,11 +316,11 @@ async def test_blackboard_read_feeds_the_writer(monkeypatch, redis_url: str, nam
         missing = await writer.ask(
             "Write it up", {"blackboard": {"read": "nothing-here"}}, context_id=context
         )
-    assert found["tools_called"][-1] == "blackboard__write"
-    assert data["tools_called"] == ["blackboard__read", "blackboard__write"]
-    assert {s["doc_id"] for s in data["sources"]} == {"with"}
+    assert found["toolsCalled"][-1] == "blackboard__write"
+    assert data["toolsCalled"] == ["blackboard__read", "blackboard__write"]
+    assert {s["docId"] for s in data["sources"]} == {"with"}
     no = rejection(missing)
-    assert no["suggested_agent"] == "researcher" and "nothing-here" in no["warnings"][0]
+    assert no["suggestedAgent"] == "researcher" and "nothing-here" in no["warnings"][0]
 
 
 class DeadDocs:
@@ -346,3 +346,56 @@ async def test_researcher_fails_rather_than_answers_when_the_docs_server_is_down
         await handler.aclose()
     assert isinstance(task, Task) and task.status.state == TaskState.TASK_STATE_FAILED
     assert "server unavailable" in task.status.message.parts[0].text and not task.artifacts
+
+
+# -- details ---------------------------------------------------------------------------------------
+
+
+async def test_writer_keeps_two_quotes_from_one_document_as_two_sources() -> None:
+    first, second = (
+        'The "with" statement is used to wrap the execution of a block',
+        ("The context manager’s __exit__() method is invoked."),
+    )
+    notes = [
+        {
+            "text": "The with statement wraps the execution of a block.",
+            "citations": [{"docId": "with", "quote": first}],
+        },
+        {
+            "text": "When the block is left, __exit__() is invoked.",
+            "citations": [{"docId": "with", "quote": second}],
+        },
+        {
+            "text": "Its block runs inside the managed context.",
+            "citations": ["with"],
+        },  # no quote: the first source
+    ]
+    async with specialist("writer") as agent:
+        data, _ = answer(await agent.ask("Write the answer", {"question": QUESTION, "notes": notes}))
+    assert [(s["marker"], s["docId"], s["quote"]) for s in data["sources"]] == [
+        (1, "with", first),
+        (2, "with", second),
+    ]
+    body = data["result"].split("Sources:")[0]
+    assert "a block [1]." in body and "invoked [2]." in body and "context [1]." in body
+
+
+async def test_reviewer_reports_a_number_without_the_punctuation_after_it() -> None:
+    numbers = (
+        "The monthly payment is 1,199.10 [1]. For that loan the monthly payment is 40, which is less [2]."
+    )
+    quotes = [{"docId": "calc:loan_payment", "quote": "payment = 1,199.10"}, SOURCES[1]]
+    data = await review(f"{GOOD} {numbers}", citations=quotes, question="")
+    [item] = [f for f in data["feedback"] if f["check"] == "numbers"]
+    assert (item["expected"], item["found"]) == ("1,199.10", "40")
+    assert "both 1,199.10 and 40:" in item["message"]
+
+
+async def test_analyst_says_one_year_not_one_years() -> None:
+    async with specialist("analyst") as agent:
+        loan_one, _ = answer(await agent.ask("Monthly payment on a 12,000 loan at 5% over 12 months"))
+        growth_one, _ = answer(await agent.ask("Compound growth of 1000 at 5% for 1 year"))
+        loan_two, _ = answer(await agent.ask("Monthly payment on a 12,000 loan at 5% over 2 years"))
+    assert "over 1 year is" in loan_one["result"] and "1 years" not in loan_one["result"]
+    assert "for 1 year gives" in growth_one["result"]
+    assert "over 2 years is" in loan_two["result"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +22,22 @@ from agents.mcp_mount import MountedTools
 from agents.runtime import load_executor
 from bus.keys import Keys
 from registry.cards import load_card
+
+CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]*$")
+# Maps whose keys are not Podium's: the analyst's `arguments` are the calc tool's own parameters, as sent.
+VERBATIM = frozenset({"arguments"})
+
+
+def assert_camel(value: Any, where: str = "data") -> None:
+    """Every key in a data part, at any depth, is camelCase (A2A's JSON convention)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            assert CAMEL.match(key), f"{where}.{key} is not camelCase"
+            if key not in VERBATIM:
+                assert_camel(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            assert_camel(item, f"{where}[{i}]")
 
 
 @dataclass
@@ -87,6 +104,7 @@ def answer(task: Task) -> tuple[dict[str, Any], str]:
     [artifact] = task.artifacts
     [data] = get_data_parts(artifact.parts)
     text = "\n".join(p.text for p in artifact.parts if p.HasField("text"))
+    assert_camel(data)
     return data, text
 
 
@@ -96,4 +114,5 @@ def rejection(task: Task) -> dict[str, Any]:
     assert not task.artifacts
     [data] = get_data_parts(task.status.message.parts)
     assert any(p.text for p in task.status.message.parts)
+    assert_camel(data)
     return data

@@ -87,3 +87,24 @@ def test_text_helpers() -> None:
     ]
     doc = "Heading\n*******\n\nThe with statement wraps a block. Something unrelated entirely here.\n"
     assert best_sentences(doc, "with statement", limit=1) == ["The with statement wraps a block."]
+
+
+@pytest.mark.parametrize(
+    ("text", "digits"),
+    [
+        ("fifteen percent of two hundred", "15 percent of 200"),
+        ("three, five and ten", "3, 5 and 10"),  # a list stays a list
+        ("two hundred and five", "205"),
+        ("one million two hundred thousand and six", "1200006"),
+        ("a thousand dollars", "1000 dollars"),
+        ("twenty-five plus seventy", "25 plus 70"),
+        ("three point two five times two", "3.25 times 2"),
+        ("twenty twenty", "20 20"),
+        ("ninety nine", "99"),
+        ("first-class functions and a zero-cost loop", "first-class functions and a zero-cost loop"),
+    ],
+)
+def test_numbers_written_as_words(text: str, digits: str) -> None:
+    from agents.specialists.numwords import words_to_numbers
+
+    assert words_to_numbers(text) == digits

@@ -116,3 +116,43 @@ def test_steps_are_bounded() -> None:
     result = arith.evaluate("+".join(["1"] * 450))
     assert result.value == 450
     assert len(result.steps) == arith.MAX_STEPS + 1 and result.steps[-1].startswith("…")
+
+
+def test_the_depth_limit_is_the_one_it_states() -> None:
+    limit = arith_depth()
+    for nested in ("(" * limit + "1" + ")" * limit, "-" * limit + "1", "sqrt(" * limit + "1" + ")" * limit):
+        assert arith.evaluate(nested).value == 1, nested[:12]  # exactly the limit: accepted
+    for nested in ("(" * (limit + 1) + "1" + ")" * (limit + 1), "-" * (limit + 1) + "1"):
+        with pytest.raises(ExpressionError, match=f"nests deeper than {limit} levels"):
+            arith.evaluate(nested)
+
+
+def arith_depth() -> int:
+    from mcp_servers.expr import MAX_DEPTH
+
+    assert MAX_DEPTH == 60  # what the README and the error promise
+    return MAX_DEPTH
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ("1e-300 / 1e10", True),
+        ("1e-300 * 1e-10", True),
+        ("1e-300 / 3", True),
+        ("-(1e-300 / 7)", True),
+        ("(1e-300 / 1e10) * 1e300", True),  # the tiny intermediate is 0 too, so the product is 0
+        ("1e-200 * 1e-150", False),  # beyond what Decimal can hold at all: already exactly 0
+    ],
+)
+def test_results_below_1e_minus_300_become_zero(source: str, said: bool) -> None:
+    result = arith.evaluate(source)
+    assert result.value == 0, result.value
+    assert any("smaller than 1e-300 in magnitude: taken as 0" in s for s in result.steps) is said
+
+
+def test_tiny_literals_are_refused_and_the_bound_itself_is_kept() -> None:
+    with pytest.raises(ExpressionError, match="smaller than 1e-300"):
+        arith.evaluate("1e-310 + 1")
+    assert arith.evaluate("1e-300").value == Decimal("1e-300")
+    assert arith.evaluate("1e-299 / 10").value == Decimal("1e-300")

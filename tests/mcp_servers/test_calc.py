@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -138,3 +139,38 @@ async def test_bad_arguments_are_tool_errors_naming_the_argument(
 async def test_huge_results_are_refused_not_computed(client: Client) -> None:
     message = await error(client, "compound_growth", principal=1e15, rate_percent=1000, years=1000)
     assert "too large" in message
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"principal": 10_000, "annual_rate_percent": 6, "years": 1},
+        {"principal": 200_000, "annual_rate_percent": 6, "years": 30},
+        {"principal": 1_000, "annual_rate_percent": 0, "years": 0.25},
+        {"principal": 12_345.67, "annual_rate_percent": 3.9, "years": 5, "periods_per_year": 4},
+    ],
+)
+async def test_loan_steps_add_up_as_shown(client: Client, arguments: dict[str, Any]) -> None:
+    """Every "a x b = c" and "a - b = c" step gives c from the a and b it shows (to the cent shown)."""
+    out = await ok(client, "loan_payment", **arguments)
+    steps = {s.split(" = ")[0]: s for s in out["steps"]}
+    total = next(s for k, s in steps.items() if k.startswith("total paid"))
+    factor, count, shown = re.fullmatch(r"total paid = ([\d.]+) x (\d+) = ([\d.]+)", total).groups()  # type: ignore[union-attr]
+    assert (
+        round(float(factor) * int(count), 2)
+        == pytest.approx(float(shown))
+        == pytest.approx(out["total_paid"])
+    )
+    interest = next(s for k, s in steps.items() if k.startswith("total interest"))
+    paid, principal, left = re.fullmatch(
+        r"total interest = ([\d.]+) - ([\d.]+) = (-?[\d.]+)", interest
+    ).groups()  # type: ignore[union-attr]
+    assert (
+        round(float(paid) - float(principal), 2)
+        == pytest.approx(float(left))
+        == pytest.approx(out["total_interest"])
+    )
+    assert out["total_interest"] >= 0 and str(out["total_interest"]) != "-0.0"
+    payment_step = next(s for s in out["steps"] if "payment =" in s and "≈" in s)
+    exact, rounded = re.search(r"= ([\d.]+) ≈ ([\d.]+)$", payment_step).groups()  # type: ignore[union-attr]
+    assert exact == factor and float(rounded) == out["payment"] == round(float(exact), 2)

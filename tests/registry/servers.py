@@ -56,13 +56,18 @@ class Hello(AgentExecutor):
         return None
 
 
-def hello_card(base_url: str) -> AgentCard:
+# A global address, written as a literal: the tests run offline, and a registry that refuses private URLs
+# resolves every host in a posted card.
+PUBLIC_URL = "https://93.184.215.14"
+
+
+def hello_card(base_url: str, provider_url: str = "https://elsewhere.example") -> AgentCard:
     return card_from_json(
         {
             "name": "Hello Agent",
             "description": "An outside A2A agent that greets people.",
             "version": "2.0.0",
-            "provider": {"organization": "Elsewhere", "url": "https://elsewhere.example"},
+            "provider": {"organization": "Elsewhere", "url": provider_url},
             "capabilities": {"streaming": False},
             "defaultInputModes": ["text/plain"],
             "defaultOutputModes": ["text/plain"],

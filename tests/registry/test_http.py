@@ -17,7 +17,7 @@ from registry.http import Settings, create_app
 from registry.signing import CardSigner, TrustedKeys, generate_keypair
 from registry.store import Registry
 from tests.registry.helpers import podium_card, snapshot
-from tests.registry.servers import a2a_agent, bad_upstream_app, hello_card, serve
+from tests.registry.servers import PUBLIC_URL, a2a_agent, bad_upstream_app, hello_card, serve
 from tests.support import free_port
 
 pytestmark = pytest.mark.anyio
@@ -218,7 +218,7 @@ async def test_private_targets_are_refused_without_the_flag(redis, keys) -> None
 
 async def test_without_a_token_only_loopback_clients_may_write(redis, keys) -> None:
     app = create_app(Registry(redis, keys), Settings(token=None))
-    card = {"card": card_to_dict(hello_card("https://hello.example"))}
+    card = {"card": card_to_dict(hello_card(PUBLIC_URL, provider_url=PUBLIC_URL))}
     transport = httpx.ASGITransport(app=app, client=("10.0.0.5", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
         assert_error(await http.post("/agents", json=card), 403, "token_required", "PODIUM_REGISTRY_TOKEN")
@@ -234,7 +234,7 @@ async def test_trusted_keys_over_http(redis, keys, tmp_path) -> None:
         Registry(redis, keys, trusted_keys=TrustedKeys.from_paths([tmp_path])), Settings(token=TOKEN)
     )
     transport = httpx.ASGITransport(app=app)
-    card = hello_card("https://hello.example")
+    card = hello_card(PUBLIC_URL, provider_url=PUBLIC_URL)
     async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
         unsigned = await http.post("/agents", json={"card": card_to_dict(card)}, headers=AUTH)
         assert_error(unsigned, 403, "unsigned_card", "trusted key")
