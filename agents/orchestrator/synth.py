@@ -214,7 +214,7 @@ def _contradictions(material: Material, step_id: str, result: StepResult) -> Non
         winner = out.get("tally") or {}
         agreed = max(winner.values()) if winner else 0
         others = ", ".join(
-            f"voter {d.get('voter')} ({d.get('agent') or 'agent'}) answered {d.get('answer')!r}"
+            f"voter {d.get('voter')} ({d.get('agent') or 'agent'}) answered {_show(d.get('answer'))}"
             for d in dissent
         )
         material.contradictions.append(
@@ -250,3 +250,10 @@ def _unaccepted(part: str, out: dict[str, Any]) -> str:
     last = rounds[-1] if rounds else {}
     feedback = "; ".join(last.get("feedback") or []) or last.get("reason", "")
     return f"{part}: the reviewer still asked for changes after {len(rounds)} round(s): {feedback}"
+
+
+def _show(value: Any) -> str:
+    """An answer as a person reads it: 37.0 is 37."""
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:g}"
+    return str(value) if isinstance(value, int | float) else repr(value)

@@ -147,7 +147,7 @@ async def test_a_vote_reaches_its_quorum_and_names_the_voter_that_disagreed(clus
     task, _ = await cluster.ask("vote on a calculation", data={"plan": plan})
     assert task.status.state == TaskState.TASK_STATE_COMPLETED, status_text(task)
     text, data = answer_of(task)
-    assert "15% of 240 = 36" in text
+    assert re.search(r"15% of 240 (=|is) 36\b", text.split("Conflicts")[0]), text
     assert (
         data["contradictions"]
         and "contrarian" in data["contradictions"][0]
@@ -269,14 +269,17 @@ def test_podium_ask_as_a_user_types_it(cluster: Cluster) -> None:
     proc = Proc.podium("ask", "--url", url, "What is 15% of 240?")
     assert proc.proc.wait(120) == 0, proc.output()
     out = proc.output()
-    assert "15% of 240 = 36" in out and "Plan (offline)" in out and "✓ compute completed by analyst" in out
+    assert (
+        re.search(r"15% of 240 (=|is) 36\b", out)
+        and "Plan (offline)" in out
+        and "✓ compute completed by analyst" in out
+    )
     proc.close()
     proc = Proc.podium("ask", "--url", url, "--json", "--quiet", "What is 2 + 3?")
     assert proc.proc.wait(120) == 0, proc.output()
     task = json.loads(proc.output())
-    assert (
-        task["status"]["state"] == "TASK_STATE_COMPLETED"
-        and "= 5" in task["artifacts"][0]["parts"][0]["text"]
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED" and re.search(
+        r"(=|is) 5\b", task["artifacts"][0]["parts"][0]["text"]
     )
     proc.close()
     proc = Proc.podium("ask", "--url", f"http://127.0.0.1:{free_port()}", "hello")
