@@ -23,12 +23,12 @@ import anyio
 import uvicorn
 from a2a.server.agent_execution import AgentExecutor
 from a2a.server.agent_execution.simple_request_context_builder import SimpleRequestContextBuilder
-from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.types.a2a_pb2 import AgentCard, AgentInterface
 
 from agents.context import AgentContext
+from agents.handler import MessageIds, PodiumRequestHandler
 from agents.http import build_app
-from bus.a2a_server import BusRequestServer, EnvelopeIds
+from bus.a2a_server import BusRequestServer
 from bus.binding import bus_interface
 from bus.connection import connect, is_embedded, redact
 from bus.consumer import Consumer
@@ -167,13 +167,15 @@ class AgentRuntime:
             )
             executor = traced_executor(load_executor(ctx), cfg.name)
             store = RedisTaskStore(self.redis, self.keys)
-            handler = DefaultRequestHandler(
+            handler = PodiumRequestHandler(
                 executor,
                 store,
                 card,
+                agent=cfg.name,
                 event_stream=RedisTaskEventStream(self.redis, self.keys),
                 request_context_builder=SimpleRequestContextBuilder(
-                    task_id_generator=EnvelopeIds("task"), context_id_generator=EnvelopeIds("context")
+                    task_id_generator=MessageIds(cfg.name, "task"),
+                    context_id_generator=MessageIds(cfg.name, "context"),
                 ),
             )
             bus = StreamBus(self.redis, self.keys)
@@ -223,7 +225,7 @@ class AgentRuntime:
         finally:
             self._http_done.set()
 
-    async def _shutdown(self, handler: DefaultRequestHandler) -> None:
+    async def _shutdown(self, handler: PodiumRequestHandler) -> None:
         """Stop taking work, let in-flight work finish (or leave it pending for another replica)."""
         logger.info("agent %s: shutting down", self.config.name)
         with anyio.CancelScope(shield=True):

@@ -1,29 +1,26 @@
 """The server side of the bus binding: a consumer handler that feeds an agent's A2A request handler.
 
 It is a thin adapter, like the HTTP routes: parse the A2A request from the envelope, call the same
-``DefaultRequestHandler`` the HTTP side uses, and write the reply (or each streamed event) to the
-caller's reply stream. The consumer acks the request only after this returns, so a reply is always
-written before the request is acknowledged.
+request handler the HTTP side uses, and write the reply (or each streamed event) to the caller's reply
+stream. The consumer acks the request only after this returns, so a reply is always written before the
+request is acknowledged.
 
-Redelivery is made idempotent: a new task started over the bus gets an id derived from the envelope id,
-so a request redelivered after a replica died finds its task. A finished task is answered from the store
-without running the agent again; an unfinished one is restarted from scratch.
+Redelivery is idempotent through the request handler (``agents.handler``): a task's id is derived from
+its message id, so a request redelivered after a replica died finds its task. A finished task is
+answered from the store without running the agent again; an unfinished one is continued (the context
+says the request was delivered before, under ``state["redelivered"]``).
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 from a2a.server.context import ServerCallContext
-from a2a.server.id_generator import IDGenerator, IDGeneratorContext
 from a2a.server.request_handlers.request_handler import RequestHandler
 from a2a.types.a2a_pb2 import (
     Message,
-    SendMessageRequest,
     SendMessageResponse,
     StreamResponse,
     Task,
@@ -37,31 +34,9 @@ from bus.binding import METHODS, STREAMING, error_payload
 from bus.consumer import Delivery
 from bus.envelope import BudgetExhausted, Envelope, Kind
 from bus.streams import StreamBus
-from bus.task_store import TERMINAL, RedisTaskStore
+from bus.task_store import RedisTaskStore
 
 logger = logging.getLogger(__name__)
-
-_ID_NAMESPACE = uuid.UUID("6f1c7e0a-8d1b-4f4e-9a59-7c1b2d3e4f50")
-_current_envelope: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "podium_envelope", default=None
-)
-
-
-class EnvelopeIds(IDGenerator):
-    """Task and context ids derived from the envelope being handled (random ones over HTTP)."""
-
-    def __init__(self, kind: str) -> None:
-        self._kind = kind
-
-    def generate(self, context: IDGeneratorContext) -> str:
-        env_id = _current_envelope.get()
-        if env_id is None:
-            return str(uuid.uuid4())
-        return str(uuid.uuid5(_ID_NAMESPACE, f"{self._kind}:{env_id}"))
-
-
-def task_id_for(env_id: str) -> str:
-    return str(uuid.uuid5(_ID_NAMESPACE, f"task:{env_id}"))
 
 
 def dump(message: ProtoMessage) -> dict[str, Any]:
@@ -87,13 +62,6 @@ class BusRequestServer:
         self._max_payload = max_payload_bytes
 
     async def __call__(self, env: Envelope, delivery: Delivery) -> None:
-        token = _current_envelope.set(env.id)
-        try:
-            await self._serve(env, delivery)
-        finally:
-            _current_envelope.reset(token)
-
-    async def _serve(self, env: Envelope, delivery: Delivery) -> None:
         try:
             if env.kind != Kind.REQUEST:
                 raise InvalidRequestError(message=f"expected a request envelope, got {env.kind.value!r}")
@@ -111,7 +79,13 @@ class BusRequestServer:
             except BudgetExhausted as exc:
                 raise InvalidRequestError(message="hop budget exhausted") from exc
             context = ServerCallContext(
-                state={"method": env.method, "envelope_id": env.id, "budget": budget, "sender": env.sender},
+                state={
+                    "method": env.method,
+                    "envelope_id": env.id,
+                    "budget": budget,
+                    "sender": env.sender,
+                    "redelivered": delivery.deliveries > 1,
+                },
                 tenant=getattr(request, "tenant", ""),
             )
             if env.traceparent:
@@ -130,8 +104,7 @@ class BusRequestServer:
         h = self._handler
         match env.method:
             case "SendMessage":
-                done = await self._replayed(request, context, delivery)
-                result: Any = done if done is not None else await h.on_message_send(request, context)
+                result: Any = await h.on_message_send(request, context)
                 if isinstance(result, Task):
                     return dump(SendMessageResponse(task=result))
                 if isinstance(result, Message):
@@ -161,41 +134,17 @@ class BusRequestServer:
     ) -> None:
         events: AsyncIterator[Any]
         if env.method == "SendStreamingMessage":
-            done = await self._replayed(request, context, delivery)
-            events = (
-                _single(done) if done is not None else self._handler.on_message_send_stream(request, context)
-            )
+            events = self._handler.on_message_send_stream(request, context)
         else:
             events = self._handler.on_subscribe_to_task(request, context)
         async for event in events:
             await self._reply(env, Kind.EVENT, dump(_as_stream_response(event)))
         await self._reply(env, Kind.END, {})
 
-    async def _replayed(
-        self, request: SendMessageRequest, context: ServerCallContext, delivery: Delivery
-    ) -> Task | None:
-        """For a redelivered request that started a task: the finished task, or None to run again."""
-        if delivery.deliveries <= 1 or request.message.task_id or self._store is None:
-            return None
-        env_id = context.state["envelope_id"]
-        stored = await self._store.get(task_id_for(env_id), context)
-        if stored is None:
-            return None
-        if stored.task.status.state in TERMINAL:
-            logger.info("redelivered request %s: answering finished task %s", env_id, stored.task.id)
-            return stored.task
-        logger.info("redelivered request %s: restarting unfinished task %s", env_id, stored.task.id)
-        await self._store.delete(stored.task.id, context)
-        return None
-
     async def _reply(self, env: Envelope, kind: Kind, payload: dict[str, Any] | None) -> None:
         if not env.reply_to:
             return
         await self._bus.publish(env.reply_to, env.reply(kind, payload or {}, sender=self._agent))
-
-
-async def _single(task: Task) -> AsyncIterator[Task]:
-    yield task
 
 
 def _as_stream_response(event: Any) -> StreamResponse:

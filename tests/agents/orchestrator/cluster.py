@@ -96,12 +96,18 @@ class Cluster:
         )
 
     def start(
-        self, *names: str, instance: str | None = None, env: dict[str, str] | None = None
+        self,
+        *names: str,
+        instance: str | None = None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> list[AgentProc]:
         started = []
         for name in names:
             key = instance or f"{name}-1"
-            proc = AgentProc(name, self.redis_url, self.namespace, key, env={**self.env, **(env or {})})
+            proc = AgentProc(
+                name, self.redis_url, self.namespace, key, *args, env={**self.env, **(env or {})}
+            )
             self.procs[key] = proc
             started.append(proc)
         for proc in started:
