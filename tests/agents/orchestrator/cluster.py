@@ -140,6 +140,18 @@ class Cluster:
             await redis.aclose()
         return {k.decode(): int(v) for k, v in raw.items()}
 
+    async def effects(self, texts: list[str]) -> dict[str, int]:
+        """For each input, how many distinct tasks acted on it (1 when no step ran twice)."""
+        redis = connect(self.redis_url)
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                for text in texts:
+                    pipe.scard(f"{self.namespace}:test:effects:{text}")
+                counts = await pipe.execute()
+        finally:
+            await redis.aclose()
+        return dict(zip(texts, (int(c) for c in counts), strict=True))
+
     async def ask(
         self,
         text: str,

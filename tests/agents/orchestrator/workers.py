@@ -53,6 +53,9 @@ class Worker(AgentExecutor):
         runs = await self.ctx.redis.hincrby(
             f"{self.ctx.keys.namespace}:test:runs", f"{self.ctx.name}|{text}", 1
         )
+        # the effect of this step, keyed by its task as the README asks of executors: a step run again
+        # for the same task (a redelivery) adds nothing; the same step sent as a new task would
+        await self.ctx.redis.sadd(f"{self.ctx.keys.namespace}:test:effects:{text}", task.id)
         if self.kind == "contrarian":
             computation = quantities.find(text)
             if computation is None or computation.tool != "evaluate":
