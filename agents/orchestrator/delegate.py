@@ -17,13 +17,14 @@ import anyio
 import httpx
 from a2a.client import ClientConfig, ClientFactory
 from a2a.client.client import ClientCallContext
-from a2a.client.errors import A2AClientTimeoutError
+from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types.a2a_pb2 import AgentCard, GetTaskRequest, Message, SendMessageRequest, Task, TaskState
 from a2a.utils.errors import A2AError, InternalError
 from google.protobuf.json_format import MessageToDict
 
 from agents.orchestrator.errors import BudgetExceeded, DelegationError
 from bus.a2a_client import BusClient
+from bus.backoff import TRANSIENT
 from bus.binding import BINDING
 from bus.envelope import Budget
 
@@ -172,8 +173,9 @@ class Delegator:
                 transient=transient,
                 agent=agent,
                 retry_after=_retry_after(exc),
+                answered=not isinstance(exc, A2AClientError),  # a client error: no answer came
             ) from exc
-        except (httpx.HTTPError, OSError) as exc:
+        except (httpx.HTTPError, OSError, *TRANSIENT) as exc:
             raise DelegationError(f"{agent} is unreachable: {exc}", transient=True, agent=agent) from exc
         finally:
             await client.close()
@@ -185,7 +187,7 @@ class Delegator:
         reason = _status_text(task) or text or f"the task ended {state_name}"
         if task.status.state == TaskState.TASK_STATE_FAILED:
             said = reason if reason.lower().startswith(agent.lower()) else f"{agent} failed: {reason}"
-            raise DelegationError(said, transient=True, agent=agent)
+            raise DelegationError(said, transient=True, agent=agent, answered=True)
         suggested = None
         if task.status.state == TaskState.TASK_STATE_REJECTED:
             status_data = _status_data(task)
@@ -193,7 +195,7 @@ class Delegator:
         said = (
             reason if reason.lower().startswith(agent.lower()) else f"{agent} {state_name} the task: {reason}"
         )
-        raise DelegationError(said, agent=agent, suggested_agent=suggested or None)
+        raise DelegationError(said, agent=agent, suggested_agent=suggested or None, answered=True)
 
     async def _send(self, client: Any, message: Message, context: ClientCallContext) -> Task:
         async for event in client.send_message(SendMessageRequest(message=message), context=context):

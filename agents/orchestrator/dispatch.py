@@ -147,11 +147,14 @@ class Dispatcher:
                     reason=f"trying {entry.name}, another agent with skill {spec.skill!r}"
                     + (f", after: {last.message}" if last else ""),
                 )
+            sent = 1  # the message sent: a new one only after the agent answered the last one
             for attempt in range(1, retries + 2):
                 try:
-                    reply = await self._attempt(spec, entry, attempt, reason, state)
+                    reply = await self._attempt(spec, entry, attempt, sent, reason, state)
                 except DelegationError as exc:
                     last = exc
+                    if exc.answered:
+                        sent += 1
                     if exc.transient:
                         transition = await self.breakers.failure(entry.name)
                         if transition.changed:
@@ -195,7 +198,9 @@ class Dispatcher:
         assert last is not None
         raise last
 
-    async def _attempt(self, spec: CallSpec, entry: Any, attempt: int, reason: str, breaker: str) -> Reply:
+    async def _attempt(
+        self, spec: CallSpec, entry: Any, attempt: int, sent: int, reason: str, breaker: str
+    ) -> Reply:
         budget = self.spending.remaining()  # the receiving agent takes its own hop from what is sent
         try:
             self.spending.take_hop()
@@ -211,7 +216,7 @@ class Dispatcher:
                 raise BudgetExceeded("the request's deadline has passed")
             timeout = min(timeout, left)
         binding = self.delegator.binding_for(entry.card)
-        message = self.message(spec, attempt)
+        message = self.message(spec, sent)
         why = reason or f"{entry.name} offers skill {spec.skill!r}" + (
             f" ({entry.alive} alive)" if not entry.static else " (outside agent)"
         )
@@ -272,7 +277,8 @@ class Dispatcher:
 
     def message(self, spec: CallSpec, attempt: int) -> Message:
         """The A2A message for one attempt. Its id is derived from the task, the call and the attempt,
-        so a repeated delegation (after a crash) carries the same idempotency key."""
+        so a repeated delegation (after a crash, or after a timeout or a lost connection, when the
+        agent may still be working on it) carries the same idempotency key and finds the agent's task."""
         message_id = str(uuid.uuid5(_KEY_NAMESPACE, f"{self.task_id}/{spec.key}/{attempt}"))
         parts = [new_text_part(spec.text)]
         if spec.data:

@@ -32,9 +32,12 @@ class DelegationError(OrchestratorError):
         agent: str = "",
         retry_after: float | None = None,
         suggested_agent: str | None = None,
+        answered: bool = False,
     ) -> None:
         super().__init__(message)
         self.transient = transient
+        # the agent answered (a failed task, an A2A error): a retry must be a new message, not the same one
+        self.answered = answered
         self.agent = agent
         self.retry_after = retry_after
         self.suggested_agent = suggested_agent

@@ -33,6 +33,7 @@ from agents.orchestrator.runner import Runner
 from agents.orchestrator.synth import gather
 from agents.orchestrator.trace import Trace, TraceEntry
 from bus import telemetry
+from bus.backoff import TRANSIENT, Backoff
 from bus.envelope import Budget
 from bus.task_store import TERMINAL
 
@@ -45,6 +46,7 @@ MAX_REQUEST_CHARS = 20_000
 RESUME_KEY = "podium.resume"
 TEXT_MODES = ("text/plain", "application/json")
 UPDATE_WINDOW_S = 0.02
+OUTAGE_LIMIT_S = 120.0  # how long a run waits for Redis to come back before it gives up
 
 
 class BadRequest(OrchestratorError):
@@ -70,16 +72,45 @@ class Session:
         if not await orch.leases.acquire(task_id):
             await self._wait_for_other_replica()
             return
+        # A crash (or cancellation) mid-run keeps the lease, to expire, so another replica resumes.
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._keep_lease)
+            try:
+                await self._run_through_outages()
+            finally:
+                tg.cancel_scope.cancel()
+
+    async def _run_through_outages(self) -> None:
+        """Run; when Redis goes away mid-run (restarting, loading its data), wait for it and continue
+        from the checkpoint, rather than fail a task that only lost its connection."""
+        backoff = Backoff(first=0.2, cap=5.0)
+        deadline = time.monotonic() + OUTAGE_LIMIT_S
+        while True:
+            try:
+                await self._run()
+                return
+            except TRANSIENT as exc:
+                if time.monotonic() > deadline:
+                    raise
+                logger.warning("task %s: Redis unavailable (%s); continuing from the checkpoint when it is back",
+                               self.task.id, exc)  # fmt: skip
+                await self._flush_quietly()
+                while time.monotonic() < deadline:
+                    await backoff.sleep()
+                    try:
+                        await self.orch.ctx.redis.ping()
+                        break
+                    except TRANSIENT:
+                        continue
+                await self.trace.record(
+                    "resume", reason=f"Redis was unavailable ({exc}); continuing from the checkpoint"
+                )
+
+    async def _flush_quietly(self) -> None:
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._keep_lease)
-                try:
-                    await self._run()
-                finally:
-                    tg.cancel_scope.cancel()
-        except BaseException:
-            # A crash (or cancellation) mid-run keeps the lease to expire, so another replica resumes.
-            raise
+            await self._flush()
+        except Exception as exc:  # the stream to the caller is best effort while Redis is away
+            logger.debug("could not flush updates of %s: %s", self.task.id, exc)
 
     async def _run(self) -> None:
         orch, task_id = self.orch, self.task.id

@@ -177,14 +177,18 @@ class Cluster:
         return task, events
 
     @asynccontextmanager
-    async def client(self, binding: str = "JSONRPC", *, url: str | None = None) -> AsyncIterator[Any]:
+    async def client(
+        self, binding: str = "JSONRPC", *, url: str | None = None, streaming: bool = True
+    ) -> AsyncIterator[Any]:
         card = await fetch_card(url or self.orchestrator_url)
         async with httpx.AsyncClient(timeout=120) as http:
             redis = connect(self.redis_url)
             bus = BusClient(redis, Keys(self.namespace), sender="test", default_timeout=120)
             try:
                 factory = ClientFactory(
-                    ClientConfig(streaming=True, supported_protocol_bindings=[binding], httpx_client=http)
+                    ClientConfig(
+                        streaming=streaming, supported_protocol_bindings=[binding], httpx_client=http
+                    )
                 )
                 bus.register(factory)
                 client = factory.create(card)

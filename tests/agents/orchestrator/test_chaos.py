@@ -13,6 +13,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,18 @@ TERMINAL = {TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED, TaskSta
 def request(i: int) -> Any:
     message = new_text_message(f"chaos {i}", role=Role.ROLE_USER)
     plan = {"steps": [
-        {"id": "a", "call": {"skill": "count", "text": f"t{i} a", "metadata": {"delay_s": 0.2}}},
-        {"id": "b", "call": {"skill": "count", "text": f"t{i} b", "metadata": {"delay_s": 0.3}}, "dependsOn": ["a"]},
+        {"id": "a", "call": {"skill": "count", "text": f"t{i} a", "metadata": {"delay_s": 0.5}}},
+        {"id": "b", "call": {"skill": "count", "text": f"t{i} b", "metadata": {"delay_s": 0.5}}, "dependsOn": ["a"]},
     ], "answer": ["a", "b"]}  # fmt: skip
     message.parts.append(new_data_part({"plan": plan}))
     return message
 
 
+@pytest.mark.timeout(600)
 async def test_chaos(killable_redis: RedisServer, tmp_path: Path) -> None:
-    cluster = Cluster(killable_redis.url, f"t{uuid.uuid4().hex[:12]}", tmp_path / "home", orchestrator={"leaseS": 2})
+    cluster = Cluster(
+        killable_redis.url, f"t{uuid.uuid4().hex[:12]}", tmp_path / "home", orchestrator={"leaseS": 2}
+    )
     cluster.add_worker("counter")
     kills: Counter[str] = Counter()
     outcome: dict[int, Any] = {}
@@ -61,31 +65,56 @@ async def test_chaos(killable_redis: RedisServer, tmp_path: Path) -> None:
         async def caller(client: Any, i: int) -> None:
             try:
                 context = ClientCallContext(timeout=240)
-                async for event in client.send_message(SendMessageRequest(message=messages[i]), context=context):
+                async for event in client.send_message(
+                    SendMessageRequest(message=messages[i]), context=context
+                ):
                     outcome[i] = event.task.status.state
             except Exception as exc:  # noted; the task is still checked below
                 outcome[i] = f"{type(exc).__name__}: {exc}"
 
+        starting: set[str] = set()
+
+        async def restart(name: str, instance: str) -> None:
+            starting.add(instance)
+            try:
+                for attempt in range(5):  # a start can fail while Redis itself is restarting
+                    try:
+                        await anyio.to_thread.run_sync(
+                            partial(cluster.start, name, instance=instance, args=CLAIM)
+                        )
+                        return
+                    except RuntimeError:
+                        if attempt == 4:
+                            raise
+                        await anyio.sleep(1)
+            finally:
+                starting.discard(instance)
+
         async def chaos(done: anyio.Event) -> None:
             rng = random.Random(7)
             redis_restarted = orchestrator_killed = False
-            while not done.is_set():
-                await anyio.sleep(1.0)
-                victim = rng.choice(WORKERS)
-                cluster.procs[victim].proc.kill()
-                kills[victim] += 1
-                await anyio.to_thread.run_sync(lambda: cluster.start("counter", instance=victim, args=CLAIM))
-                if not orchestrator_killed and time.monotonic() - started > 4:
-                    orchestrator_killed = True
-                    cluster.procs["orch-1"].proc.kill()
-                    kills["orch-1"] += 1
-                    await anyio.to_thread.run_sync(lambda: cluster.start("orchestrator", instance="orch-1", args=CLAIM))
-                if not redis_restarted and time.monotonic() - started > 10:
-                    redis_restarted = True
-                    await anyio.to_thread.run_sync(killable_redis.restart)
-                    kills["redis restarts"] += 1
+            async with anyio.create_task_group() as restarts:
+                while not done.is_set():
+                    await anyio.sleep(1.0)
+                    alive = [w for w in WORKERS if w not in starting and cluster.procs[w].proc.alive()]
+                    if len(alive) > 1:  # keep one replica up, so the work goes on meanwhile
+                        victim = rng.choice(alive)
+                        cluster.procs[victim].proc.kill()
+                        kills[victim] += 1
+                        restarts.start_soon(restart, "counter", victim)
+                    if not orchestrator_killed and time.monotonic() - started > 3:
+                        orchestrator_killed = True
+                        cluster.procs["orch-1"].proc.kill()
+                        kills["orch-1"] += 1
+                        restarts.start_soon(restart, "orchestrator", "orch-1")
+                    if not redis_restarted and time.monotonic() - started > 6:
+                        redis_restarted = True
+                        await anyio.to_thread.run_sync(killable_redis.restart)
+                        kills["redis restarts"] += 1
 
-        async with cluster.client("redis-streams", url=cluster.procs["orch-2"].url) as client:
+        async with cluster.client(
+            "redis-streams", url=cluster.procs["orch-2"].url, streaming=False
+        ) as client:
             done = anyio.Event()
             async with anyio.create_task_group() as chaos_group:
                 chaos_group.start_soon(chaos, done)
@@ -121,7 +150,9 @@ async def test_chaos(killable_redis: RedisServer, tmp_path: Path) -> None:
         "tasks": TASKS,
         "kills": dict(kills),
         "completed": tally.get("TASK_STATE_COMPLETED", 0),
-        "failed": {k: v for k, v in tally.items() if k != "TASK_STATE_COMPLETED" and not str(k).startswith("lost")},
+        "failed": {
+            k: v for k, v in tally.items() if k != "TASK_STATE_COMPLETED" and not str(k).startswith("lost")
+        },
         "failure_reasons": dict(reasons),
         "lost": sum(v for k, v in tally.items() if str(k).startswith("lost")),
         "steps_run_twice": len(twice),
@@ -132,6 +163,8 @@ async def test_chaos(killable_redis: RedisServer, tmp_path: Path) -> None:
     print("chaos run:", json.dumps(report))
     assert report["lost"] == 0 and len(states) == TASKS, report
     assert not twice, twice
-    assert kills["orch-1"] == 1 and kills["redis restarts"] == 1 and sum(kills[w] for w in WORKERS) >= 3, report
+    assert kills["orch-1"] == 1 and kills["redis restarts"] == 1 and sum(kills[w] for w in WORKERS) >= 3, (
+        report
+    )
     done_both = [i for i, s in states.items() if s == "TASK_STATE_COMPLETED"]
     assert all(effects[f"t{i} a"] == 1 and effects[f"t{i} b"] == 1 for i in done_both)

@@ -16,6 +16,7 @@ import pytest
 from a2a.helpers.proto_helpers import new_data_part, new_text_message
 from a2a.types.a2a_pb2 import GetTaskRequest, Role, SendMessageRequest, Task, TaskState
 
+from bus.connection import connect
 from tests.agents.orchestrator.cluster import Cluster, answer_of, status_text
 from tests.support import RedisServer
 
@@ -136,12 +137,16 @@ async def test_a_bus_caller_gets_its_answer_after_the_orchestrator_dies(cluster:
     # a short claim time, so the orphaned request is redelivered to the other replica too: both paths
     # (the lease and the redelivery) meet on one task and the step still runs once
     args = ("--claim-idle-ms", "4000")
-    first = cluster.start("orchestrator", instance="orch-c1", args=args)[0]
+    cluster.start("orchestrator", instance="orch-c1", args=args)
     cluster.start("orchestrator", instance="orch-c2", args=args)
     found, caller = await start_and_kill(cluster, "orch-c1", "bus", binding="redis-streams")
     async with anyio.create_task_group() as tg:
         tg.start_soon(caller)
         await wait_for_step(cluster, found, "s2")
-        first.proc.kill()
+        # either replica may have taken the request from the shared inbox: kill the one running it
+        redis = connect(cluster.redis_url)
+        owner = (await redis.hget(f"{cluster.namespace}:runs:{{orchestrator}}:owners", found["id"])).decode()
+        await redis.aclose()
+        cluster.procs[owner].proc.kill()
     assert "error" not in found, found.get("error")  # the bus caller was answered, not left hanging
     await check_no_step_ran_twice(cluster, found["final"], "bus")
