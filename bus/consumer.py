@@ -399,7 +399,7 @@ class Consumer:
         self, env: Envelope, code: str, message: str, data: dict[str, Any] | None = None
     ) -> None:
         if env.reply_to:
-            await self.bus.publish(env.reply_to, error_reply(env, code, message, data, sender=self.agent))
+            await self.bus.reply(env.reply_to, error_reply(env, code, message, data, sender=self.agent))
 
     async def _dead_letter(
         self, job: Job, env: Envelope | None, error: str, attempts: int | None = None
