@@ -67,7 +67,7 @@ if ARGV[4] ~= '' then
   redis.call('XADD', KEYS[2], '*', 'v', new, 'e', ARGV[4])
 end
 for s in string.gmatch(ARGV[9], '[^,]+') do
-  if ARGV[6] == s and tonumber(ARGV[8]) > 0 then redis.call('XTRIM', KEYS[2], 'MAXLEN', '~', ARGV[8]) end
+  if ARGV[6] == s and tonumber(ARGV[8]) > 0 then redis.call('XTRIM', KEYS[2], 'MAXLEN', ARGV[8]) end
 end
 if tonumber(ARGV[10]) > 0 then
   redis.call('EXPIRE', KEYS[1], ARGV[10])
