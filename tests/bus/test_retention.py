@@ -70,8 +70,11 @@ async def test_dead_letters_expire_by_age_and_length(bus: StreamBus) -> None:
     for i in range(3):  # letters from 1970: far older than any age limit
         await bus.redis.xadd(dlq, dead_letter_fields("{}", "old", 1, "c", f"1-{i}"), id=f"{1000 + i}-0")
     fresh = [text(await bus.redis.xadd(dlq, dead_letter_fields("{}", "new", 1, "c", "2-0"))) for _ in range(12)]
-    retention = Retention(bus.redis, bus.keys, policy(dlq_max_age_s=3600, dlq_maxlen=10))
-    assert (await retention.run_once(["d"]))["d"].dead_letters == 5
+    by_age = Retention(bus.redis, bus.keys, policy(dlq_max_age_s=3600, dlq_maxlen=0))
+    assert (await by_age.run_once(["d"]))["d"].dead_letters == 3
+    assert await ids(bus, dlq) == fresh
+    by_length = Retention(bus.redis, bus.keys, policy(dlq_max_age_s=0, dlq_maxlen=10))
+    assert (await by_length.run_once(["d"]))["d"].dead_letters == 2
     assert await ids(bus, dlq) == fresh[2:]
 
 
