@@ -9,8 +9,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-# Redis restarting, unreachable or still loading its data (BusyLoadingError is a ConnectionError).
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, TimeoutError, ConnectionError)
+# Redis restarting, unreachable or still loading its data (BusyLoadingError is a ConnectionError), or
+# refusing writes because it reached maxmemory (noeviction) until memory frees.
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, TimeoutError, ConnectionError, OutOfMemoryError)
 
 
 class Backoff:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 
 from bus.envelope import FIELD, Envelope, Kind
 from bus.errors import EnvelopeError
@@ -173,13 +173,26 @@ class StreamBus:
         """Create consumer group ``group`` on ``stream`` (and the stream), unless it exists.
 
         ``start_id`` ``"$"`` delivers only entries added later; ``"0"`` also the ones already there.
-        Raises ``redis.ResponseError`` for anything but an existing group.
+        Raises ``redis.ResponseError`` for anything but an existing group (``OutOfMemoryError`` when Redis is
+        full and the group does not exist yet).
         """
         try:
             await self.redis.xgroup_create(stream, group, id=start_id, mkstream=True)
+        except OutOfMemoryError:
+            # Refused before Redis looks for the group; a consumer restarting while Redis is full of
+            # work must still be able to drain it.
+            if not await self._has_group(stream, group):
+                raise
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+
+    async def _has_group(self, stream: str, group: str) -> bool:
+        try:
+            groups = await self.redis.xinfo_groups(stream)
+        except ResponseError:  # no such stream
+            return False
+        return any(text(g.get("name")) == group for g in groups)
 
     async def read(
         self, stream: str, last_id: str = "$", *, count: int = 100, block_ms: int | None = 1000
