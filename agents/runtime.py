@@ -139,6 +139,7 @@ class AgentRuntime:
         self.redis = self.redis if self.redis is not None else connect(cfg.redis_url)
         sock: socket.socket | None = None
         try:
+            await _prepare_bus(self.redis, self.keys, cfg)
             sock = _listen(cfg.host, cfg.port)
             await self._serve(sock, on_ready)
         finally:
@@ -183,7 +184,6 @@ class AgentRuntime:
                     task_id_generator=EnvelopeIds("task"), context_id_generator=EnvelopeIds("context")
                 ),
             )
-            await _prepare_bus(self.redis, self.keys, cfg)
             inboxes = Inboxes(self.redis, default_capacity=cfg.capacity)
             bus = StreamBus(self.redis, self.keys)
             self.consumer = Consumer(
