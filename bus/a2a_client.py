@@ -51,7 +51,7 @@ from redis.exceptions import OutOfMemoryError
 from bus.backpressure import DEFAULT_CAPACITY, AgentOverloaded, Inboxes
 from bus.binding import BINDING, error_from_payload, parse_bus_url
 from bus.envelope import Budget, Envelope, Kind
-from bus.errors import BusClosed
+from bus.errors import BusClosed, ConfigError
 from bus.keys import Keys
 from bus.retention import trim_through
 from bus.streams import StreamBus
@@ -126,7 +126,7 @@ class BusClient:
     def transport_for(self, card: AgentCard, url: str, config: ClientConfig) -> RedisStreamsTransport:
         del config
         keys, agent = parse_bus_url(url)
-        return RedisStreamsTransport(self, keys, agent, card)
+        return RedisStreamsTransport(self, keys.inbox(agent), card)
 
     async def _read_replies(self) -> None:
         last = "0-0"  # the stream is this client's own: read it from the start so no early reply is missed
@@ -160,26 +160,29 @@ class BusClient:
 
     async def call(
         self,
-        keys: Keys,
-        agent: str,
+        inbox: str,
         method: str,
         request: ProtoMessage,
         context: ClientCallContext | None,
     ) -> AsyncGenerator[Envelope, None]:
-        """Publish one request to ``agent``'s inbox and yield its replies until the final one.
+        """Publish one request to the agent's ``inbox`` stream and yield its replies until the final one.
 
         Raises the A2A errors the agent answers with, ``AgentOverloaded`` when the inbox is full (new
-        work only) or Redis is out of memory, and ``A2AClientTimeoutError`` when no reply comes in time.
+        work only) or Redis is out of memory, ``A2AClientTimeoutError`` when no reply comes in time, and
+        ``ConfigError`` when ``inbox`` is not an inbox key.
         """
         if self._closed:
             raise BusClosed()
+        try:
+            keys, agent = Keys.of_inbox(inbox)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
         try:
             if self._reader is None:
                 await self.start()
             await self._keep_reply_stream()
         except OutOfMemoryError as exc:
             raise AgentOverloaded.out_of_memory(agent) from exc
-        inbox = keys.inbox(agent)
         timeout = (context.timeout if context and context.timeout else None) or self.default_timeout
         state = context.state if context else {}
         budget = state.get("budget")
@@ -226,9 +229,9 @@ class BusClient:
                 await self.bus.redis.expire(self.reply_to, self._reply_ttl_s)
 
     async def unary(
-        self, keys: Keys, agent: str, method: str, request: ProtoMessage, context: ClientCallContext | None
+        self, inbox: str, method: str, request: ProtoMessage, context: ClientCallContext | None
     ) -> dict[str, Any]:
-        async for reply in self.call(keys, agent, method, request, context):
+        async for reply in self.call(inbox, method, request, context):
             return reply.payload
         raise A2AClientError(f"{method}: the agent ended the call without a reply")
 
@@ -236,22 +239,21 @@ class BusClient:
 class RedisStreamsTransport(ClientTransport):
     """A ``ClientTransport`` for one agent's inbox over a shared :class:`BusClient`."""
 
-    def __init__(self, client: BusClient, keys: Keys, agent: str, card: AgentCard) -> None:
+    def __init__(self, client: BusClient, inbox: str, card: AgentCard) -> None:
         self._client = client
-        self._keys = keys
-        self._agent = agent
+        self._inbox = inbox
         self._card = card
 
     async def _unary(
         self, method: str, request: ProtoMessage, context: ClientCallContext | None, out: Any
     ) -> Any:
-        payload = await self._client.unary(self._keys, self._agent, method, request, context)
+        payload = await self._client.unary(self._inbox, method, request, context)
         return ParseDict(payload, out, ignore_unknown_fields=True)
 
     async def _events(
         self, method: str, request: ProtoMessage, context: ClientCallContext | None
     ) -> AsyncGenerator[StreamResponse, None]:
-        async for reply in self._client.call(self._keys, self._agent, method, request, context):
+        async for reply in self._client.call(self._inbox, method, request, context):
             yield ParseDict(reply.payload, StreamResponse(), ignore_unknown_fields=True)
 
     async def send_message(
@@ -302,9 +304,7 @@ class RedisStreamsTransport(ClientTransport):
     async def delete_task_push_notification_config(
         self, request: DeleteTaskPushNotificationConfigRequest, *, context: ClientCallContext | None = None
     ) -> None:
-        async for _ in self._client.call(
-            self._keys, self._agent, "DeleteTaskPushNotificationConfig", request, context
-        ):
+        async for _ in self._client.call(self._inbox, "DeleteTaskPushNotificationConfig", request, context):
             return
 
     async def subscribe(  # type: ignore[override]

@@ -83,6 +83,14 @@ class Keys:
     def blackboard(self, context_id: str) -> str:
         return f"{self.namespace}:bb:{{{context_id}}}"
 
+    @classmethod
+    def of_inbox(cls, stream: str) -> tuple[Keys, str]:
+        """The keys and agent name of an inbox key ``{ns}:inbox:{agent}``. Raises ``ValueError``."""
+        namespace, sep, rest = stream.partition(":inbox:")
+        if not sep or not (rest.startswith("{") and rest.endswith("}")):
+            raise ValueError(f"not a Podium inbox key: {stream!r}")
+        return cls(namespace), validate_name("agent", rest[1:-1])
+
     def agent_of_stream(self, stream: str) -> str:
         """The agent name inside an inbox or DLQ key (the text between the braces)."""
         start, end = stream.find("{"), stream.rfind("}")
