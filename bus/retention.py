@@ -4,8 +4,9 @@
   agent replica) removes entries that every consumer group has acknowledged: an entry is removable when
   it was delivered (at or before the group's last-delivered id) and is no longer pending, for every
   group. One Lua script computes that floor from ``XINFO GROUPS``/``XPENDING`` and trims below it with
-  ``XTRIM MINID``, atomically, so a pass can never race a delivery. The newest ``inbox_keep`` entries
-  are kept anyway, for inspection. An inbox nobody has created a group on yet is not trimmed at all.
+  ``XTRIM MINID``, atomically, so a pass can never race a delivery; it costs O(groups) plus the entries
+  it frees. Acknowledged entries younger than ``inbox_keep_s`` may be kept for inspection (default none).
+  An inbox nobody has created a group on yet is not trimmed at all.
 * **Dead-letter streams** keep letters for ``dlq_max_age_s`` and at most ``dlq_maxlen`` of them, trimmed
   on the same timer (the oldest go first).
 * **Reply streams** are trimmed by their only reader, the caller's ``BusClient``, up to what it has read
@@ -28,8 +29,8 @@ from bus.keys import Keys
 
 logger = logging.getLogger(__name__)
 
-# KEYS: inbox. ARGV: entries to keep, most entries to remove in one pass.
-# Returns {removed, floor}: floor is the oldest id some group still needs ('' when none is known).
+# KEYS: inbox. ARGV: ms to keep acknowledged entries (0: none).
+# Returns {removed, floor}: floor is the oldest id some group still needs ('' when nothing was trimmed).
 _TRIM_INBOX = """
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -44,9 +45,7 @@ local function after(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return ms .. '-' .. string.format('%d', tonumber(seq) + 1)
 end
-local len = redis.call('XLEN', KEYS[1])
-local excess = len - tonumber(ARGV[1])
-if excess <= 0 then return {0, ''} end
+if redis.call('XLEN', KEYS[1]) == 0 then return {0, ''} end
 local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
 if #groups == 0 then return {0, ''} end
 local floor = nil
@@ -60,11 +59,14 @@ for _, g in ipairs(groups) do
   end
   if floor == nil or less(needed, floor) then floor = needed end
 end
-local count = math.min(excess, tonumber(ARGV[2]))
-local done = redis.call('XRANGE', KEYS[1], '-', '(' .. floor, 'COUNT', count)
-if #done == 0 then return {0, floor} end
-redis.call('XTRIM', KEYS[1], 'MINID', after(done[#done][1]))
-return {#done, floor}
+local cut = floor
+if tonumber(ARGV[1]) > 0 then
+  local t = redis.call('TIME')
+  local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local young = string.format('%d', now_ms - tonumber(ARGV[1])) .. '-0'
+  if less(young, cut) then cut = young end
+end
+return {redis.call('XTRIM', KEYS[1], 'MINID', cut), floor}
 """
 
 # KEYS: dlq. ARGV: max age ms (0: none), max length (0: none). Returns how many letters were removed.
@@ -89,15 +91,14 @@ class RetentionPolicy:
     """How long streams keep entries. Zero disables a limit (``dlq_max_age_s``, ``dlq_maxlen``)."""
 
     interval_s: float = 5.0  # between passes
-    inbox_keep: int = 1000  # newest inbox entries kept even when acknowledged, for inspection
-    max_per_pass: int = 10_000  # most inbox entries removed by one script call (bounds its latency)
+    inbox_keep_s: float = 0.0  # acknowledged inbox entries younger than this are kept, for inspection
     dlq_max_age_s: float = 14 * 24 * 3600
     dlq_maxlen: int = 10_000
 
     def __post_init__(self) -> None:
-        if self.interval_s <= 0 or self.max_per_pass < 1:
-            raise ValueError("retention interval_s must be > 0 and max_per_pass >= 1")
-        if min(self.inbox_keep, self.dlq_maxlen) < 0 or self.dlq_max_age_s < 0:
+        if self.interval_s <= 0:
+            raise ValueError("retention interval_s must be > 0")
+        if min(self.inbox_keep_s, self.dlq_maxlen, self.dlq_max_age_s) < 0:
             raise ValueError("retention limits must be >= 0")
 
 
@@ -121,10 +122,10 @@ class Retention:
         self.passes = 0
 
     async def trim_inbox(self, agent: str) -> int:
-        """Remove acknowledged entries of ``agent``'s inbox beyond the newest ``inbox_keep``, up to
-        ``max_per_pass`` of them; returns how many. Raises ``redis.RedisError`` on failure."""
+        """Remove the entries of ``agent``'s inbox that every group acknowledged (but those younger than
+        ``inbox_keep_s``); returns how many. Raises ``redis.RedisError`` on failure."""
         removed, _ = await self._trim_inbox(
-            keys=[self.keys.inbox(agent)], args=[self.policy.inbox_keep, self.policy.max_per_pass]
+            keys=[self.keys.inbox(agent)], args=[int(self.policy.inbox_keep_s * 1000)]
         )
         return int(removed)
 
@@ -139,16 +140,10 @@ class Retention:
         )
 
     async def run_once(self, agents: Sequence[str]) -> dict[str, Trimmed]:
-        """One pass over ``agents``; an inbox with more removable entries than one call takes is trimmed
-        by further calls in the same pass. Raises ``redis.RedisError`` on failure."""
+        """One pass over ``agents``. Raises ``redis.RedisError`` on failure."""
         result: dict[str, Trimmed] = {}
         for agent in agents:
-            inbox = 0
-            while (n := await self.trim_inbox(agent)) > 0:
-                inbox += n
-                if n < self.policy.max_per_pass:
-                    break
-            result[agent] = Trimmed(inbox, await self.trim_dead_letters(agent))
+            result[agent] = Trimmed(await self.trim_inbox(agent), await self.trim_dead_letters(agent))
         self.passes += 1
         return result
 

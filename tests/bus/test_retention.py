@@ -24,7 +24,7 @@ pytestmark = pytest.mark.anyio
 
 
 def policy(**overrides: float) -> RetentionPolicy:
-    return RetentionPolicy(**{"inbox_keep": 0, "interval_s": 0.05, **overrides})  # type: ignore[arg-type]
+    return RetentionPolicy(**{"interval_s": 0.05, **overrides})  # type: ignore[arg-type]
 
 
 async def ids(bus: StreamBus, stream: str) -> list[str]:
@@ -53,23 +53,27 @@ async def test_inbox_keeps_everything_a_group_has_not_acknowledged(bus: StreamBu
     assert await ids(bus, inbox) == published[20:]
 
 
-async def test_inbox_keeps_its_newest_entries_for_inspection(bus: StreamBus) -> None:
+async def test_inbox_may_keep_recent_acknowledged_entries_for_inspection(bus: StreamBus) -> None:
     inbox = bus.keys.inbox("k")
     await bus.ensure_group(inbox, "k", start_id="0")
-    published = [await bus.publish(inbox, Envelope()) for _ in range(25)]
+    old = [text(await bus.redis.xadd(inbox, {"e": "{}"}, id=f"{1000 + i}-0")) for i in range(10)]  # 1970
+    recent = [await bus.publish(inbox, Envelope()) for _ in range(15)]
     await bus.redis.xreadgroup("k", "c", {inbox: ">"})
-    await bus.redis.xack(inbox, "k", *published)
-    retention = Retention(bus.redis, bus.keys, policy(inbox_keep=10, max_per_pass=4))
-    trimmed = await retention.run_once(["k"])  # several calls of at most 4 each, in one pass
-    assert trimmed["k"].inbox == 15
-    assert await ids(bus, inbox) == published[15:]
+    await bus.redis.xack(inbox, "k", *old, *recent)
+    keeping = Retention(bus.redis, bus.keys, policy(inbox_keep_s=3600))
+    assert (await keeping.run_once(["k"]))["k"].inbox == 10  # only what is older than an hour
+    assert await ids(bus, inbox) == recent
+    assert await Retention(bus.redis, bus.keys, policy()).trim_inbox("k") == 15  # by default, keeps none
+    assert await bus.redis.xlen(inbox) == 0
 
 
 async def test_dead_letters_expire_by_age_and_length(bus: StreamBus) -> None:
     dlq = bus.keys.dlq("d")
     for i in range(3):  # letters from 1970: far older than any age limit
         await bus.redis.xadd(dlq, dead_letter_fields("{}", "old", 1, "c", f"1-{i}"), id=f"{1000 + i}-0")
-    fresh = [text(await bus.redis.xadd(dlq, dead_letter_fields("{}", "new", 1, "c", "2-0"))) for _ in range(12)]
+    fresh = [
+        text(await bus.redis.xadd(dlq, dead_letter_fields("{}", "new", 1, "c", "2-0"))) for _ in range(12)
+    ]
     by_age = Retention(bus.redis, bus.keys, policy(dlq_max_age_s=3600, dlq_maxlen=0))
     assert (await by_age.run_once(["d"]))["d"].dead_letters == 3
     assert await ids(bus, dlq) == fresh
@@ -113,13 +117,16 @@ async def test_a_live_tasks_events_are_kept_and_capped_once_it_ends(bus: StreamB
 
 
 @pytest.mark.real_redis
-async def test_a_backlog_beyond_the_retention_cap_survives_a_killed_replica(redis_url: str, keys: Keys) -> None:
-    """300 requests, retention keeping 20, a replica SIGKILLed holding 16: every request is still handled."""
+async def test_a_backlog_beyond_the_retention_cap_survives_a_killed_replica(
+    redis_url: str, keys: Keys
+) -> None:
+    """A 300-request backlog, retention trimming every 50 ms throughout, a replica SIGKILLed holding 16:
+    every request is still handled, exactly once."""
     agent, total = "backlog", 300
     client = connect(redis_url)
     bus = StreamBus(client, keys)
     inbox = keys.inbox(agent)
-    retention = Retention(client, keys, policy(inbox_keep=20))
+    retention = Retention(client, keys, policy())
     envs = [Envelope(method="SendMessage", payload={"n": i}) for i in range(total)]
     sent = {env.id for env in envs}
     proc = Proc([sys.executable, "-m", "tests.bus.consumer_proc", redis_url, keys.namespace, agent, "victim"])
@@ -150,7 +157,7 @@ async def test_a_backlog_beyond_the_retention_cap_survives_a_killed_replica(redi
             tg.cancel_scope.cancel()
         assert set(handled) == sent and all(n == 1 for n in handled.values())
         await retention.run_once([agent])
-        assert await client.xlen(inbox) == 20  # all acknowledged: trimmed down to the kept tail
+        assert await client.xlen(inbox) == 0  # all acknowledged now: all trimmed
     finally:
         proc.close()
         await client.aclose()
