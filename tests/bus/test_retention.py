@@ -117,7 +117,7 @@ async def test_a_live_tasks_events_are_kept_and_capped_once_it_ends(bus: StreamB
 
 
 @pytest.mark.real_redis
-async def test_a_backlog_beyond_the_retention_cap_survives_a_killed_replica(
+async def test_a_backlog_survives_retention_and_a_killed_replica(
     redis_url: str, keys: Keys
 ) -> None:
     """A 300-request backlog, retention trimming every 50 ms throughout, a replica SIGKILLed holding 16:
