@@ -4,8 +4,9 @@
   agent replica) removes entries that every consumer group has acknowledged: an entry is removable when
   it was delivered (at or before the group's last-delivered id) and is no longer pending, for every
   group. One Lua script computes that floor from ``XINFO GROUPS``/``XPENDING`` and trims below it with
-  ``XTRIM MINID``, atomically, so a pass can never race a delivery; it costs O(groups) plus the entries
-  it frees. Acknowledged entries younger than ``inbox_keep_s`` may be kept for inspection (default none).
+  ``XTRIM MINID``, atomically, so a pass can never race a delivery. Whole stream nodes go first, at most
+  ``max_per_call`` entries per script call (which bounds how long Redis is busy), then the remainder of
+  the last node. Acknowledged entries younger than ``inbox_keep_s`` may be kept (default none).
   An inbox nobody has created a group on yet is not trimmed at all.
 * **Dead-letter streams** keep letters for ``dlq_max_age_s`` and at most ``dlq_maxlen`` of them, trimmed
   on the same timer (the oldest go first).
@@ -29,7 +30,7 @@ from bus.keys import Keys
 
 logger = logging.getLogger(__name__)
 
-# KEYS: inbox. ARGV: ms to keep acknowledged entries (0: none).
+# KEYS: inbox. ARGV: ms to keep acknowledged entries (0: none), most entries to remove.
 # Returns {removed, floor}: floor is the oldest id some group still needs ('' when nothing was trimmed).
 _TRIM_INBOX = """
 local function parse(id)
@@ -66,7 +67,11 @@ if tonumber(ARGV[1]) > 0 then
   local young = string.format('%d', now_ms - tonumber(ARGV[1])) .. '-0'
   if less(young, cut) then cut = young end
 end
-return {redis.call('XTRIM', KEYS[1], 'MINID', cut), floor}
+-- Approximate trimming frees whole nodes below the cut (cheap, and LIMIT bounds it); once none is left,
+-- an exact trim takes what remains below the cut in the last node.
+local removed = redis.call('XTRIM', KEYS[1], 'MINID', '~', cut, 'LIMIT', ARGV[2])
+if removed == 0 then removed = redis.call('XTRIM', KEYS[1], 'MINID', cut) end
+return {removed, floor}
 """
 
 # KEYS: dlq. ARGV: max age ms (0: none), max length (0: none). Returns how many letters were removed.
@@ -86,18 +91,22 @@ return removed
 """
 
 
+_MAX_CALLS = 100  # inbox script calls in one pass
+
+
 @dataclass(frozen=True, slots=True)
 class RetentionPolicy:
     """How long streams keep entries. Zero disables a limit (``dlq_max_age_s``, ``dlq_maxlen``)."""
 
     interval_s: float = 5.0  # between passes
     inbox_keep_s: float = 0.0  # acknowledged inbox entries younger than this are kept, for inspection
+    max_per_call: int = 10_000  # inbox entries one script call may remove (a pass makes several calls)
     dlq_max_age_s: float = 14 * 24 * 3600
     dlq_maxlen: int = 10_000
 
     def __post_init__(self) -> None:
-        if self.interval_s <= 0:
-            raise ValueError("retention interval_s must be > 0")
+        if self.interval_s <= 0 or self.max_per_call < 1:
+            raise ValueError("retention interval_s must be > 0 and max_per_call >= 1")
         if min(self.inbox_keep_s, self.dlq_maxlen, self.dlq_max_age_s) < 0:
             raise ValueError("retention limits must be >= 0")
 
@@ -122,10 +131,12 @@ class Retention:
         self.passes = 0
 
     async def trim_inbox(self, agent: str) -> int:
-        """Remove the entries of ``agent``'s inbox that every group acknowledged (but those younger than
-        ``inbox_keep_s``); returns how many. Raises ``redis.RedisError`` on failure."""
+        """Remove entries of ``agent``'s inbox that every group acknowledged (but those younger than
+        ``inbox_keep_s``), at most about ``max_per_call``; returns how many (0: nothing left to remove).
+        Raises ``redis.RedisError`` on failure."""
+        p = self.policy
         removed, _ = await self._trim_inbox(
-            keys=[self.keys.inbox(agent)], args=[int(self.policy.inbox_keep_s * 1000)]
+            keys=[self.keys.inbox(agent)], args=[int(p.inbox_keep_s * 1000), p.max_per_call]
         )
         return int(removed)
 
@@ -143,7 +154,13 @@ class Retention:
         """One pass over ``agents``. Raises ``redis.RedisError`` on failure."""
         result: dict[str, Trimmed] = {}
         for agent in agents:
-            result[agent] = Trimmed(await self.trim_inbox(agent), await self.trim_dead_letters(agent))
+            inbox = 0
+            for _ in range(_MAX_CALLS):  # bounded, in case acks keep arriving faster than it trims
+                removed = await self.trim_inbox(agent)
+                if not removed:
+                    break
+                inbox += removed
+            result[agent] = Trimmed(inbox, await self.trim_dead_letters(agent))
         self.passes += 1
         return result
 

@@ -27,6 +27,11 @@ def policy(**overrides: float) -> RetentionPolicy:
     return RetentionPolicy(**{"interval_s": 0.05, **overrides})  # type: ignore[arg-type]
 
 
+async def trimmed(retention: Retention, agent: str) -> int:
+    """Inbox entries one retention pass removed."""
+    return (await retention.run_once([agent]))[agent].inbox
+
+
 async def ids(bus: StreamBus, stream: str) -> list[str]:
     return [text(i) for i, _ in await bus.redis.xrange(stream)]
 
@@ -35,21 +40,21 @@ async def test_inbox_keeps_everything_a_group_has_not_acknowledged(bus: StreamBu
     inbox = bus.keys.inbox("w")
     retention = Retention(bus.redis, bus.keys, policy())
     published = [await bus.publish(inbox, Envelope(payload={"n": i})) for i in range(30)]
-    assert await retention.trim_inbox("w") == 0  # no group yet: nobody has even started reading
+    assert await trimmed(retention, "w") == 0  # no group yet: nobody has even started reading
     await bus.ensure_group(inbox, "w", start_id="0")
     await bus.ensure_group(inbox, "tap", start_id="0")  # a second group, slower than the first
     await bus.redis.xreadgroup("w", "c1", {inbox: ">"}, count=20)
     await bus.redis.xack(inbox, "w", *published[:5], *published[6:20])  # [5] stays pending, 20.. undelivered
     await bus.redis.xreadgroup("tap", "c2", {inbox: ">"}, count=3)
     await bus.redis.xack(inbox, "tap", *published[:3])
-    assert await retention.trim_inbox("w") == 3  # "tap" has acknowledged only the first three
+    assert await trimmed(retention, "w") == 3  # "tap" has acknowledged only the first three
     assert await ids(bus, inbox) == published[3:]
     await bus.redis.xreadgroup("tap", "c2", {inbox: ">"})
     await bus.redis.xack(inbox, "tap", *published[3:])  # the tap is done with everything
-    assert await retention.trim_inbox("w") == 2  # stops at the entry pending in "w"
+    assert await trimmed(retention, "w") == 2  # stops at the entry pending in "w"
     assert await ids(bus, inbox) == published[5:]
     await bus.redis.xack(inbox, "w", published[5])
-    assert await retention.trim_inbox("w") == 15  # up to the last delivered; the rest was never delivered
+    assert await trimmed(retention, "w") == 15  # up to the last delivered; the rest was never delivered
     assert await ids(bus, inbox) == published[20:]
 
 
@@ -63,8 +68,18 @@ async def test_inbox_may_keep_recent_acknowledged_entries_for_inspection(bus: St
     keeping = Retention(bus.redis, bus.keys, policy(inbox_keep_s=3600))
     assert (await keeping.run_once(["k"]))["k"].inbox == 10  # only what is older than an hour
     assert await ids(bus, inbox) == recent
-    assert await Retention(bus.redis, bus.keys, policy()).trim_inbox("k") == 15  # by default, keeps none
+    assert await trimmed(Retention(bus.redis, bus.keys, policy()), "k") == 15  # by default, keeps none
     assert await bus.redis.xlen(inbox) == 0
+
+
+async def test_one_call_removes_a_bounded_number_and_a_pass_removes_all(bus: StreamBus) -> None:
+    inbox = bus.keys.inbox("big")
+    await bus.ensure_group(inbox, "big", start_id="0")
+    await bus.publish_many(inbox, [Envelope(payload={"n": i}) for i in range(600)])
+    await bus.redis.xgroup_setid(inbox, "big", "$")  # all delivered and acknowledged
+    retention = Retention(bus.redis, bus.keys, policy(max_per_call=100))
+    assert 0 < await retention.trim_inbox("big") <= 100  # Redis is never busy with more in one call
+    assert await trimmed(retention, "big") > 0 and await bus.redis.xlen(inbox) == 0
 
 
 async def test_dead_letters_expire_by_age_and_length(bus: StreamBus) -> None:
