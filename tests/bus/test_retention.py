@@ -132,9 +132,7 @@ async def test_a_live_tasks_events_are_kept_and_capped_once_it_ends(bus: StreamB
 
 
 @pytest.mark.real_redis
-async def test_a_backlog_survives_retention_and_a_killed_replica(
-    redis_url: str, keys: Keys
-) -> None:
+async def test_a_backlog_survives_retention_and_a_killed_replica(redis_url: str, keys: Keys) -> None:
     """A 300-request backlog, retention trimming every 50 ms throughout, a replica SIGKILLed holding 16:
     every request is still handled, exactly once."""
     agent, total = "backlog", 300
