@@ -108,7 +108,13 @@ class OverloadMiddleware:
         path: str = scope["path"]
         request_id: Any = None
         if path == "/":
-            body, receive = await _buffered(receive)
+            try:
+                body, receive = await _buffered(receive)
+            except HTTPException as exc:  # a chunked body past the size limit (see _limited)
+                await JSONResponse(_rpc_error(-32600, str(exc.detail)), status_code=exc.status_code)(
+                    scope, receive, send
+                )
+                return
             try:
                 rpc = json.loads(body)
             except (ValueError, UnicodeDecodeError):

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskStatus
-from redis.exceptions import OutOfMemoryError, ResponseError
+from redis.exceptions import ResponseError
 
 from bus.acks import AckBatcher
 from bus.backoff import TRANSIENT, Backoff, out_of_memory
@@ -462,7 +462,7 @@ class Consumer:
                 if claimed and claimed[0][1] is not None and pending:
                     deliveries = {job.entry_id: int(pending[0]["times_delivered"])}
                     dispatched = self._dispatch([(job.entry_id, claimed[0][1])], deliveries) == 1
-            except (*TRANSIENT, OutOfMemoryError) as exc:
+            except TRANSIENT as exc:
                 logger.warning(
                     "%s: cannot retry %s now (%s); it stays pending", self.consumer, job.entry_id, exc
                 )

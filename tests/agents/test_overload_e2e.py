@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import AsyncIterator
 
 import anyio
 import httpx
@@ -119,6 +120,17 @@ async def test_a_full_agent_refuses_new_work_everywhere_and_accepts_once_drained
                 assert _state(events) == TaskState.TASK_STATE_COMPLETED
             for client in (via_bus, via_rpc, via_rest):
                 await client.close()
+
+            async def chunked() -> AsyncIterator[
+                bytes
+            ]:  # no Content-Length: the size limit applies as it reads
+                yield b'{"jsonrpc": "2.0", "id": 9, "method": "SendMessage", "params": {"x": "'
+                for _ in range(20):
+                    yield b"x" * 100_000
+                yield b'"}}'
+
+            too_big = await http.post(agent.url, content=chunked(), headers=A2A_HEADERS)
+            assert too_big.status_code == 413 and too_big.json()["error"]["code"] == -32600
         table = await anyio.to_thread.run_sync(_podium_agents_table, redis_url, namespace)
         assert "QUEUED" in table and "PENDING" in table and "0/1" in table
     finally:
