@@ -1,23 +1,30 @@
 """An agent's A2A HTTP surface: card, JSON-RPC and HTTP+JSON routes over its request handler, plus
-``/healthz``, optional bearer-token auth and a request size limit. A thin adapter, like the bus side."""
+``/healthz``, optional bearer-token auth, a request size limit, and the refusal of new work while the
+agent is over capacity. A thin adapter, like the bus side."""
 
 from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from a2a.server.request_handlers.request_handler import RequestHandler
 from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, create_rest_routes
 from a2a.types.a2a_pb2 import AgentCard
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bus.backpressure import AgentOverloaded, jsonrpc_error, rest_error, retry_after_header
+
+logger = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({AGENT_CARD_WELL_KNOWN_PATH, "/healthz"})
 DEFAULT_MAX_BODY = 1_000_000
@@ -74,6 +81,97 @@ def _limited(receive: Receive, limit: int) -> Receive:
     return wrapped
 
 
+# Given the requests of new work this replica is serving over HTTP, the error to refuse one more with.
+OverloadCheck = Callable[[int], Awaitable[AgentOverloaded | None]]
+_NEW_WORK_RPC = frozenset({"SendMessage", "SendStreamingMessage", "message/send", "message/stream"})
+_NEW_WORK_PATHS = ("/message:send", "/message:stream")
+
+
+class OverloadMiddleware:
+    """Refuses new work (``SendMessage``/``SendStreamingMessage``, over JSON-RPC at ``POST /`` and HTTP+JSON
+    at ``/message:send``, ``/message:stream``) while the agent's unacknowledged inbox entries plus the new
+    work this replica is serving over HTTP reach its capacity.
+
+    JSON-RPC gets HTTP 200 with error code -32050 and ``google.rpc`` ErrorInfo/RetryInfo details in
+    ``data``; HTTP+JSON gets 503 with a ``google.rpc.Status`` body. Both carry ``Retry-After``.
+    """
+
+    def __init__(self, app: ASGIApp, *, check: OverloadCheck) -> None:
+        self.app = app
+        self.check = check
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        request_id: Any = None
+        if path == "/":
+            try:
+                body, receive = await _buffered(receive)
+            except HTTPException as exc:  # a chunked body past the size limit (see _limited)
+                await JSONResponse(_rpc_error(-32600, str(exc.detail)), status_code=exc.status_code)(
+                    scope, receive, send
+                )
+                return
+            try:
+                rpc = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                rpc = None
+            if not isinstance(rpc, dict) or rpc.get("method") not in _NEW_WORK_RPC:
+                await self.app(scope, receive, send)
+                return
+            request_id = rpc.get("id")
+        elif not path.endswith(_NEW_WORK_PATHS):
+            await self.app(scope, receive, send)
+            return
+        try:
+            refusal = await self.check(self.in_flight)
+        except (RedisError, OSError) as exc:  # cannot tell: let the request meet the real error downstream
+            logger.debug("cannot check capacity: %s", exc)
+            refusal = None
+        if refusal is not None:
+            headers = {"Retry-After": retry_after_header(refusal)}
+            response = (
+                JSONResponse(jsonrpc_error(request_id, refusal), headers=headers)
+                if path == "/"
+                else JSONResponse(rest_error(refusal), status_code=503, headers=headers)
+            )
+            await response(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole request body, and a receive that replays it before passing through (for disconnects)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            first: list[Message] = [message]
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            first = []
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return first[0] if first else {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
+
+
 def _rpc_error(code: int, message: str) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
 
@@ -87,8 +185,12 @@ def build_app(
     health: Callable[[], dict[str, Any]] | None = None,
     lifespan: Any = None,
     routes: list[Any] | None = None,
+    overloaded: OverloadCheck | None = None,
 ) -> Starlette:
-    """The Starlette app serving one agent over JSON-RPC (POST /) and HTTP+JSON (/message:send ...)."""
+    """The Starlette app serving one agent over JSON-RPC (POST /) and HTTP+JSON (/message:send ...).
+
+    With ``overloaded``, new work is refused while it returns an error (see :class:`OverloadMiddleware`).
+    """
 
     async def healthz(request: Request) -> Response:
         body = {"status": "ok", "agent": card.name, **(health() if health else {})}
@@ -100,5 +202,7 @@ def build_app(
     # Last: the HTTP+JSON routes include a catch-all tenant mount.
     all_routes += create_rest_routes(handler)
     app = Starlette(routes=all_routes, lifespan=lifespan)
-    app.add_middleware(GuardMiddleware, token=token, max_body=max_body)
+    if overloaded is not None:
+        app.add_middleware(OverloadMiddleware, check=overloaded)
+    app.add_middleware(GuardMiddleware, token=token, max_body=max_body)  # outermost: auth and size first
     return app

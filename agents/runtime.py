@@ -1,8 +1,10 @@
 """The agent runtime behind ``podium agent NAME``: one agent's executor served over A2A HTTP and the bus.
 
 It loads ``cards/NAME.json``, fills in where this instance listens, builds the executor from the agent's
-module, and runs three things until SIGTERM: the HTTP server, the inbox consumer (one consumer of the
-agent's group, so replicas share work), and the registry heartbeat. Task state lives in Redis
+module, and runs four things until SIGTERM: the HTTP server, the inbox consumer (one consumer of the
+agent's group, so replicas share work), the registry heartbeat, and the inbox's retention timer. On start
+it refuses a Redis that may evict keys (``bus.eviction``) and records the inbox's capacity, which
+publishers enforce and the HTTP routes apply to new work (``bus.backpressure``). Task state lives in Redis
 (``RedisTaskStore`` + ``RedisTaskEventStream``) so any replica can answer for any task.
 """
 
@@ -24,15 +26,20 @@ import uvicorn
 from a2a.server.agent_execution import AgentExecutor
 from a2a.server.agent_execution.simple_request_context_builder import SimpleRequestContextBuilder
 from a2a.types.a2a_pb2 import AgentCard, AgentInterface
+from redis.exceptions import OutOfMemoryError
 
 from agents.context import AgentContext
 from agents.handler import MessageIds, PodiumRequestHandler
 from agents.http import build_app
 from bus.a2a_server import BusRequestServer
+from bus.backoff import TRANSIENT, Backoff
+from bus.backpressure import DEFAULT_CAPACITY, DEFAULT_RETRY_AFTER_S, Inboxes, set_limits
 from bus.binding import bus_interface
 from bus.connection import connect, is_embedded, redact
 from bus.consumer import Consumer
+from bus.eviction import allowed_from_env, check_eviction
 from bus.keys import Keys, validate_name
+from bus.retention import Retention, RetentionPolicy
 from bus.streams import StreamBus
 from bus.task_store import RedisTaskEventStream, RedisTaskStore
 from bus.telemetry import setup as setup_tracing
@@ -67,9 +74,17 @@ class RuntimeConfig:
     heartbeat_ttl: float = 15.0
     grace_s: float = 10.0
     register: bool = True
+    capacity: int = DEFAULT_CAPACITY  # unacknowledged inbox entries before new work is refused; 0: no cap
+    retry_after_s: float = DEFAULT_RETRY_AFTER_S  # the hint an overloaded agent gives its callers
+    allow_eviction: bool = False  # run even on a Redis whose maxmemory-policy evicts keys
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 
     def __post_init__(self) -> None:
         validate_name("agent name", self.name)
+        if self.capacity < 0 or self.retry_after_s < 0:
+            raise ValueError(
+                f"capacity and retry-after must be >= 0, got {self.capacity}, {self.retry_after_s}"
+            )
 
     @classmethod
     def from_env(cls, name: str, **overrides: Any) -> RuntimeConfig:
@@ -79,9 +94,12 @@ class RuntimeConfig:
             "namespace": env.get("PODIUM_NAMESPACE") or "podium",
             "token": env.get("PODIUM_A2A_TOKEN") or None,
             "public_url": env.get("PODIUM_PUBLIC_URL") or None,
+            "capacity": _env_number("PODIUM_INBOX_CAPACITY", int),
+            "retry_after_s": _env_number("PODIUM_RETRY_AFTER_S", float),
+            "allow_eviction": allowed_from_env() or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(name=name, **values)
+        return cls(name=name, **{k: v for k, v in values.items() if v is not None})
 
 
 def load_executor(ctx: AgentContext) -> AgentExecutor:
@@ -132,6 +150,7 @@ class AgentRuntime:
         self.redis = self.redis if self.redis is not None else connect(cfg.redis_url)
         sock: socket.socket | None = None
         try:
+            await _prepare_bus(self.redis, self.keys, cfg)
             sock = _listen(cfg.host, cfg.port)
             await self._serve(sock, on_ready)
         finally:
@@ -178,6 +197,7 @@ class AgentRuntime:
                     context_id_generator=MessageIds(cfg.name, "context"),
                 ),
             )
+            inboxes = Inboxes(self.redis, default_capacity=cfg.capacity)
             bus = StreamBus(self.redis, self.keys)
             self.consumer = Consumer(
                 bus,
@@ -190,7 +210,12 @@ class AgentRuntime:
             )
             extra = getattr(executor, "routes", None)
             app = build_app(
-                card, handler, token=cfg.token, health=self._health, routes=extra() if extra else None
+                card,
+                handler,
+                token=cfg.token,
+                health=self._health,
+                routes=extra() if extra else None,
+                overloaded=lambda in_flight: inboxes.overloaded(self.keys, cfg.name, in_flight),
             )
             self._server = QuietServer(
                 uvicorn.Config(
@@ -202,6 +227,7 @@ class AgentRuntime:
                     tg.start_soon(self._watch_signals)
                 tg.start_soon(self._serve_http, sock)
                 await tg.start(self.consumer.run)
+                tg.start_soon(Retention(self.redis, self.keys, cfg.retention).run, [cfg.name])
                 serve = getattr(executor, "serve", None)
                 if serve is not None:  # an executor's own background work (the orchestrator's resume loop)
                     tg.start_soon(serve, handler)
@@ -252,6 +278,38 @@ class AgentRuntime:
             "bus": "embedded" if is_embedded(self.redis) else redact(self.config.redis_url or ""),
             "handled": getattr(c, "handled", None),
         }
+
+
+async def _prepare_bus(redis: Any, keys: Keys, cfg: RuntimeConfig) -> None:
+    """Refuse an evicting Redis and record the inbox's limits, waiting for Redis if it is not up yet.
+
+    Raises ``EvictionPolicyError`` (a ``ConfigError``) for an evicting Redis unless allowed.
+    """
+    backoff = Backoff()
+    while True:
+        try:
+            await check_eviction(redis, allow=cfg.allow_eviction, who=f"podium agent {cfg.name}")
+            await set_limits(redis, keys, cfg.name, capacity=cfg.capacity, retry_after_s=cfg.retry_after_s)
+            return
+        except OutOfMemoryError:
+            logger.warning(
+                "agent %s: Redis is out of memory; its inbox capacity is not recorded yet", cfg.name
+            )
+            return
+        except TRANSIENT as exc:
+            logger.warning("agent %s: Redis unavailable (%s); retrying", cfg.name, exc)
+            await backoff.sleep()
+
+
+def _env_number(name: str, kind: type[int] | type[float]) -> Any:
+    """A number from the environment, None when unset. Raises ``ValueError`` naming the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected a number, got {raw!r}") from None
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -3,7 +3,8 @@
 Without ``REDIS_URL`` everything runs in this one process on the embedded bus: every agent's runtime
 (A2A HTTP + inbox consumer + registry heartbeat) and the registry's HTTP service share one in-process
 Redis. With ``REDIS_URL`` each agent and the registry run as their own ``podium`` processes, supervised
-here: if one dies the others are stopped and the exit code says so.
+here: if one dies the others are stopped and the exit code says so. A Redis that may evict keys is refused
+before anything starts (see ``bus.eviction``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import uvicorn
 
 from agents.runtime import EXECUTORS, AgentRuntime, QuietServer, RuntimeConfig
 from bus.connection import connect, redact
+from bus.eviction import ALLOW_ENV, check_eviction
 from bus.keys import Keys
 
 REGISTRY_PORT = 8701
@@ -51,6 +53,7 @@ class UpConfig:
     namespace: str = "podium"
     registry_port: int = REGISTRY_PORT
     ports: dict[str, int] = field(default_factory=lambda: dict(PORTS))
+    allow_eviction: bool = False
 
     def port(self, agent: str) -> int:
         return self.ports.get(agent, 0)
@@ -112,6 +115,16 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
             await redis.aclose()
 
 
+async def check_redis(cfg: UpConfig) -> None:
+    """Refuse (or warn, when allowed) a Redis that may evict keys. Raises ``EvictionPolicyError`` and
+    ``redis.RedisError`` (Redis unreachable)."""
+    redis = connect(cfg.redis_url)
+    try:
+        await check_eviction(redis, allow=cfg.allow_eviction, who="podium up")
+    finally:
+        await redis.aclose()
+
+
 def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = lambda urls: None) -> int:
     """Each agent and the registry as its own process on ``cfg.redis_url``; returns the exit code."""
     assert cfg.redis_url
@@ -121,6 +134,8 @@ def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = la
         "PODIUM_NAMESPACE": cfg.namespace,
         "PYTHONUNBUFFERED": "1",
     }
+    if cfg.allow_eviction:
+        env[ALLOW_ENV] = "1"
     base = [sys.executable, "-m", "agents.cli"]
     children: dict[str, subprocess.Popen[str]] = {}
     try:

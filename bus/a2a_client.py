@@ -1,8 +1,11 @@
 """The client side of the bus binding: an a2a-sdk ``ClientTransport`` that speaks A2A over Redis Streams.
 
 One :class:`BusClient` per process owns a reply stream (``{ns}:reply:{<client id>}``) and the single
-reader that routes replies to waiting calls by correlation id. Register it with a ``ClientFactory`` and
-an ordinary a2a ``Client`` created from a card listing a ``redis-streams`` interface talks over the bus::
+reader that routes replies to waiting calls by correlation id, trims what it has read and keeps the
+stream's idle expiry fresh. Requests go through :class:`bus.backpressure.Inboxes`: new work
+(``SendMessage``, ``SendStreamingMessage``) to a full inbox raises ``AgentOverloaded`` at once.
+Register it with a ``ClientFactory`` and an ordinary a2a ``Client`` created from a card listing a
+``redis-streams`` interface talks over the bus::
 
     async with BusClient(redis, keys) as bus_client:
         factory = ClientFactory(ClientConfig(supported_protocol_bindings=["redis-streams", "JSONRPC"]))
@@ -43,16 +46,21 @@ from a2a.types.a2a_pb2 import (
 )
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.message import Message as ProtoMessage
+from redis.exceptions import OutOfMemoryError
 
+from bus.backpressure import DEFAULT_CAPACITY, AgentOverloaded, Inboxes
 from bus.binding import BINDING, error_from_payload, parse_bus_url
 from bus.envelope import Budget, Envelope, Kind
-from bus.errors import BusClosed
+from bus.errors import BusClosed, ConfigError
 from bus.keys import Keys
+from bus.retention import trim_through
 from bus.streams import StreamBus
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 300.0
+NEW_WORK = frozenset({"SendMessage", "SendStreamingMessage"})  # refused when the inbox is full
+_TRIM_EVERY = 256  # replies read between trims of the reply stream (and at least once a second)
 
 
 class BusClient:
@@ -67,9 +75,10 @@ class BusClient:
         sender: str = "",
         default_timeout: float = DEFAULT_TIMEOUT_S,
         reply_ttl_s: int = 3600,
-        reply_maxlen: int = 10_000,
+        default_capacity: int = DEFAULT_CAPACITY,
     ) -> None:
-        self.bus = StreamBus(redis, keys, maxlen=reply_maxlen)
+        self.bus = StreamBus(redis, keys)
+        self.inboxes = Inboxes(redis, default_capacity=default_capacity)
         self.keys = keys
         self.client_id = client_id or uuid.uuid4().hex
         self.sender = sender
@@ -122,8 +131,14 @@ class BusClient:
     async def _read_replies(self) -> None:
         last = "0-0"  # the stream is this client's own: read it from the start so no early reply is missed
         backoff = 0.05
+        untrimmed, trimmed_at = 0, time.monotonic()
         while not self._closed:
             try:
+                await self._keep_reply_stream()
+                if untrimmed >= _TRIM_EVERY or (untrimmed and time.monotonic() - trimmed_at >= 1):
+                    # Only this reader reads the stream, so what it has read is all it may drop.
+                    await trim_through(self.bus.redis, self.reply_to, last)
+                    untrimmed, trimmed_at = 0, time.monotonic()
                 entries = await self.bus.read(self.reply_to, last, count=256, block_ms=1000)
                 backoff = 0.05
             except asyncio.CancelledError:
@@ -133,6 +148,7 @@ class BusClient:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
+            untrimmed += len(entries)
             for entry_id, env in entries:
                 last = entry_id
                 if isinstance(env, Exception):
@@ -149,11 +165,24 @@ class BusClient:
         request: ProtoMessage,
         context: ClientCallContext | None,
     ) -> AsyncGenerator[Envelope, None]:
-        """Publish one request and yield its replies until the final one (raising A2A errors)."""
+        """Publish one request to the agent's ``inbox`` stream and yield its replies until the final one.
+
+        Raises the A2A errors the agent answers with, ``AgentOverloaded`` when the inbox is full (new
+        work only) or Redis is out of memory, ``A2AClientTimeoutError`` when no reply comes in time, and
+        ``ConfigError`` when ``inbox`` is not an inbox key.
+        """
         if self._closed:
             raise BusClosed()
-        if self._reader is None:
-            await self.start()
+        try:
+            keys, agent = Keys.of_inbox(inbox)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        try:
+            if self._reader is None:
+                await self.start()
+            await self._keep_reply_stream()
+        except OutOfMemoryError as exc:
+            raise AgentOverloaded.out_of_memory(agent) from exc
         timeout = (context.timeout if context and context.timeout else None) or self.default_timeout
         state = context.state if context else {}
         budget = state.get("budget")
@@ -169,8 +198,7 @@ class BusClient:
         queue: asyncio.Queue[Envelope] = asyncio.Queue()
         self._waiters[env.id] = queue
         try:
-            await self._keep_reply_stream()
-            await self.bus.publish(inbox, env)
+            await self.inboxes.publish(keys, agent, env, check=method in NEW_WORK)
             deadline = time.monotonic() + timeout
             while True:
                 remaining = deadline - time.monotonic()
@@ -191,11 +219,14 @@ class BusClient:
             self._waiters.pop(env.id, None)
 
     async def _keep_reply_stream(self) -> None:
-        """Refresh the reply stream's idle expiry, at most once a minute (it is off the hot path)."""
+        """Refresh the reply stream's idle expiry, at most once a minute (it is off the hot path); recreate
+        the stream if it is gone (e.g. Redis restarted without persistence)."""
         now = time.monotonic()
-        if now - self._expiry_set >= 60:
+        if now - self._expiry_set >= min(60.0, self._reply_ttl_s / 3):
             self._expiry_set = now
-            await self.bus.redis.expire(self.reply_to, self._reply_ttl_s)
+            if not await self.bus.redis.expire(self.reply_to, self._reply_ttl_s):
+                await self.bus.publish(self.reply_to, Envelope(kind=Kind.END, sender=self.sender))
+                await self.bus.redis.expire(self.reply_to, self._reply_ttl_s)
 
     async def unary(
         self, inbox: str, method: str, request: ProtoMessage, context: ClientCallContext | None

@@ -144,7 +144,7 @@ class BusRequestServer:
     async def _reply(self, env: Envelope, kind: Kind, payload: dict[str, Any] | None) -> None:
         if not env.reply_to:
             return
-        await self._bus.publish(env.reply_to, env.reply(kind, payload or {}, sender=self._agent))
+        await self._bus.reply(env.reply_to, env.reply(kind, payload or {}, sender=self._agent))
 
 
 def _as_stream_response(event: Any) -> StreamResponse:

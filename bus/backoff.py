@@ -6,10 +6,12 @@ import random
 
 import anyio
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-# Redis restarting, unreachable or still loading its data (BusyLoadingError is a ConnectionError).
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, TimeoutError, ConnectionError)
+# Redis restarting, unreachable or still loading its data (BusyLoadingError is a ConnectionError), or
+# refusing writes because it reached maxmemory (noeviction) until memory frees.
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, TimeoutError, ConnectionError, OutOfMemoryError)
 
 
 class Backoff:
@@ -24,3 +26,21 @@ class Backoff:
     async def sleep(self) -> None:
         await anyio.sleep(self.delay * random.uniform(0.5, 1.0))
         self.delay = min(self.cap, self.delay * 2)
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """True when ``exc`` comes from Redis refusing a write because it reached ``maxmemory`` (noeviction):
+    transient, and no fault of the request being handled."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        error = todo.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, OutOfMemoryError):
+            return True
+        if isinstance(error, BaseExceptionGroup):
+            todo.extend(error.exceptions)
+        todo.extend(e for e in (error.__cause__, error.__context__) if e is not None)
+    return False

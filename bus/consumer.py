@@ -3,7 +3,9 @@
 Delivery is at-least-once. An entry is acked only after its handler returned (the handler writes its
 reply first). A fixed pool of ``concurrency`` workers runs handlers, and the loops never take more entries
 than there are free worker slots. Delivery counts come from Redis's pending-entries list, so an entry that
-kills whole processes is still capped at ``max_deliveries`` before it lands in the dead-letter stream.
+kills whole processes is still capped at ``max_deliveries`` before it lands in the dead-letter stream. A
+handler that failed only because Redis is out of memory is retried with a growing backoff and that
+delivery is not held against the entry, so accepted work waits for memory instead of being dead-lettered.
 
 Loops: *read* (XREADGROUP ``>``), *claim* (XAUTOCLAIMs entries a dead consumer left idle), *keepalive*
 (XCLAIM JUSTID on the entries we hold, so slow handlers are not taken for dead), *ack* (XACKs finished
@@ -26,7 +28,7 @@ from anyio.abc import TaskStatus
 from redis.exceptions import ResponseError
 
 from bus.acks import AckBatcher
-from bus.backoff import TRANSIENT, Backoff
+from bus.backoff import TRANSIENT, Backoff, out_of_memory
 from bus.envelope import FIELD, Envelope
 from bus.errors import BusClosed, ConfigError, EnvelopeError
 from bus.jobs import Job, JobQueue
@@ -212,13 +214,15 @@ class Consumer:
         for _ in range(n):
             self._slots.release()
 
-    def _dispatch(self, entries: list[tuple[Any, Any]], deliveries: Mapping[str, int] | None) -> int:
+    def _dispatch(
+        self, entries: list[tuple[Any, Any]], deliveries: Mapping[str, int] | None, spared: int = 0
+    ) -> int:
         sent = 0
         for raw_id, fields in entries:
             entry_id = text(raw_id)
             self._active.add(entry_id)
             count = 1 if deliveries is None else deliveries.get(entry_id, 1)
-            self._queue.put(Job(entry_id, fields, count))
+            self._queue.put(Job(entry_id, fields, count, spared))
             sent += 1
         return sent
 
@@ -366,7 +370,7 @@ class Consumer:
             self.malformed += 1
             await self._dead_letter(job, None, str(env))
             return False
-        if job.deliveries > self.max_deliveries:
+        if job.deliveries - job.spared > self.max_deliveries:
             error = f"delivered {job.deliveries} times without being acknowledged (its consumers died)"
             await self._dead_letter(job, env, error, attempts=job.deliveries - 1)
             return False
@@ -384,7 +388,13 @@ class Consumer:
         except Exception as exc:  # the handler boundary: its failure goes to a retry or the DLQ
             self.failed += 1
             error = f"{type(exc).__name__}: {exc}"
-            if job.deliveries >= self.max_deliveries:
+            if out_of_memory(exc):
+                logger.warning(
+                    "%s: entry %s: Redis is out of memory; will retry", self.consumer, job.entry_id
+                )
+                job.spared += 1
+                return self._retry_later(job)
+            if job.deliveries - job.spared >= self.max_deliveries:
                 logger.exception("%s: entry %s failed %d times", self.consumer, job.entry_id, job.deliveries)
                 await self._dead_letter(job, env, error)
             else:
@@ -399,7 +409,7 @@ class Consumer:
         self, env: Envelope, code: str, message: str, data: dict[str, Any] | None = None
     ) -> None:
         if env.reply_to:
-            await self.bus.publish(env.reply_to, error_reply(env, code, message, data, sender=self.agent))
+            await self.bus.reply(env.reply_to, error_reply(env, code, message, data, sender=self.agent))
 
     async def _dead_letter(
         self, job: Job, env: Envelope | None, error: str, attempts: int | None = None
@@ -438,6 +448,9 @@ class Consumer:
         try:
             await anyio.sleep(delay_ms / 1000)
             try:
+                if job.spared:
+                    dispatched = await self._retry_spared(job, math.floor(delay_ms / 2))
+                    return
                 async with self.bus.redis.pipeline(transaction=True) as pipe:
                     pipe.xclaim(
                         self.stream, self.group, self.consumer, math.floor(delay_ms / 2), [job.entry_id]
@@ -458,3 +471,16 @@ class Consumer:
             if not dispatched:
                 self._slots.release()
                 self._active.discard(job.entry_id)
+
+    async def _retry_spared(self, job: Job, min_idle_ms: int) -> bool:
+        """Claim back an entry whose last run failed for lack of memory and run it again. One XCLAIM (it
+        counts a delivery): a transaction is refused while Redis is out of memory, a single XCLAIM is not."""
+        claimed = await self.bus.redis.xclaim(
+            self.stream, self.group, self.consumer, min_idle_ms, [job.entry_id]
+        )
+        if not claimed or claimed[0][1] is None:
+            return False  # another consumer took it, or it is gone
+        return (
+            self._dispatch([(job.entry_id, claimed[0][1])], {job.entry_id: job.deliveries + 1}, job.spared)
+            == 1
+        )

@@ -17,6 +17,7 @@ class Job:
     entry_id: str
     fields: Mapping[Any, Any] | None
     deliveries: int
+    spared: int = 0  # deliveries that failed only because Redis was out of memory: not held against it
 
 
 class JobQueue:

@@ -2,7 +2,7 @@
 
 Keys live under a namespace prefix so several deployments (and every test) share one server. Keys that
 one command or script touches together share a hash tag (the part in braces), so the same code runs on
-Redis Cluster: an agent's inbox and its dead-letter stream share ``{agent}``; a task's hash and its
+Redis Cluster: an agent's inbox, its dead-letter stream and its limits share ``{agent}``; a task's hash and its
 event stream share ``{task id}``.
 """
 
@@ -43,6 +43,10 @@ class Keys:
 
     def dlq(self, agent: str) -> str:
         return f"{self.namespace}:dlq:{{{agent}}}"
+
+    def limits(self, agent: str) -> str:
+        """Hash of the agent's inbox limits (``capacity``, ``retry_after_ms``); shares the inbox's hash tag."""
+        return f"{self.namespace}:limits:{{{agent}}}"
 
     def reply(self, client: str) -> str:
         return f"{self.namespace}:reply:{{{client}}}"
@@ -86,6 +90,14 @@ class Keys:
 
     def blackboard(self, context_id: str) -> str:
         return f"{self.namespace}:bb:{{{context_id}}}"
+
+    @classmethod
+    def of_inbox(cls, stream: str) -> tuple[Keys, str]:
+        """The keys and agent name of an inbox key ``{ns}:inbox:{agent}``. Raises ``ValueError``."""
+        namespace, sep, rest = stream.partition(":inbox:")
+        if not sep or not (rest.startswith("{") and rest.endswith("}")):
+            raise ValueError(f"not a Podium inbox key: {stream!r}")
+        return cls(namespace), validate_name("agent", rest[1:-1])
 
     def agent_of_stream(self, stream: str) -> str:
         """The agent name inside an inbox or DLQ key (the text between the braces)."""

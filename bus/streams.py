@@ -1,5 +1,8 @@
 """Streams primitives over one injected Redis client: publish, read, consumer-group setup, DLQ, trimming.
 
+Nothing here caps an inbox by length: an entry is removed only once every group acknowledged it
+(:mod:`bus.retention`), and new work is refused at capacity instead (:mod:`bus.backpressure`).
+
 :class:`StreamBus` is the only place that speaks stream commands for publishing and reading; the
 consumer-group read loop lives in :mod:`bus.consumer`. On the embedded bus (fakeredis) blocking reads are
 emulated with :mod:`bus.notify`, so every write goes through here to wake readers.
@@ -13,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 
 from bus.envelope import FIELD, Envelope, Kind
 from bus.errors import EnvelopeError
@@ -24,6 +27,15 @@ logger = logging.getLogger(__name__)
 
 _DEFAULT: Any = object()  # "use the bus's maxlen"
 _FIELD_B = FIELD.encode()
+REPLY_TTL_S = 3600  # a reply stream whose caller is gone expires this long after it was (re)created
+
+# KEYS: reply stream. ARGV: field, envelope, ttl. A live caller keeps its stream's expiry fresh; a reply
+# to a caller that is gone (its stream expired) must not leave a stream behind that never expires.
+_REPLY = """
+local id = redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[2])
+if redis.call('TTL', KEYS[1]) == -1 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+return id
+"""
 
 Entry = tuple[str, "Envelope | EnvelopeError"]
 
@@ -113,14 +125,16 @@ def error_reply(
 class StreamBus:
     """Publish, read, group setup, DLQ and trimming over one injected ``redis.asyncio`` client.
 
-    ``maxlen`` caps every stream published to (approximate ``MAXLEN ~``); None keeps everything.
+    ``maxlen`` caps every stream published to (approximate ``MAXLEN ~``); None (the default) keeps
+    everything. Never cap an inbox: an entry trimmed while pending or undelivered is a lost request.
     """
 
-    def __init__(self, redis: Any, keys: Keys, *, maxlen: int | None = 100_000) -> None:
+    def __init__(self, redis: Any, keys: Keys, *, maxlen: int | None = None) -> None:
         self.redis = redis
         self.keys = keys
         self.maxlen = maxlen
         self.notifier: StreamNotifier | None = notifier_for(redis)
+        self._reply = redis.register_script(_REPLY)
 
     def notify(self, stream: str) -> None:
         """Wake embedded-bus readers of ``stream``; call after writing to it other than through this bus."""
@@ -131,6 +145,13 @@ class StreamBus:
         """Append ``env`` to ``stream`` and return its entry id. Raises ``redis.RedisError`` on failure."""
         limit = self.maxlen if maxlen is _DEFAULT else maxlen
         entry_id = await self.redis.xadd(stream, {FIELD: env.encode()}, maxlen=limit, approximate=True)
+        self.notify(stream)
+        return text(entry_id)
+
+    async def reply(self, stream: str, env: Envelope) -> str:
+        """Append ``env`` to the caller's reply stream ``stream``, untrimmed (its reader trims what it read),
+        giving the stream an expiry if it has none. Raises ``redis.RedisError`` on failure."""
+        entry_id = await self._reply(keys=[stream], args=[FIELD, env.encode(), REPLY_TTL_S])
         self.notify(stream)
         return text(entry_id)
 
@@ -152,13 +173,26 @@ class StreamBus:
         """Create consumer group ``group`` on ``stream`` (and the stream), unless it exists.
 
         ``start_id`` ``"$"`` delivers only entries added later; ``"0"`` also the ones already there.
-        Raises ``redis.ResponseError`` for anything but an existing group.
+        Raises ``redis.ResponseError`` for anything but an existing group (``OutOfMemoryError`` when Redis is
+        full and the group does not exist yet).
         """
         try:
             await self.redis.xgroup_create(stream, group, id=start_id, mkstream=True)
+        except OutOfMemoryError:
+            # Refused before Redis looks for the group; a consumer restarting while Redis is full of
+            # work must still be able to drain it.
+            if not await self._has_group(stream, group):
+                raise
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+
+    async def _has_group(self, stream: str, group: str) -> bool:
+        try:
+            groups = await self.redis.xinfo_groups(stream)
+        except ResponseError:  # no such stream
+            return False
+        return any(text(g.get("name")) == group for g in groups)
 
     async def read(
         self, stream: str, last_id: str = "$", *, count: int = 100, block_ms: int | None = 1000
@@ -216,7 +250,7 @@ class StreamBus:
                 continue
             env.attempt = 0
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.xadd(inbox, {FIELD: env.encode()}, maxlen=self.maxlen, approximate=True)
+                pipe.xadd(inbox, {FIELD: env.encode()})
                 pipe.xdel(dlq, letter.id)
                 await pipe.execute()
             replayed += 1
@@ -232,7 +266,7 @@ class StreamBus:
         in which case the entry stays pending."""
         dlq = self.keys.dlq(agent)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(dlq, dead_letter_fields(raw, error, attempts, consumer, entry_id), maxlen=self.maxlen)
+            pipe.xadd(dlq, dead_letter_fields(raw, error, attempts, consumer, entry_id))
             pipe.xack(self.keys.inbox(agent), agent, entry_id)
             dlq_id, _ = await pipe.execute()
         self.notify(dlq)

@@ -47,7 +47,8 @@ _TERMINAL_ARG = ",".join(str(int(s)) for s in TERMINAL)
 
 # KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner,
 # state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none).
-# Returns the new version, or -1 when the compare fails.
+# Returns the new version, or -1 when the compare fails. A live task's events are never trimmed (a
+# subscriber may still need every one); the length cap applies once the task is terminal.
 _SAVE = """
 local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 local prev = tonumber(ARGV[2])
@@ -63,7 +64,10 @@ end
 local new = cur + 1
 redis.call('HSET', KEYS[1], 'task', ARGV[1], 'version', new, 'owner', ARGV[5], 'state', ARGV[6], 'updated', ARGV[7])
 if ARGV[4] ~= '' then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', 'v', new, 'e', ARGV[4])
+  redis.call('XADD', KEYS[2], '*', 'v', new, 'e', ARGV[4])
+end
+for s in string.gmatch(ARGV[9], '[^,]+') do
+  if ARGV[6] == s and tonumber(ARGV[8]) > 0 then redis.call('XTRIM', KEYS[2], 'MAXLEN', ARGV[8]) end
 end
 if tonumber(ARGV[10]) > 0 then
   redis.call('EXPIRE', KEYS[1], ARGV[10])

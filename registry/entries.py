@@ -1,4 +1,5 @@
-"""What the registry returns: an agent's entry (card, metadata, alive instances), an instance, a match."""
+"""What the registry returns: an agent's entry (card, metadata, alive instances, inbox backlog), an
+instance, a match."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from a2a.types import AgentCard
 
+from bus.backpressure import QueueStats
 from registry.cards import card_to_dict
 
 
@@ -39,6 +41,7 @@ class AgentEntry:
     static: bool = False
     url: str | None = None
     instances: tuple[Instance, ...] = ()
+    queue: QueueStats | None = None  # filled by ``Registry.with_queues``; None for outside agents
 
     @property
     def alive(self) -> int:
@@ -65,6 +68,7 @@ class AgentEntry:
             "url": self.url,
             "registered": self.registered,
             "instances": [i.to_dict() for i in self.instances],
+            "queue": self.queue.to_dict() if self.queue else None,
             "card": card_to_dict(self.card),
         }
 

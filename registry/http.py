@@ -1,7 +1,8 @@
 """The registry's HTTP service for outside systems (Starlette).
 
     GET    /healthz                 200 when Redis answers, 503 otherwise
-    GET    /agents[?skill=&tag=&q=&limit=&all=1]   agents with health; with filters, discovery results
+    GET    /agents[?skill=&tag=&q=&limit=&all=1]   agents with health and inbox backlog; with filters,
+                                                 discovery results
     GET    /agents/{name}           the card JSON, exactly as an A2A client expects it
     POST   /agents                  {"url": "..."} or {"card": {...}} [+ "name"]: register an outside agent
                                     (every URL in its card must name a public host, unless private URLs are allowed)
@@ -19,7 +20,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -102,10 +103,15 @@ def create_app(
             return error(400, "bad_request", "limit: expected an integer")
         if skill or tag or text:
             matches = await registry.find(skill=skill, tag=tag, text=text, limit=limit)
-            return JSONResponse({"agents": [m.to_dict() for m in matches]})
+            queued = await registry.with_queues([m.entry for m in matches])
+            return JSONResponse(
+                {"agents": [replace(m, entry=e).to_dict() for m, e in zip(matches, queued, strict=True)]}
+            )
         include_down = q.get("all", "").lower() in ("1", "true", "yes")
-        entries = await registry.list(include_down=include_down)
-        return JSONResponse({"agents": [e.to_dict() for e in entries[: max(0, limit)]]})
+        entries = await registry.with_queues(
+            (await registry.list(include_down=include_down))[: max(0, limit)]
+        )
+        return JSONResponse({"agents": [e.to_dict() for e in entries]})
 
     async def get_agent(request: Request) -> Response:
         name = request.path_params["name"]

@@ -20,12 +20,14 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import anyio
 from a2a.types import AgentCard
 from redis.exceptions import RedisError
 
+from bus.backpressure import Inboxes
 from bus.keys import Keys, validate_name
 from registry.cards import card_from_json, card_to_dict, validate_card
 from registry.entries import AgentEntry, Instance, Match, instance_from_json, new_instance_id
@@ -54,6 +56,7 @@ class Registry:
         self._mine: dict[str, AgentCard] = {}  # cards this process registered, re-added if they vanish
         self._infos: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._verified: dict[str, str] = {}  # card digest -> kid, so reads verify each card once
+        self._inboxes = Inboxes(redis)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -209,6 +212,12 @@ class Registry:
         if entry is None or not (include_down or entry.discoverable):
             return None
         return entry
+
+    async def with_queues(self, entries: builtins.list[AgentEntry]) -> builtins.list[AgentEntry]:
+        """``entries`` with their inbox backlog (depth, pending, oldest pending age, capacity) filled in;
+        outside agents have no inbox. Raises ``redis.RedisError`` on failure."""
+        stats = await self._inboxes.stats(self.keys, [e.name for e in entries if not e.static])
+        return [replace(e, queue=stats.get(e.name)) for e in entries]
 
     async def get(self, name: str, *, include_down: bool = False) -> AgentCard | None:
         """The card of a discoverable agent (alive or static), or ``None``."""

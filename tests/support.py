@@ -47,12 +47,15 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 class RedisServer:
     """A redis-server process on a free loopback port, which a test may stop, kill and restart."""
 
-    def __init__(self, *, persistent: bool = False, port: int | None = None) -> None:
+    def __init__(
+        self, *, persistent: bool = False, port: int | None = None, extra_args: Iterable[str] = ()
+    ) -> None:
         if REDIS_SERVER is None:
             raise RuntimeError(INSTALL_HINT)
         self.binary: str = REDIS_SERVER
         self.port = port or free_port()
         self.persistent = persistent
+        self.extra_args = list(extra_args)  # e.g. ["--maxmemory", "8mb", "--maxmemory-policy", "noeviction"]
         self.dir = tempfile.mkdtemp(prefix="podium-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -69,6 +72,7 @@ class RedisServer:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             args += ["--appendonly", "no"]
+        args += self.extra_args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         try:

@@ -13,13 +13,14 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import redis
 import yaml
 from a2a.types.a2a_pb2 import TaskState
 
 from agents.cli import COMMANDS, build_parser
 from registry.cards import card_names
 from tests.agents.agent_procs import READY, fetch_card, make_client, text_request
-from tests.support import ROOT, Proc, free_port, port_open, wait_until
+from tests.support import ROOT, Proc, RedisServer, free_port, port_open, wait_until
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
@@ -89,6 +90,22 @@ def deployment(redis_url: str, namespace: str) -> Iterator[dict[str, Any]]:
             proc.signal(signal.SIGTERM)
         for proc in procs.values():
             proc.close()
+
+
+def test_compose_redis_persists_and_never_evicts() -> None:
+    """The compose file's Redis command, run as a real redis-server: append-only, and noeviction."""
+    argv = [re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", a) for a in SERVICES["redis"]["command"]]
+    assert argv[0] == "redis-server"
+    assert argv[argv.index("--maxmemory-policy") + 1] == "noeviction"  # explicit: images may ship configs
+    server = RedisServer(extra_args=argv[1:]).start()
+    try:
+        client = redis.Redis(port=server.port)
+        config = client.config_get("*")
+        client.close()
+    finally:
+        server.close()
+    assert config["appendonly"] == "yes" and config["maxmemory-policy"] == "noeviction"
+    assert int(config["maxmemory"]) > 0  # at the limit it refuses writes (overloaded), never evicts
 
 
 def _ready(proc: Proc) -> bool:

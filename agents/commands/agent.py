@@ -27,6 +27,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--heartbeat-ttl", type=float, default=None, help="registry heartbeat TTL seconds (15)"
     )
     parser.add_argument("--no-register", action="store_true", help="do not register in the registry")
+    parser.add_argument(
+        "--capacity",
+        type=int,
+        default=None,
+        help="unacknowledged inbox entries before new work is refused as overloaded "
+        "(default $PODIUM_INBOX_CAPACITY or 1000; 0: no cap)",
+    )
+    parser.add_argument(
+        "--retry-after",
+        type=float,
+        default=None,
+        help="seconds an overloaded agent tells callers to wait (default $PODIUM_RETRY_AFTER_S or 1)",
+    )
+    parser.add_argument(
+        "--allow-eviction",
+        action="store_true",
+        help="run even if Redis's maxmemory-policy may evict keys (default $PODIUM_ALLOW_EVICTION)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
             max_deliveries=args.max_deliveries,
             heartbeat_ttl=args.heartbeat_ttl,
             register=False if args.no_register else None,
+            capacity=args.capacity,
+            retry_after_s=args.retry_after,
+            allow_eviction=True if args.allow_eviction else None,
         )
         anyio.run(lambda: AgentRuntime(config).run(on_ready=print_ready))
     except (ConfigError, ValueError, LookupError) as exc:

@@ -1,4 +1,5 @@
-"""``podium agents``: the registered agents, their skills and health, read straight from Redis."""
+"""``podium agents``: the registered agents, their skills, health and inbox backlog, read straight from
+Redis."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
     async def fetch() -> list[AgentEntry]:
         try:
-            return await Registry(redis, keys).list(include_down=args.all)
+            registry = Registry(redis, keys)
+            return await registry.with_queues(await registry.list(include_down=args.all))
         finally:
             await redis.aclose()
 
@@ -69,13 +71,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def table(entries: list[AgentEntry], now: float | None = None) -> str:
-    """A plain-text table: name, skills, alive instances, last heartbeat, signed."""
+    """A plain-text table: name, skills, alive instances, last heartbeat, signed, and the inbox's backlog:
+    queued (not yet delivered), pending (delivered, not acknowledged), the oldest pending request's age,
+    and waiting/capacity."""
     now = time.time() if now is None else now
-    rows = [("NAME", "SKILLS", "ALIVE", "LAST HEARTBEAT", "SIGNED")]
+    rows = [("NAME", "SKILLS", "ALIVE", "LAST HEARTBEAT", "SIGNED", "QUEUED", "PENDING", "OLDEST", "LOAD")]
     for e in entries:
         alive = "static" if e.static else str(e.alive)
         beat = "-" if e.last_heartbeat is None else f"{max(0.0, now - e.last_heartbeat):.1f}s ago"
         signed = f"yes ({e.verified_by})" if e.verified_by else ("yes" if e.signed else "no")
-        rows.append((e.name, ", ".join(s.id for s in e.card.skills), alive, beat, signed))
+        q = e.queue
+        backlog = ("-", "-", "-", "-")
+        if q is not None:
+            oldest = "-" if q.oldest_pending_age_s is None else f"{q.oldest_pending_age_s:.1f}s"
+            load = f"{q.waiting}/{q.capacity}" if q.capacity else f"{q.waiting}/-"
+            backlog = (str(q.depth), str(q.pending), oldest, load)
+        rows.append((e.name, ", ".join(s.id for s in e.card.skills), alive, beat, signed, *backlog))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)

@@ -7,9 +7,20 @@ import os
 import sys
 
 import anyio
+from redis.exceptions import RedisError
 
-from agents.up import REGISTRY_PORT, UpConfig, available_agents, describe, run_embedded, run_processes
+from agents.up import (
+    REGISTRY_PORT,
+    UpConfig,
+    available_agents,
+    check_redis,
+    describe,
+    run_embedded,
+    run_processes,
+)
+from bus.connection import redact
 from bus.errors import ConfigError
+from bus.eviction import allowed_from_env
 from bus.keys import Keys
 
 
@@ -26,6 +37,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--registry-port", type=int, default=REGISTRY_PORT, help="registry port (8701)")
     parser.add_argument("--any-port", action="store_true", help="free ports instead of the well-known ones")
+    parser.add_argument(
+        "--allow-eviction",
+        action="store_true",
+        help="run even if Redis's maxmemory-policy may evict keys (default $PODIUM_ALLOW_EVICTION)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,12 +65,18 @@ def run(args: argparse.Namespace) -> int:
         redis_url=args.redis_url or os.environ.get("REDIS_URL") or None,
         namespace=namespace,
         registry_port=args.registry_port,
+        allow_eviction=args.allow_eviction or allowed_from_env(),
     )
     if args.any_port:  # agents take free ports; the registry needs a known one to print
         cfg.ports = {}
         cfg.registry_port = _free_port()
     try:
         if cfg.redis_url:
+            try:
+                anyio.run(check_redis, cfg)
+            except RedisError as exc:
+                print(f"podium up: cannot reach Redis at {redact(cfg.redis_url)}: {exc}", file=sys.stderr)
+                return 1
             return run_processes(cfg, lambda urls: describe(cfg, urls))
         anyio.run(lambda: run_embedded(cfg, lambda urls: describe(cfg, urls)))
     except (ConfigError, OSError) as exc:

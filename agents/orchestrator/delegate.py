@@ -25,6 +25,7 @@ from google.protobuf.json_format import MessageToDict
 from agents.orchestrator.errors import BudgetExceeded, DelegationError
 from bus.a2a_client import BusClient
 from bus.backoff import TRANSIENT
+from bus.backpressure import retry_after
 from bus.binding import BINDING
 from bus.envelope import Budget
 
@@ -172,7 +173,7 @@ class Delegator:
                 f"{agent} answered {name}: {text}",
                 transient=transient,
                 agent=agent,
-                retry_after=_retry_after(exc),
+                retry_after=retry_after(exc),
                 answered=not isinstance(exc, A2AClientError),  # a client error: no answer came
             ) from exc
         except (httpx.HTTPError, OSError, *TRANSIENT) as exc:
@@ -207,16 +208,6 @@ class Delegator:
                 task.status.message.CopyFrom(event.message)
                 return task
         raise InternalError(message="the agent ended the call without a task or a message")
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    """The overloaded agent's retry-after hint, when the error is one."""
-    data = getattr(exc, "data", None)
-    if isinstance(data, dict):
-        value = data.get("retryAfterS") or data.get("retryAfter")
-        if isinstance(value, int | float):
-            return float(value)
-    return None
 
 
 def _parts(parts: Any) -> tuple[list[str], dict[str, Any]]:

@@ -54,14 +54,21 @@ async def test_registry_service_and_agents_command(redis, redis_url, keys) -> No
         assert listed["analyst"]["alive"] == 1 and listed["analyst"]["skills"] == ["calculate"]
         assert listed["analyst"]["instances"][0]["url"] == "http://h:1/"
         assert listed["hello-agent"]["static"] is True
+        assert listed["analyst"]["queue"] == {"depth": 0, "pending": 0, "waiting": 0, "capacity": 1000,
+                                              "oldestPendingAgeS": None, "deadLetters": 0}  # fmt: skip
+        assert listed["hello-agent"]["queue"] is None  # an outside agent has no inbox
 
         table = await podium(
             "agents", "--redis-url", redis_url, "--namespace", keys.namespace, env=base_env()
         )
         lines = table.stdout.decode().splitlines()
-        assert lines[0].split() == ["NAME", "SKILLS", "ALIVE", "LAST", "HEARTBEAT", "SIGNED"]
-        assert lines[1].split()[:3] == ["analyst", "calculate", "1"] and lines[1].endswith("no")
-        assert lines[2].split()[:3] == ["hello-agent", "greet", "static"]
+        assert lines[0].split() == ["NAME", "SKILLS", "ALIVE", "LAST", "HEARTBEAT", "SIGNED",
+                                    "QUEUED", "PENDING", "OLDEST", "LOAD"]  # fmt: skip
+        assert lines[1].split()[:3] == ["analyst", "calculate", "1"]
+        assert lines[1].split()[-5:] == ["no", "0", "0", "-", "0/1000"]
+        assert (
+            lines[2].split()[:3] == ["hello-agent", "greet", "static"] and lines[2].split()[-4:] == ["-"] * 4
+        )
         assert b"tok" not in proc.output().encode()
     finally:
         try:
