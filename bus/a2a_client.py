@@ -143,8 +143,10 @@ class BusClient:
                 backoff = 0.05
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the reader must outlive Redis restarts; callers time out meanwhile
-                logger.warning("reply reader for %s: Redis error, retrying in %.2fs", self.reply_to, backoff)
+            except Exception as exc:  # the reader must outlive Redis restarts; callers time out meanwhile
+                logger.warning(
+                    "reply reader for %s: Redis error (%s), retrying in %.2fs", self.reply_to, exc, backoff
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import anyio
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+T = TypeVar("T")
 
 # Redis restarting, unreachable or still loading its data (BusyLoadingError is a ConnectionError), or
 # refusing writes because it reached maxmemory (noeviction) until memory frees.
@@ -44,3 +49,17 @@ def out_of_memory(exc: BaseException) -> bool:
             todo.extend(error.exceptions)
         todo.extend(e for e in (error.__cause__, error.__context__) if e is not None)
     return False
+
+
+async def through_outages(call: Callable[[], Awaitable[T]], *, within: float = 30.0) -> T:
+    """``await call()``, calling it again while Redis is briefly away (restarting, loading its data) for
+    up to ``within`` seconds. Raises the last transient error after that, and any other error at once."""
+    deadline = time.monotonic() + within
+    backoff = Backoff(first=0.05, cap=2.0)
+    while True:
+        try:
+            return await call()
+        except TRANSIENT:
+            if time.monotonic() >= deadline:
+                raise
+            await backoff.sleep()

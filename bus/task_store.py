@@ -30,6 +30,7 @@ from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
 from a2a.utils.proto_utils import to_stream_response
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 
+from bus.backoff import through_outages
 from bus.keys import Keys
 from bus.notify import notifier_for
 
@@ -118,20 +119,23 @@ class RedisTaskStore(VersionedTaskStore):
         prev_value = 0 if prev_version.is_missing else _as_int(prev_version)
         event_bytes = to_stream_response(event).SerializeToString() if event is not None else b""
         now_ms = int(time.time() * 1000)
-        new = await self._save(
-            keys=[self._keys.task(task.id), self._keys.task_events(task.id)],
-            args=[
-                task.SerializeToString(),
-                prev_value,
-                "1" if cancel else "0",
-                event_bytes,
-                self._owner(context),
-                int(task.status.state),
-                now_ms,
-                self._events_maxlen,
-                _TERMINAL_ARG,
-                self._ttl_s,
-            ],
+        # A save lost to a Redis restart would fail the task for good: ride the outage out instead.
+        new = await through_outages(
+            lambda: self._save(
+                keys=[self._keys.task(task.id), self._keys.task_events(task.id)],
+                args=[
+                    task.SerializeToString(),
+                    prev_value,
+                    "1" if cancel else "0",
+                    event_bytes,
+                    self._owner(context),
+                    int(task.status.state),
+                    now_ms,
+                    self._events_maxlen,
+                    _TERMINAL_ARG,
+                    self._ttl_s,
+                ],
+            )
         )
         if int(new) < 0:
             raise ConcurrentTaskModificationError(task.id)
@@ -144,7 +148,8 @@ class RedisTaskStore(VersionedTaskStore):
         return TaskVersion(int(new))
 
     async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
-        raw = await self._redis.hmget(self._keys.task(task_id), ["task", "version", "owner"])
+        key = self._keys.task(task_id)
+        raw = await through_outages(lambda: self._redis.hmget(key, ["task", "version", "owner"]))
         if raw[0] is None or _text(raw[2]) != self._owner(context):
             return None
         task = Task()

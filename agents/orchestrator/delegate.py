@@ -176,7 +176,9 @@ class Delegator:
                 retry_after=retry_after(exc),
                 answered=not isinstance(exc, A2AClientError),  # a client error: no answer came
             ) from exc
-        except (httpx.HTTPError, OSError, *TRANSIENT) as exc:
+        except TRANSIENT:
+            raise  # our own Redis is away: not the agent's failure; the session waits for it
+        except (httpx.HTTPError, OSError) as exc:
             raise DelegationError(f"{agent} is unreachable: {exc}", transient=True, agent=agent) from exc
         finally:
             await client.close()

@@ -41,6 +41,8 @@ from agents.orchestrator.settings import OrchestratorSettings, load_settings
 from agents.orchestrator.synth import Answer, Material, offline_answer
 from agents.orchestrator.trace import Trace, read_trace
 from bus.a2a_client import BusClient
+from bus.backoff import TRANSIENT
+from bus.task_store import TERMINAL
 from registry.store import Registry
 
 logger = logging.getLogger(__name__)
@@ -138,7 +140,9 @@ class Orchestrator(AgentExecutor):
                     for task_id in await self.leases.due():
                         if await self.leases.acquire(task_id):
                             tg.start_soon(self._resume, handler, task_id)
-                except Exception:  # the loop outlives Redis outages and odd runs; it logs and tries again
+                except TRANSIENT as exc:
+                    logger.warning("orchestrator resume loop: Redis unavailable (%s); retrying", exc)
+                except Exception:  # the loop outlives odd runs; it logs and tries again
                     logger.exception("orchestrator resume loop failed; retrying")
                 await anyio.sleep(period)
 
@@ -147,7 +151,7 @@ class Orchestrator(AgentExecutor):
         try:
             state = await self.checkpoints.load(task_id)
             stored = await self.task_state(task_id)
-            if state is None or stored is None or state.status in ("done", "failed"):
+            if state is None or stored is None or stored in TERMINAL or state.status in ("done", "failed"):
                 await self.leases.release(task_id)
                 return
             why = "approval timed out" if state.status == "waiting-approval" else "its replica stopped"

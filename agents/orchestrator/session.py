@@ -33,7 +33,7 @@ from agents.orchestrator.runner import Runner
 from agents.orchestrator.synth import gather
 from agents.orchestrator.trace import Trace, TraceEntry
 from bus import telemetry
-from bus.backoff import TRANSIENT, Backoff
+from bus.backoff import TRANSIENT, Backoff, through_outages
 from bus.envelope import Budget
 from bus.task_store import TERMINAL
 
@@ -62,6 +62,7 @@ class Session:
         self.trace = Trace(orch.ctx.redis, orch.ctx.keys, task.id)
         self.trace.listeners.append(self._stream)
         self._closed = False
+        self._ended = False  # a terminal status was sent: the run must never start again
         self._outbox: list[TraceEntry] = []
         self._sender: asyncio.Task[None] | None = None
 
@@ -69,7 +70,7 @@ class Session:
 
     async def run(self) -> None:
         orch, task_id = self.orch, self.task.id
-        if not await orch.leases.acquire(task_id):
+        if not await through_outages(lambda: orch.leases.acquire(task_id), within=OUTAGE_LIMIT_S):
             await self._wait_for_other_replica()
             return
         # A crash (or cancellation) mid-run keeps the lease, to expire, so another replica resumes.
@@ -86,12 +87,16 @@ class Session:
         backoff = Backoff(first=0.2, cap=5.0)
         deadline = time.monotonic() + OUTAGE_LIMIT_S
         while True:
+            lost: BaseException | None = None
             try:
                 await self._run()
                 return
-            except TRANSIENT as exc:
-                if time.monotonic() > deadline:
+            except* TRANSIENT as group:  # task groups wrap what their tasks raise
+                if time.monotonic() > deadline or self._ended:
                     raise
+                lost = group.exceptions[0]
+            if lost is not None:
+                exc = lost
                 logger.warning("task %s: Redis unavailable (%s); continuing from the checkpoint when it is back",
                                self.task.id, exc)  # fmt: skip
                 await self._flush_quietly()
@@ -238,8 +243,9 @@ class Session:
             )
         else:
             await self._end(TaskState.TASK_STATE_COMPLETED, None)
-        await orch.checkpoints.save_status(task_id, status)
-        await orch.leases.release(task_id)
+        # the task has ended: its bookkeeping must not make the run start again
+        await through_outages(lambda: orch.checkpoints.save_status(task_id, status), within=OUTAGE_LIMIT_S)
+        await through_outages(lambda: orch.leases.release(task_id), within=OUTAGE_LIMIT_S)
 
     # -- the request and its plan --------------------------------------------------------------------
 
@@ -455,7 +461,7 @@ class Session:
 
     async def _end(self, state: TaskState, text: str | None) -> None:
         await self._flush()
-        self._closed = True
+        self._closed = self._ended = True
         message = self._message(text, {"event": "end", "reason": text}) if text else None
         await self.updater.update_status(state, message)
 

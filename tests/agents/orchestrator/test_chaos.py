@@ -3,12 +3,14 @@ replicas are SIGKILLed at random (and started again), one orchestrator is SIGKIL
 (append-only, fsync always) is restarted once. Every task must reach a terminal state, none may be lost,
 and no step may act twice (each worker records its effect keyed by its task, as executors must).
 
-The numbers are printed (run with ``-s`` to see them) and written to ``chaos.json`` in the test's folder.
+The numbers are printed (run with ``-s`` to see them) and written to ``chaos.json`` in the test's folder;
+``CHAOS_DEBUG=1`` also prints the orchestrators' errors.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 import uuid
@@ -142,6 +144,15 @@ async def test_chaos(killable_redis: RedisServer, tmp_path: Path) -> None:
                             break
                         await anyio.sleep(0.5)
         effects = await cluster.effects([f"t{i} {s}" for i in range(TASKS) for s in "ab"])
+        import os
+
+        if os.environ.get("CHAOS_DEBUG"):
+            for key, proc in cluster.procs.items():
+                if key.startswith("orch"):
+                    out = proc.proc.output()
+                    for block in out.split("\n20"):
+                        if "Traceback" in block or "ERROR" in block or "failed" in block.lower():
+                            print(f"--- {key}:", block[:3000])
     finally:
         cluster.close()
     tally = Counter(states.values())
@@ -157,6 +168,7 @@ async def test_chaos(killable_redis: RedisServer, tmp_path: Path) -> None:
         "lost": sum(v for k, v in tally.items() if str(k).startswith("lost")),
         "steps_run_twice": len(twice),
         "callers_with_errors": sum(1 for v in outcome.values() if isinstance(v, str)),
+        "caller_errors": sorted({v[:160] for v in outcome.values() if isinstance(v, str)}),
         "seconds": round(time.monotonic() - started, 1),
     }
     (tmp_path / "chaos.json").write_text(json.dumps(report, indent=2))

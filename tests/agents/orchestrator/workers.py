@@ -24,6 +24,7 @@ from a2a.server.tasks.task_updater import TaskUpdater
 
 from agents.context import AgentContext
 from agents.specialists import quantities
+from bus.backoff import through_outages
 from mcp_servers import arith
 
 FLAKY_FAILS = int(os.environ.get("FLAKY_FAILS", "2"))
@@ -50,12 +51,11 @@ class Worker(AgentExecutor):
         )
         if delay:
             await asyncio.sleep(delay)
-        runs = await self.ctx.redis.hincrby(
-            f"{self.ctx.keys.namespace}:test:runs", f"{self.ctx.name}|{text}", 1
-        )
+        redis, ns = self.ctx.redis, self.ctx.keys.namespace
+        runs = await through_outages(lambda: redis.hincrby(f"{ns}:test:runs", f"{self.ctx.name}|{text}", 1))
         # the effect of this step, keyed by its task as the README asks of executors: a step run again
         # for the same task (a redelivery) adds nothing; the same step sent as a new task would
-        await self.ctx.redis.sadd(f"{self.ctx.keys.namespace}:test:effects:{text}", task.id)
+        await through_outages(lambda: redis.sadd(f"{ns}:test:effects:{text}", task.id))
         if self.kind == "contrarian":
             computation = quantities.find(text)
             if computation is None or computation.tool != "evaluate":
