@@ -144,9 +144,7 @@ async def test_chaos(killable_redis: RedisServer, tmp_path: Path) -> None:
                             break
                         await anyio.sleep(0.5)
         effects = await cluster.effects([f"t{i} {s}" for i in range(TASKS) for s in "ab"])
-        import os
-
-        if os.environ.get("CHAOS_DEBUG"):
+        if os.environ.get("CHAOS_DEBUG"):  # the orchestrators' errors, to see why a task failed
             for key, proc in cluster.procs.items():
                 if key.startswith("orch"):
                     out = proc.proc.output()
