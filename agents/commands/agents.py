@@ -8,10 +8,12 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 import anyio
 from redis.exceptions import RedisError
 
+from agents.orchestrator.breaker import breaker_states
 from bus.connection import connect, redact
 from bus.errors import ConfigError
 from bus.keys import Keys
@@ -47,35 +49,39 @@ def run(args: argparse.Namespace) -> int:
         print(f"podium agents: {exc}", file=sys.stderr)
         return 2
 
-    async def fetch() -> list[AgentEntry]:
+    async def fetch() -> tuple[list[AgentEntry], dict[str, dict[str, Any]]]:
         try:
             registry = Registry(redis, keys)
-            return await registry.with_queues(await registry.list(include_down=args.all))
+            entries = await registry.with_queues(await registry.list(include_down=args.all))
+            return entries, await breaker_states(redis, keys, [e.name for e in entries])
         finally:
             await redis.aclose()
 
     try:
-        entries = anyio.run(fetch)
+        entries, breakers = anyio.run(fetch)
     except (RedisError, OSError) as exc:
         print(f"podium agents: cannot read the registry from {redact(url)}: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps([e.to_dict() for e in entries], indent=2))
+        print(json.dumps([{**e.to_dict(), "breaker": breakers.get(e.name)} for e in entries], indent=2))
         return 0
     if not entries:
         hint = "" if args.all else " (--all includes agents with no alive instance)"
         print(f"no agents registered in namespace {keys.namespace!r}{hint}")
         return 0
-    print(table(entries))
+    print(table(entries, breakers=breakers))
     return 0
 
 
-def table(entries: list[AgentEntry], now: float | None = None) -> str:
-    """A plain-text table: name, skills, alive instances, last heartbeat, signed, and the inbox's backlog:
+def table(
+    entries: list[AgentEntry], now: float | None = None, breakers: dict[str, dict[str, Any]] | None = None
+) -> str:
+    """A plain-text table: name, skills, alive instances, last heartbeat, signed, the inbox's backlog —
     queued (not yet delivered), pending (delivered, not acknowledged), the oldest pending request's age,
-    and waiting/capacity."""
+    waiting/capacity — and the orchestrator's circuit breaker for the agent."""
     now = time.time() if now is None else now
-    rows = [("NAME", "SKILLS", "ALIVE", "LAST HEARTBEAT", "SIGNED", "QUEUED", "PENDING", "OLDEST", "LOAD")]
+    rows = [("NAME", "SKILLS", "ALIVE", "LAST HEARTBEAT", "SIGNED", "QUEUED", "PENDING", "OLDEST", "LOAD",
+             "BREAKER")]  # fmt: skip
     for e in entries:
         alive = "static" if e.static else str(e.alive)
         beat = "-" if e.last_heartbeat is None else f"{max(0.0, now - e.last_heartbeat):.1f}s ago"
@@ -86,6 +92,8 @@ def table(entries: list[AgentEntry], now: float | None = None) -> str:
             oldest = "-" if q.oldest_pending_age_s is None else f"{q.oldest_pending_age_s:.1f}s"
             load = f"{q.waiting}/{q.capacity}" if q.capacity else f"{q.waiting}/-"
             backlog = (str(q.depth), str(q.pending), oldest, load)
-        rows.append((e.name, ", ".join(s.id for s in e.card.skills), alive, beat, signed, *backlog))
+        breaker = (breakers or {}).get(e.name) or {"state": "closed", "failures": 0}
+        state = breaker["state"] + (f" ({breaker['failures']} failed)" if breaker.get("failures") else "")
+        rows.append((e.name, ", ".join(s.id for s in e.card.skills), alive, beat, signed, *backlog, state))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)

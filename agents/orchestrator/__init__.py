@@ -1,31 +1,43 @@
-"""The orchestrator agent: plans a request, delegates its steps to specialists over A2A (the bus
-first), survives their failures, and synthesises one answer. ``build`` is what the agent runtime calls."""
+"""The orchestrator agent: plans a request, delegates its steps to specialists over A2A (the bus first),
+survives their failures, and synthesises one answer. ``build`` is what the agent runtime calls.
 
-from agents.orchestrator.errors import (
-    BudgetExceeded,
-    DelegationError,
-    LoopDetected,
-    OrchestratorError,
-    PlanError,
-)
-from agents.orchestrator.executor import Orchestrator, build
-from agents.orchestrator.plan import Plan, parse_plan, validate_plan
-from agents.orchestrator.planner import OfflinePlanner, split_request
-from agents.orchestrator.trace import TraceEntry, read_trace
+Names are loaded on first use, so a command that needs one small part (``podium agents`` reads the
+breakers) does not import the whole orchestrator.
+"""
 
-__all__ = [
-    "BudgetExceeded",
-    "DelegationError",
-    "LoopDetected",
-    "OfflinePlanner",
-    "Orchestrator",
-    "OrchestratorError",
-    "Plan",
-    "PlanError",
-    "TraceEntry",
-    "build",
-    "parse_plan",
-    "read_trace",
-    "split_request",
-    "validate_plan",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BudgetExceeded": "agents.orchestrator.errors",
+    "DelegationError": "agents.orchestrator.errors",
+    "LoopDetected": "agents.orchestrator.errors",
+    "OrchestratorError": "agents.orchestrator.errors",
+    "PlanError": "agents.orchestrator.errors",
+    "Orchestrator": "agents.orchestrator.executor",
+    "Plan": "agents.orchestrator.plan",
+    "parse_plan": "agents.orchestrator.plan",
+    "validate_plan": "agents.orchestrator.plan",
+    "OfflinePlanner": "agents.orchestrator.planner",
+    "split_request": "agents.orchestrator.planner",
+    "TraceEntry": "agents.orchestrator.trace",
+    "read_trace": "agents.orchestrator.trace",
+}
+
+__all__ = sorted([*_EXPORTS, "build"])
+
+
+def build(ctx: Any) -> Any:
+    """The orchestrator's executor for the agent runtime."""
+    from agents.orchestrator.executor import build as build_executor
+
+    return build_executor(ctx)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agents.orchestrator' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

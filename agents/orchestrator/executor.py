@@ -34,7 +34,7 @@ from agents.orchestrator.checkpoint import Checkpoints
 from agents.orchestrator.delegate import Delegator
 from agents.orchestrator.dispatch import Policy
 from agents.orchestrator.leases import Leases
-from agents.orchestrator.plan import Plan
+from agents.orchestrator.plan import DynamicStep, LoopStep, ParallelStep, Plan, VoteStep
 from agents.orchestrator.planner import OfflinePlanner
 from agents.orchestrator.session import RESUME_KEY, Session
 from agents.orchestrator.settings import OrchestratorSettings, load_settings
@@ -108,6 +108,21 @@ class Orchestrator(AgentExecutor):
         from agents.orchestrator.model import model_answer
 
         return await model_answer(self.engine, material, spending=spending, trace=trace)
+
+    def estimate_cost(self, plan: Plan, spending: Spending) -> float:
+        """A plan's cost in USD, roughly: what planning spent so far and a fixed estimate per delegation
+        (``approval.estimatedCallUsd``), counting every call a step may make."""
+        calls = 0
+        for step in plan.steps:
+            if isinstance(step, VoteStep):
+                calls += step.n
+            elif isinstance(step, LoopStep):
+                calls += 2 * step.max_rounds
+            elif isinstance(step, DynamicStep):
+                calls += step.max_workers
+            elif not isinstance(step, ParallelStep):
+                calls += 1
+        return round(spending.used["spend"] + calls * self.settings.approval.estimated_call_usd, 4)
 
     def approval_reason(self, catalog: Catalog) -> Any:
         """Why a step must wait for the caller's approval (None when it need not)."""

@@ -187,6 +187,28 @@ class Session:
                 data={"plan": state.plan.model_dump(mode="json", by_alias=True, exclude_none=True)},
             )
         plan = state.plan
+        limit = orch.settings.approval.cost_limit_usd
+        if limit is not None and "plan" not in approvals:
+            estimate = orch.estimate_cost(plan, spending)
+            if estimate > limit:
+                reason = f"its estimated cost ${estimate:.4g} is over the limit of ${limit:.4g}"
+                await self.trace.record("approval", step="plan", state="waiting", reason=reason)
+                ask = {
+                    "step": "plan",
+                    "title": f"run the plan of {len(plan.steps)} steps",
+                    "reason": reason,
+                    "skill": None,
+                    "instruction": state.request.text,
+                }
+                await self._ask([ask], approvals)
+                return
+        if approvals.get("plan", {}).get("decision") == "reject":
+            await self._end(TaskState.TASK_STATE_CANCELED, "The caller declined the plan; nothing was run.")
+            await through_outages(
+                lambda: orch.checkpoints.save_status(task_id, "failed"), within=OUTAGE_LIMIT_S
+            )
+            await through_outages(lambda: orch.leases.release(task_id), within=OUTAGE_LIMIT_S)
+            return
         dispatcher = Dispatcher(
             catalog,
             orch.delegator,
@@ -315,7 +337,7 @@ class Session:
     ) -> None:
         orch, plan = self.orch, state.plan
         assert plan is not None
-        asks = []
+        asks: list[dict[str, Any]] = []
         for step_id in waiting:
             if step_id in decided:
                 continue
@@ -334,6 +356,11 @@ class Session:
                     or state.request.text,
                 }
             )
+        await self._ask(asks, decided)
+
+    async def _ask(self, asks: list[dict[str, Any]], decided: dict[str, dict[str, Any]]) -> None:
+        """Pause the task in input-required, asking the caller to decide ``asks``."""
+        orch = self.orch
         deadline = time.time() + orch.settings.approval.timeout_s
         approval = {
             "asks": asks,

@@ -32,6 +32,7 @@ class ApprovalSettings(_Section):
     cost_limit_usd: float | None = Field(
         default=None, ge=0, description="plans estimated above this need approval"
     )
+    estimated_call_usd: float = Field(default=0.01, ge=0, description="the cost estimate of one delegation")
     timeout_s: float = Field(default=600.0, gt=0, description="how long an approval may take")
     default: Literal["deny", "approve"] = Field(default="deny", description="the answer when it times out")
 
