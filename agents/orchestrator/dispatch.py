@@ -263,6 +263,9 @@ class Dispatcher:
                 data={"transient": exc.transient},
             )
             raise
+        usage = reply.data.get("usage")
+        if isinstance(usage, dict):  # what the agent's own model calls spent comes out of the budget too
+            self.spending.charge(int(usage.get("inputTokens") or 0), int(usage.get("outputTokens") or 0))
         await self.trace.record(
             "result",
             step=spec.step,

@@ -141,8 +141,14 @@ class Analyst(Specialist):
         ):
             raise self.nothing_to_compute(job)
         context = "".join(f"\n\nShared note {k!r}:\n{v}" for k, v in job.board.items())
-        loop = await run_tool_loop(
-            self.engine, system=SYSTEM, prompt=job.question + context, tools=job.tools.only(self.engine_tools)
+        loop = job.spent(
+            await run_tool_loop(
+                self.engine,
+                system=SYSTEM,
+                prompt=job.question + context,
+                tools=job.tools.only(self.engine_tools),
+                token_budget=job.token_budget,
+            )
         )
         done = [c for c in job.tools.calls if c.name.startswith("calc__") and not c.result.is_error]
         if "NOTHING TO COMPUTE" in loop.text or not done:

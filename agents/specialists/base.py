@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import anyio
 from a2a.helpers.proto_helpers import new_data_part, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events.event_queue_v2 import EventQueue
@@ -29,10 +31,11 @@ from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, ValidationError
 
 from agents.context import AgentContext
-from agents.llm import LLMError
+from agents.llm import LLMError, Usage
 from agents.specialists.models import SpecialistInput, SpecialistOutput
 from agents.specialists.routing import Route, classify, misrouted
 from agents.tools import ToolBox, ToolResult, ToolSpec
+from bus.envelope import Budget
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +67,14 @@ class Recorder:
     """A :class:`ToolBox` over the agent's mounted tools that remembers every call and its result;
     :meth:`only` gives the view of it a tool loop may use."""
 
-    def __init__(self, tools: ToolBox, prefixes: tuple[str, ...] = ()) -> None:
+    def __init__(self, tools: ToolBox, prefixes: tuple[str, ...] = (), deadline: float | None = None) -> None:
         self.tools = tools
         self.prefixes = prefixes
+        self.deadline = deadline  # unix seconds: the request's budget deadline, if it has one
         self.calls: list[Call] = []
 
     def only(self, prefixes: tuple[str, ...]) -> Recorder:
-        view = Recorder(self.tools, prefixes)
+        view = Recorder(self.tools, prefixes, self.deadline)
         view.calls = self.calls  # one record, whoever calls
         return view
 
@@ -83,7 +87,17 @@ class Recorder:
     async def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
         if self.prefixes and not name.startswith(self.prefixes):
             return ToolResult(text=f"tool {name!r} is not available here", is_error=True)
-        result = await self.tools.call(name, arguments)
+        left = None if self.deadline is None else self.deadline - time.time()
+        if left is not None and left <= 0:
+            result = ToolResult(
+                text=f"{name} was not called: the request's deadline has passed", is_error=True
+            )
+        else:
+            # a tool call gets at most what is left of the request's deadline (its own timeout too)
+            with anyio.move_on_after(left) as scope:
+                result = await self.tools.call(name, arguments)
+            if scope.cancelled_caught:
+                result = ToolResult(text=f"{name} stopped: the request's deadline passed", is_error=True)
         self.calls.append(Call(name, dict(arguments), result))
         return result
 
@@ -105,6 +119,20 @@ class Job:
     tools: Recorder
     board: dict[str, str] = field(default_factory=dict)  # blackboard notes read, by key
     warnings: list[str] = field(default_factory=list)
+    budget: Budget | None = None  # what the request may still spend (tokens, deadline)
+    usage: Usage = field(default_factory=Usage)  # what this task's model calls spent
+
+    @property
+    def token_budget(self) -> int | None:
+        """Tokens the next model loop may spend: the request's token budget less what was spent."""
+        if self.budget is None or self.budget.tokens is None:
+            return None
+        return max(0, self.budget.tokens - self.usage.total)
+
+    def spent(self, loop: Any) -> Any:
+        """Record a model loop's tokens; returns the loop."""
+        self.usage = self.usage + loop.usage
+        return loop
 
     @property
     def question(self) -> str:
@@ -172,6 +200,8 @@ class Specialist(AgentExecutor):
         await self.write_board(job, output)
         output.tools_called = job.tools.names
         output.warnings = job.warnings
+        if job.usage.total:
+            output.usage = {"inputTokens": job.usage.input_tokens, "outputTokens": job.usage.output_tokens}
         checked = type(output).model_validate(output.model_dump())
         await updater.add_artifact(
             [
@@ -212,7 +242,9 @@ class Specialist(AgentExecutor):
             raise Rejected(f"the input does not fit the {self.name}'s input shape ({problems})") from exc
         # The text is the task; without one (a data part only), the data's question is.
         route = classify(text or parsed.question, data)
-        return Job(task_id, context_id, text, data, parsed, route, Recorder(self.ctx.tools))
+        budget = _budget(context, metadata)
+        recorder = Recorder(self.ctx.tools, deadline=budget.deadline if budget else None)
+        return Job(task_id, context_id, text, data, parsed, route, recorder, budget=budget)
 
     async def answer(self, job: Job) -> SpecialistOutput:
         """The engine's answer when there is an engine, else (or when the engine fails) the offline one."""
@@ -324,3 +356,18 @@ def board_json(job: Job) -> list[dict[str, Any]]:
     """The blackboard notes read for ``job`` that hold specialists' JSON results (one per line), as written:
     keys camelCase, or snake_case in notes written before; validate them with the models, which take both."""
     return [item for value in job.board.values() for item in _json_lines(value)]
+
+
+def _budget(context: RequestContext, metadata: dict[str, Any]) -> Budget | None:
+    """The request's budget: from the bus envelope (the call context), else the ``podium.budget``
+    message metadata an HTTP caller sends; None when it has none (or a malformed one)."""
+    carried = context.call_context.state.get("budget") if context.call_context else None
+    if isinstance(carried, Budget):
+        return carried
+    raw = metadata.get("podium.budget")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return Budget.model_validate({k: v for k, v in raw.items() if v is not None})
+    except ValidationError:
+        return None

@@ -143,7 +143,15 @@ class Researcher(Specialist):
         self.reject_unless(job, "research")
         tools = job.tools.only(self.engine_tools)
         context = "".join(f"\n\nShared note {k!r}:\n{v}" for k, v in job.board.items())
-        loop = await run_tool_loop(self.engine, system=SYSTEM, prompt=job.question + context, tools=tools)
+        loop = job.spent(
+            await run_tool_loop(
+                self.engine,
+                system=SYSTEM,
+                prompt=job.question + context,
+                tools=tools,
+                token_budget=job.token_budget,
+            )
+        )
         read: dict[str, str] = {}
         scores: list[float] = []
         queries: list[str] = []

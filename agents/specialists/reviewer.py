@@ -124,8 +124,14 @@ class Reviewer(Specialist):
         )
         sources = "\n".join(f"[{s.marker}] {s.doc_id}: {s.quote}" for s in draft.sources)
         prompt = f"Question: {question or '(not given)'}\n\nDraft:\n{draft.render()}\n\nSources:\n{sources}\n\nChecks:\n{results}"
-        loop = await run_tool_loop(
-            self.engine, system=SYSTEM, prompt=prompt, tools=job.tools.only(self.engine_tools)
+        loop = job.spent(
+            await run_tool_loop(
+                self.engine,
+                system=SYSTEM,
+                prompt=prompt,
+                tools=job.tools.only(self.engine_tools),
+                token_budget=job.token_budget,
+            )
         )
         said = _VERDICT.search(loop.text)
         agrees = said is not None and said.group(1).lower() == "pass"

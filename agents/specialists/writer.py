@@ -163,7 +163,11 @@ class Writer(Specialist):
             feedback = "\n".join(f"- ({f.check}) {f.message}" for f in job.input.feedback)
             prompt += f"\n\nDraft:\n{draft.body}\n\nFeedback:\n{feedback}"
             system += "\n\n" + REVISE
-        loop = await run_tool_loop(self.engine, system=system, prompt=prompt, max_turns=1)
+        loop = job.spent(
+            await run_tool_loop(
+                self.engine, system=system, prompt=prompt, max_turns=1, token_budget=job.token_budget
+            )
+        )
         text, _, tail = loop.text.partition("CHANGES:")
         text = drafts.SOURCES_HEADING.split(text)[0].strip()
         written = drafts.parse(text)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agents.llm import EngineRequest, ScriptedEngine, ToolCall, ToolResultBlock
+from agents.llm import EngineRequest, ScriptedEngine, ToolCall, ToolResultBlock, Usage
 from tests.agents.test_llm_support import (
     MODEL,
     MessagesAPI,
@@ -190,3 +190,26 @@ async def test_writer_revision_with_engine_lists_each_change() -> None:
     assert [c["addressed"] for c in silent["changes"]] == [
         False
     ]  # the model said nothing: not claimed as done
+
+
+async def test_a_request_budget_caps_the_model_loop_and_its_spend_is_reported() -> None:
+    calls = [ToolCall("t1", "docs__search", {"query": "with statement"})]
+    engine = ScriptedEngine([calls, "- never reached"], usage=Usage(5000, 500))
+    async with specialist("researcher", engine=engine) as agent:
+        # a first turn costs 5 500 tokens: the budget of 6 000 leaves no room for a second one
+        data, _ = answer(await agent.ask(QUESTION, **{"podium.budget": {"tokens": 6000}}))
+    assert len(engine.requests) == 1 and data["toolsCalled"] == []
+    assert data["usage"] == {"inputTokens": 5000, "outputTokens": 500}
+    async with specialist(
+        "researcher", engine=ScriptedEngine([calls, "NOT COVERED"], usage=Usage(5000, 500))
+    ) as agent:
+        data, _ = answer(await agent.ask(QUESTION))  # no budget: both turns run
+    assert data["usage"] == {"inputTokens": 10000, "outputTokens": 1000}
+
+
+async def test_a_passed_deadline_stops_tool_calls() -> None:
+    engine = ScriptedEngine([[ToolCall("t1", "docs__search", {"query": "with statement"})], "NOT COVERED"])
+    async with specialist("researcher", engine=engine) as agent:
+        await agent.ask(QUESTION, **{"podium.budget": {"deadline": 1.0}})  # long past
+    [result] = last_results(engine.requests[1])
+    assert result.is_error and "deadline has passed" in result.text

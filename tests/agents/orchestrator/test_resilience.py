@@ -29,10 +29,15 @@ COOLDOWN_S = 5.0
 def cluster(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     home = Path(tmp_path_factory.mktemp("resilience"))
     c = Cluster(
-        redis_server.url, f"t{uuid.uuid4().hex[:12]}", home,
-        orchestrator={"retries": 2, "breaker": {"threshold": 3, "cooldownS": COOLDOWN_S},
-                      "approval": {"timeoutS": 3, "default": "deny"}},
-    )  # fmt: skip
+        redis_server.url,
+        f"t{uuid.uuid4().hex[:12]}",
+        home,
+        orchestrator={
+            "retries": 2,
+            "breaker": {"threshold": 3, "cooldownS": COOLDOWN_S},
+            "approval": {"timeoutS": 3, "default": "deny"},
+        },
+    )
     c.add_worker("flaky")
     c.add_worker("breakable")
     c.add_worker("counter-b", "counter", id="fragile")  # a second agent with the breakable's skill
@@ -123,10 +128,16 @@ async def test_a_required_step_that_fails_fails_the_task_with_the_partial_answer
         "required",
         data=plan(
             {"id": "quick", "part": "quick", "call": {"skill": "count", "text": "before the failure"}},
-            {"id": "slow", "timeoutS": 1, "retries": 0, "required": True, "call": {"skill": "slow"},
-             "dependsOn": ["quick"]},
+            {
+                "id": "slow",
+                "timeoutS": 1,
+                "retries": 0,
+                "required": True,
+                "call": {"skill": "slow"},
+                "dependsOn": ["quick"],
+            },
         ),
-    )  # fmt: skip
+    )
     assert task.status.state == TaskState.TASK_STATE_FAILED
     assert "required step 'slow' failed" in status_text(task) and "partial answer is attached" in status_text(
         task
@@ -135,8 +146,14 @@ async def test_a_required_step_that_fails_fails_the_task_with_the_partial_answer
 
 
 async def test_a_budget_of_two_hops_stops_a_plan_that_needs_three(cluster: Cluster) -> None:
-    steps = [{"id": f"s{i}", "call": {"skill": "count", "text": f"hop {i}"}, **({"dependsOn": [f"s{i - 1}"]} if i > 1 else {})}
-             for i in (1, 2, 3)]  # fmt: skip
+    steps = [
+        {
+            "id": f"s{i}",
+            "call": {"skill": "count", "text": f"hop {i}"},
+            **({"dependsOn": [f"s{i - 1}"]} if i > 1 else {}),
+        }
+        for i in (1, 2, 3)
+    ]
     message = new_text_message("three hops", role=Role.ROLE_USER)
     message.parts.append(new_data_part(plan(*steps)))
     message.metadata.update({"podium.budget": {"hops": 2}})
@@ -166,10 +183,19 @@ async def test_agents_handing_a_task_back_and_forth_are_stopped(cluster: Cluster
 
 async def _ask_until_input(cluster: Cluster, client: Any, text: str) -> Task:
     message = new_text_message(text, role=Role.ROLE_USER)
-    message.parts.append(new_data_part(plan(
-        {"id": "draft", "call": {"skill": "count", "text": f"draft for {text}"}},
-        {"id": "publish", "part": "publish it", "call": {"skill": "publish", "text": f"publish {text}"}, "dependsOn": ["draft"]},
-    )))  # fmt: skip
+    message.parts.append(
+        new_data_part(
+            plan(
+                {"id": "draft", "call": {"skill": "count", "text": f"draft for {text}"}},
+                {
+                    "id": "publish",
+                    "part": "publish it",
+                    "call": {"skill": "publish", "text": f"publish {text}"},
+                    "dependsOn": ["draft"],
+                },
+            )
+        )
+    )
     events = [e async for e in client.send_message(SendMessageRequest(message=message))]
     task = await client.get_task(GetTaskRequest(id=events[0].task.id))
     assert task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED, status_text(task)
@@ -229,3 +255,28 @@ async def test_an_unanswered_approval_times_out_to_the_default_deny(cluster: Clu
     assert [(e.state, e.reason) for e in entries if e.event == "approval" and e.state != "waiting"] == [
         ("reject", "by timeout")
     ]
+
+
+async def test_tokens_the_agents_report_come_out_of_the_request_budget(cluster: Cluster) -> None:
+    steps = [
+        {
+            "id": f"t{i}",
+            "call": {"skill": "count", "text": f"tokens {i}", "metadata": {"usage_tokens": 700}},
+            **({"dependsOn": [f"t{i - 1}"]} if i > 1 else {}),
+        }
+        for i in (1, 2, 3)
+    ]
+    message = new_text_message("spend tokens", role=Role.ROLE_USER)
+    message.parts.append(new_data_part(plan(*steps)))
+    message.metadata.update({"podium.budget": {"tokens": 1000}})
+    async with cluster.client() as client:
+        events = [e async for e in client.send_message(SendMessageRequest(message=message))]
+        task: Task = await client.get_task(GetTaskRequest(id=events[0].task.id))
+    assert task.status.state == TaskState.TASK_STATE_FAILED
+    assert "token budget of 1000 is used up" in status_text(task)
+    runs = await cluster.runs()
+    assert (
+        runs.get("counter|tokens 1") == 1
+        and runs.get("counter|tokens 2") == 1
+        and "counter|tokens 3" not in runs
+    )

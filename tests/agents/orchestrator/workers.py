@@ -44,11 +44,8 @@ class Worker(AgentExecutor):
         updater = TaskUpdater(event_queue, task.id, task.context_id)
         await updater.start_work()
         text = context.get_user_input()
-        delay = (
-            float(dict(context.message.metadata).get("delay_s") or 0)
-            if context.message.HasField("metadata")
-            else 0
-        )
+        metadata = dict(context.message.metadata) if context.message.HasField("metadata") else {}
+        delay = float(metadata.get("delay_s") or 0)
         if delay:
             await asyncio.sleep(delay)
         redis, ns = self.ctx.redis, self.ctx.keys.namespace
@@ -96,9 +93,11 @@ class Worker(AgentExecutor):
                 )
             )
         else:
-            await updater.add_artifact(
-                [new_text_part(text), new_data_part({"echo": text, "runs": runs, "agent": self.ctx.name})]
-            )
+            data = {"echo": text, "runs": runs, "agent": self.ctx.name}
+            spent = int(float(metadata.get("usage_tokens") or 0))
+            if spent:  # as a model-backed agent reports what its model calls spent
+                data["usage"] = {"inputTokens": spent, "outputTokens": 0}
+            await updater.add_artifact([new_text_part(text), new_data_part(data)])
             await updater.complete()
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
