@@ -53,3 +53,22 @@ def running(pids: dict[int, str]) -> dict[int, str]:
         if stat is not None and stat[0] != "Z" and _cmdline(pid) == cmd:  # same pid, same process
             alive[pid] = cmd
     return alive
+
+
+def with_env(name: str, value: str) -> dict[int, str]:
+    """Every process whose environment holds ``name=value`` (readable by us), with its command line: a
+    test's processes, however deep and whoever adopted them, found by the unique namespace they carry."""
+    wanted = f"{name}={value}".encode()
+    found = {}
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if wanted in environ.split(b"\0"):
+            stat = _stat(int(entry.name))
+            if stat is not None and stat[0] != "Z":
+                found[int(entry.name)] = _cmdline(int(entry.name))
+    return found

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.proctree import descendants, needs_proc, running
+from tests.proctree import descendants, needs_proc, running, with_env
 from tests.support import REDIS_SERVER, ROOT, Proc, RedisServer, free_port, wait_until
 
 pytestmark = [needs_proc, pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed")]
@@ -37,8 +37,10 @@ def _tree(pid: int) -> dict[int, str]:
     return tree
 
 
-def _all_gone(tree: dict[int, str]) -> None:
+def _all_gone(tree: dict[int, str], namespace: str | None = None) -> None:
     wait_until(lambda: not running(tree), timeout=60, what=f"these to exit: {running(tree)}")
+    if namespace:  # and nothing else carrying the test's namespace, however it was spawned
+        wait_until(lambda: not with_env("PODIUM_NAMESPACE", namespace), timeout=60, what="stragglers to exit")
 
 
 def _up(redis_url: str, namespace: str) -> tuple[Proc, dict[int, str]]:
@@ -53,6 +55,25 @@ def _up(redis_url: str, namespace: str) -> tuple[Proc, dict[int, str]]:
     return proc, _tree(proc.proc.pid)
 
 
+def test_sigterm_while_podium_up_is_starting_leaves_nothing(redis_url: str, namespace: str) -> None:
+    proc = Proc.podium("up", "--any-port", "--agents", "analyst", env=_env(redis_url, namespace))
+    try:
+        wait_until(
+            lambda: any("agent analyst" in cmd for cmd in with_env("PODIUM_NAMESPACE", namespace).values()),
+            timeout=60,
+            what="podium up to start the analyst",
+        )
+        assert READY not in proc.output()  # the agent takes seconds to be ready: this is start-up
+        proc.signal(signal.SIGTERM)
+        assert proc.proc.wait(60) == 0, proc.output()
+        # Found by the namespace in their environment: whatever was spawned, however deep, whoever adopted it.
+        wait_until(
+            lambda: not with_env("PODIUM_NAMESPACE", namespace), timeout=60, what="every process to exit"
+        )
+    finally:
+        proc.close()
+
+
 @pytest.mark.parametrize(
     ("how", "code"),
     [(signal.SIGTERM, 0), (signal.SIGINT, 0), (signal.SIGKILL, -signal.SIGKILL)],
@@ -63,7 +84,7 @@ def test_no_child_outlives_podium_up(redis_url: str, namespace: str, how: signal
     try:
         proc.signal(how)
         assert proc.proc.wait(60) == code, proc.output()
-        _all_gone(tree)
+        _all_gone(tree, namespace)
         if how != signal.SIGKILL:
             assert "Traceback" not in proc.output()
     finally:
@@ -77,7 +98,7 @@ def test_a_dead_agent_stops_the_rest(redis_url: str, namespace: str) -> None:
         os.kill(agent, signal.SIGKILL)
         assert proc.proc.wait(60) == 1
         assert "analyst exited; stopping the rest" in proc.output()
-        _all_gone(tree)
+        _all_gone(tree, namespace)
     finally:
         proc.close()
 
@@ -102,7 +123,7 @@ def test_podium_up_crashing_still_stops_its_children(redis_url: str, namespace: 
         up.stdout.close()
         up.send_signal(signal.SIGTERM)  # it says "stopping" on stdout, which is gone
         assert up.wait(60) not in (0, None)
-        _all_gone(tree)
+        _all_gone(tree, namespace)
     finally:
         if up.poll() is None:
             up.kill()
@@ -119,7 +140,7 @@ def test_redis_killed_under_podium_up_then_sigterm(namespace: str) -> None:
             server.kill()
             proc.signal(signal.SIGTERM)
             assert proc.proc.wait(90) == 0, proc.output()
-            _all_gone(tree)
+            _all_gone(tree, namespace)
         finally:
             proc.close()
     finally:
