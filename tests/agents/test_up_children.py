@@ -192,3 +192,16 @@ def test_an_agents_stdio_mcp_server_dies_with_it(redis_url: str, namespace: str)
         _all_gone(servers)
     finally:
         agent.close()
+
+
+def test_a_child_whose_parent_is_already_gone_does_not_start() -> None:
+    """PODIUM_PARENT_PID names a process that is not (any more) this one's parent: it must not start."""
+    done = subprocess.run(
+        [sys.executable, "-m", "agents.cli", "agents"],
+        cwd=ROOT,
+        env={**os.environ, "PODIUM_PARENT_PID": "1", "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "has already exited" in done.stderr, done.stderr
