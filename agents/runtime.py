@@ -77,9 +77,8 @@ class RuntimeConfig:
     heartbeat_ttl: float = 15.0
     grace_s: float = 10.0
     register: bool = True
-    startup_timeout: float = (
-        DEFAULT_STARTUP_TIMEOUT_S  # seconds to become ready (Redis included); 0: no limit
-    )
+    # Seconds to become ready, waiting for Redis included; 0: no limit.
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_S
 
     def __post_init__(self) -> None:
         """Raises ``ValueError`` for a bad agent name, ``ConfigError`` naming any other bad setting."""
