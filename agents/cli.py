@@ -1,5 +1,8 @@
 """The ``podium`` command. Each subcommand lives in ``agents/commands/<name>.py`` and is imported only
-when used, so ``podium --help`` stays fast and one command's dependencies never break another."""
+when used, so ``podium --help`` stays fast and one command's dependencies never break another.
+
+Every usage mistake, in every command, is one line on stderr and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,9 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
+
+from agents.lifeline import tie_to_parent
 
 
 def _quiet_unconfigured_tracing() -> None:
@@ -32,14 +38,30 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("agents.commands.bench", "run benchmarks"),
     "card": ("agents.commands.card", "sign cards and generate signing keys"),
 }
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (the usage is one ``--help`` away); subparsers inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"invalid level {value!r}; choose from {', '.join(LOG_LEVELS)}")
+    return level
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="podium", description="Podium: many A2A agents on one Redis Streams bus"
-    )
+    parser = Parser(prog="podium", description="Podium: many A2A agents on one Redis Streams bus")
     parser.add_argument(
-        "--log-level", default=os.environ.get("PODIUM_LOG_LEVEL", "WARNING"), help="logging level"
+        "--log-level",
+        type=_log_level,
+        default=os.environ.get("PODIUM_LOG_LEVEL", "WARNING"),
+        help=f"logging level: {', '.join(LOG_LEVELS)} (default $PODIUM_LOG_LEVEL or WARNING)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = next((a for a in argv if a in COMMANDS), None)
@@ -56,20 +78,26 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if not tie_to_parent():
+        print("podium: the process that started this one has already exited; not starting", file=sys.stderr)
+        return 1
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_unconfigured_tracing()
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    # argparse checks a default from PODIUM_LOG_LEVEL with _log_level too.
+    args, unknown = parser.parse_known_args(argv)
+    if getattr(args, "_missing", None):  # whatever follows belongs to the missing command
+        print(f"podium: '{args.command}' is not available in this build", file=sys.stderr)
+        return 2
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
-        level=args.log_level.upper(),
+        level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     if not args.command:
-        parser.print_help()
-        return 2
-    if getattr(args, "_missing", None):
-        print(f"podium: '{args.command}' is not available in this build", file=sys.stderr)
+        print(f"podium: error: name a command: {', '.join(COMMANDS)} (see 'podium --help')", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[args.command][0])
     try:

@@ -1,30 +1,40 @@
-"""The request handler every Podium agent serves, over HTTP and the bus alike: a2a-sdk's
-``DefaultRequestHandler`` that answers a repeated message from its task instead of acting twice.
+"""The request handler every agent serves over HTTP and over the bus: a2a-sdk's ``DefaultRequestHandler``
+with three things added, once for every agent and every binding.
 
-A new task's id is derived from the agent and the message id, so the same message — redelivered by the
-bus after a replica died, or sent again by an orchestrator resuming a run with the same idempotency key
-— names the same task:
+**A repeated message is answered from its task, not acted on twice.** A new task's id is derived from the
+agent and the message id, so the same message — redelivered by the bus after a replica died, or sent
+again by an orchestrator resuming a run with the same idempotency key — names the same task: when that
+task has finished (or waits for input) the stored task is the answer and the agent does not run again;
+when it is still running somewhere the caller waits for it (subscribing to its events) and gets its
+result; when the bus redelivers it because the replica running it died, the agent continues that task.
 
-- when that task has finished (or waits for input), the stored task is the answer: the agent does not
-  run again;
-- when it is still running somewhere, the caller waits for it (subscribing to its events) and gets its
-  result;
-- when the bus redelivers it because the replica running it died, the agent continues that task.
+**A message no agent can take is refused up front.** Executors build their task with
+``new_task_from_user_message``, which raises ``ValueError`` for an empty text part or a message not from
+the user. Raised inside the executor, that surfaced as an internal error (JSON-RPC -32603, HTTP 500) with
+tracebacks in the log; it is invalid params, said before any executor runs.
+
+**Nothing is left running when a task cannot start.** An ``ActiveTask`` starts two event-queue dispatcher
+tasks when it is created, and only its ``aclose()`` stops them. When its start fails (Redis down under
+the task store, an unknown or finished task) a2a-sdk 1.3.0 drops it without closing it, so both stayed
+pending until the garbage collector destroyed them ("Task was destroyed but it is pending!").
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from a2a.server.agent_execution.active_task import ActiveTask
+from a2a.server.agent_execution.active_task_registry import ActiveTaskRegistry
 from a2a.server.context import ServerCallContext
 from a2a.server.id_generator import IDGenerator, IDGeneratorContext
 from a2a.server.request_handlers import DefaultRequestHandler
-from a2a.types.a2a_pb2 import Message, SendMessageRequest, SubscribeToTaskRequest, Task, TaskState
-from a2a.utils.errors import TaskNotFoundError, UnsupportedOperationError
+from a2a.types.a2a_pb2 import Message, Role, SendMessageRequest, SubscribeToTaskRequest, Task, TaskState
+from a2a.utils.errors import InvalidParamsError, TaskNotFoundError, UnsupportedOperationError
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +71,53 @@ class MessageIds(IDGenerator):
         return str(uuid.uuid5(_NAMESPACE, f"{self.kind}:{self.agent}:{message_id}"))
 
 
-class PodiumRequestHandler(DefaultRequestHandler):
-    """``DefaultRequestHandler`` plus idempotent message handling (see the module docstring)."""
+def check_message(request: SendMessageRequest) -> None:
+    """Refuse a message no agent can work on. Raises ``InvalidParamsError`` naming the field, in the shape
+    of the SDK's own validation errors (``data.errors[].field``)."""
+    message = request.message
+    problems: list[tuple[str, str]] = []
+    if message.role == Role.ROLE_AGENT:
+        problems.append(("message.role", "a message sent to an agent must have role ROLE_USER"))
+    for i, part in enumerate(message.parts):
+        content = part.WhichOneof("content")
+        if content is None:
+            problems.append((f"message.parts[{i}]", "a part must carry text, data, a url or raw bytes"))
+        elif content == "text" and not part.text:
+            problems.append((f"message.parts[{i}].text", "a text part must not be empty"))
+    if problems:
+        field, why = problems[0]
+        raise InvalidParamsError(
+            message=f"{field}: {why}",
+            data={"errors": [{"field": f, "message": m} for f, m in problems]},
+        )
+
+
+class ActiveTasks(ActiveTaskRegistry):
+    """The SDK's registry of running tasks, closing an ``ActiveTask`` whose start failed."""
+
+    def _on_active_task_cleanup(self, active_task: ActiveTask) -> None:
+        super()._on_active_task_cleanup(active_task)
+        # Called under the task's own lock, which aclose() takes: close it from a task of its own, tracked
+        # with the SDK's cleanup tasks so the registry's aclose() drains it too. A task that started is
+        # left alone: its producer and consumer end it.
+        if active_task._producer_task is None:
+            closing = asyncio.create_task(active_task.aclose(), name=f"close-unstarted:{active_task.task_id}")
+            self._cleanup_tasks.add(closing)
+            closing.add_done_callback(self._cleanup_tasks.discard)
+
+
+class AgentRequestHandler(DefaultRequestHandler):
+    """``DefaultRequestHandler`` (same arguments, plus the ``agent`` name) with the three additions above."""
 
     def __init__(self, *args: Any, agent: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.agent = agent
+        # The SDK builds its registry inside __init__ and offers no way to pass one; the subclass adds
+        # behaviour only, so the instance (and every argument it was given) is kept as it is.
+        self._active_task_registry.__class__ = ActiveTasks
 
     async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> Message | Task:
+        check_message(params)
         known = await self._known(params, context)
         if known is not None:
             return known
@@ -77,12 +126,17 @@ class PodiumRequestHandler(DefaultRequestHandler):
     async def on_message_send_stream(  # type: ignore[override]
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Any, None]:
+        check_message(params)
         known = await self._known(params, context)
         if known is not None:
             yield known
             return
-        async for event in super().on_message_send_stream(params, context):
-            yield event
+        inner = super().on_message_send_stream(params, context)
+        try:
+            async for event in inner:
+                yield event
+        finally:
+            await inner.aclose()
 
     async def _setup_active_task(self, params: SendMessageRequest, call_context: ServerCallContext) -> Any:
         # Where a2a-sdk 1.3's handler builds the request context and so generates the task id: the one

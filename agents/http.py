@@ -1,37 +1,95 @@
 """An agent's A2A HTTP surface: card, JSON-RPC and HTTP+JSON routes over its request handler, plus
 ``/healthz``, optional bearer-token auth, a request size limit, and the refusal of new work while the
-agent is over capacity. A thin adapter, like the bus side."""
+agent is over capacity. A thin adapter, like the bus side.
+
+Requests the guard refuses before the SDK sees them (no token, too large, not UTF-8) get the error in the
+shape of the binding they were sent to: a JSON-RPC error object on ``POST /``, a ``google.rpc.Status``-style
+``{"error": {"code", "status", "message", "details"}}`` (as a2a-sdk's HTTP+JSON routes answer) elsewhere.
+"""
 
 from __future__ import annotations
 
 import hmac
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from a2a.server.request_handlers.request_handler import RequestHandler
-from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, create_rest_routes
+from a2a.server.request_handlers.response_helpers import agent_card_to_dict
+from a2a.server.routes import create_jsonrpc_routes, create_rest_routes
 from a2a.types.a2a_pb2 import AgentCard
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus.backpressure import AgentOverloaded, jsonrpc_error, rest_error, retry_after_header
+from registry.card_http import AGENT_CARD_MAX_AGE_S, card_etag, card_response
 
 logger = logging.getLogger(__name__)
 
+RPC_PATH = "/"
 PUBLIC_PATHS = frozenset({AGENT_CARD_WELL_KNOWN_PATH, "/healthz"})
 DEFAULT_MAX_BODY = 1_000_000
+ERROR_DOMAIN = "a2a-protocol.org"
+
+Health = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """One way the guard refuses a request, with its code in each binding."""
+
+    http_status: int  # HTTP status on the HTTP+JSON binding
+    rpc_code: int  # JSON-RPC error code
+    rpc_http_status: (
+        int  # HTTP status on the JSON-RPC binding (a parse error is a 200, as the SDK answers it)
+    )
+    grpc_status: str  # google.rpc status name, for HTTP+JSON
+    reason: str  # google.rpc.ErrorInfo reason; A2A's own reasons map back to a2a-sdk error classes
+
+
+UNAUTHENTICATED = Refusal(401, -32600, 401, "UNAUTHENTICATED", "UNAUTHENTICATED")
+TOO_LARGE = Refusal(413, -32600, 413, "INVALID_ARGUMENT", "INVALID_REQUEST")
+NOT_UTF8 = Refusal(400, -32700, 200, "INVALID_ARGUMENT", "INVALID_REQUEST")
+
+
+def refusal_response(
+    refusal: Refusal, message: str, *, json_rpc: bool, headers: dict[str, str] | None = None
+) -> Response:
+    """The refusal as the JSON-RPC binding (``json_rpc``) or the HTTP+JSON binding reports errors."""
+    info = {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": refusal.reason,
+        "domain": ERROR_DOMAIN,
+        "metadata": {},
+    }
+    if json_rpc:
+        body: dict[str, Any] = {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": refusal.rpc_code, "message": message, "data": [info]},
+        }
+        return JSONResponse(body, status_code=refusal.rpc_http_status, headers=headers)
+    error = {
+        "code": refusal.http_status,
+        "status": refusal.grpc_status,
+        "message": message,
+        "details": [info],
+    }
+    return JSONResponse({"error": error}, status_code=refusal.http_status, headers=headers)
 
 
 class GuardMiddleware:
-    """Rejects oversized bodies (413) and, when a token is set, requests without it (401)."""
+    """Refuses, in the binding's own error shape: requests without the token when one is set (401), bodies
+    over ``max_body`` bytes whether announced or chunked (413), and bodies that are not UTF-8 (parse
+    error). The body is read here, within the limit, and handed on whole."""
 
     def __init__(self, app: ASGIApp, *, token: str | None, max_body: int) -> None:
         self.app = app
@@ -42,21 +100,36 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        json_rpc = scope["path"] == RPC_PATH and scope["method"] == "POST"
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.token and scope["path"] not in PUBLIC_PATHS and not self._authorized(headers):
-            response: Response = JSONResponse(
-                _rpc_error(-32600, "Unauthorized: send 'Authorization: Bearer <PODIUM_A2A_TOKEN>'"),
-                status_code=401,
+            response = refusal_response(
+                UNAUTHENTICATED,
+                "Unauthenticated: send 'Authorization: Bearer <PODIUM_A2A_TOKEN>'",
+                json_rpc=json_rpc,
                 headers={"WWW-Authenticate": 'Bearer realm="podium"'},
             )
             await response(scope, receive, send)
             return
+        too_large = f"Payload too large: request bodies are limited to {self.max_body} bytes"
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
-            response = JSONResponse(_rpc_error(-32600, "Payload too large"), status_code=413)
-            await response(scope, receive, send)
+            await refusal_response(TOO_LARGE, too_large, json_rpc=json_rpc)(scope, receive, send)
             return
-        await self.app(scope, _limited(receive, self.max_body), send)
+        body = await _read_body(receive, self.max_body)
+        if body is None:
+            await refusal_response(TOO_LARGE, too_large, json_rpc=json_rpc)(scope, receive, send)
+            return
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            message = (
+                f"Parse error: the body is not UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start}); "
+                "send JSON encoded as UTF-8"
+            )
+            await refusal_response(NOT_UTF8, message, json_rpc=json_rpc)(scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         assert self.token is not None
@@ -65,20 +138,22 @@ class GuardMiddleware:
         return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode())
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
-    """A receive that stops a chunked body from growing past ``limit``."""
-    seen = 0
-
-    async def wrapped() -> Any:
-        nonlocal seen
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it grows past ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
         message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise HTTPException(status_code=413, detail="Payload too large")
-        return message
-
-    return wrapped
+        if message["type"] != "http.request":  # the client went away; the app sees an empty body
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
 
 # Given the requests of new work this replica is serving over HTTP, the error to refuse one more with.
@@ -108,13 +183,8 @@ class OverloadMiddleware:
         path: str = scope["path"]
         request_id: Any = None
         if path == "/":
-            try:
-                body, receive = await _buffered(receive)
-            except HTTPException as exc:  # a chunked body past the size limit (see _limited)
-                await JSONResponse(_rpc_error(-32600, str(exc.detail)), status_code=exc.status_code)(
-                    scope, receive, send
-                )
-                return
+            # the guard in front already read the body (within the size limit) and replays it
+            body, receive = await _buffered(receive)
             try:
                 rpc = json.loads(body)
             except (ValueError, UnicodeDecodeError):
@@ -176,29 +246,60 @@ def _rpc_error(code: int, message: str) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
 
 
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the app the body already read, then the connection's later messages
+    (a streaming response listens for the disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def card_route(card: AgentCard, *, modified: float, max_age: int = AGENT_CARD_MAX_AGE_S) -> Route:
+    """The Agent Card route, with ETag, Last-Modified (``modified``) and Cache-Control."""
+    body = agent_card_to_dict(card)
+    etag = card_etag(body)
+
+    async def agent_card(request: Request) -> Response:
+        return card_response(request, body, last_modified=modified, max_age=max_age, etag=etag)
+
+    return Route(AGENT_CARD_WELL_KNOWN_PATH, agent_card, methods=["GET"])
+
+
 def build_app(
     card: AgentCard,
     handler: RequestHandler,
     *,
     token: str | None = None,
     max_body: int = DEFAULT_MAX_BODY,
-    health: Callable[[], dict[str, Any]] | None = None,
+    health: Health | None = None,
     lifespan: Any = None,
     routes: list[Any] | None = None,
     overloaded: OverloadCheck | None = None,
+    card_modified: float | None = None,
 ) -> Starlette:
     """The Starlette app serving one agent over JSON-RPC (POST /) and HTTP+JSON (/message:send ...).
 
-    With ``overloaded``, new work is refused while it returns an error (see :class:`OverloadMiddleware`).
+    ``health`` returns the ``/healthz`` body; any ``status`` but ``"ok"`` is answered with 503.
+    ``card_modified`` (Unix time, default now) is the card's ``Last-Modified``. ``routes`` are added
+    (an executor's own). With ``overloaded``, new work is refused while it returns an error (see
+    :class:`OverloadMiddleware`).
     """
 
     async def healthz(request: Request) -> Response:
-        body = {"status": "ok", "agent": card.name, **(health() if health else {})}
-        return Response(json.dumps(body), media_type="application/json")
+        body = {"status": "ok", "agent": card.name, **(await health() if health else {})}
+        status = 200 if body["status"] == "ok" else 503
+        return Response(json.dumps(body), status_code=status, media_type="application/json")
 
     all_routes: list[Any] = [Route("/healthz", healthz, methods=["GET"]), *(routes or [])]
-    all_routes += create_agent_card_routes(card)
-    all_routes += create_jsonrpc_routes(handler, rpc_url="/")
+    all_routes.append(card_route(card, modified=time.time() if card_modified is None else card_modified))
+    all_routes += create_jsonrpc_routes(handler, rpc_url=RPC_PATH)
     # Last: the HTTP+JSON routes include a catch-all tenant mount.
     all_routes += create_rest_routes(handler)
     app = Starlette(routes=all_routes, lifespan=lifespan)

@@ -30,6 +30,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CONNECTION_CLOSED, CallToolResult, TextContent, Tool
 
 from agents.config import DEFAULT_TOKEN_ENV, McpServerConfig, load_config
+from agents.lifeline import child_env
 from agents.tools import ToolResult, ToolSpec
 from bus.telemetry import span, traced_tools, traceparent
 
@@ -94,7 +95,8 @@ def stdio_parameters(cfg: McpServerConfig, shared: Shared = Shared()) -> StdioSe
         env["PODIUM_NAMESPACE"] = shared.namespace
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env.update(cfg.env)
-    return StdioServerParameters(command=command[0], args=command[1:], env=env)
+    # A podium server ends with this process, even one killed outright (see agents.lifeline).
+    return StdioServerParameters(command=command[0], args=command[1:], env=child_env(env))
 
 
 def in_process_server(name: str, shared: Shared = Shared()) -> Any:

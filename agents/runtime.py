@@ -1,23 +1,30 @@
 """The agent runtime behind ``podium agent NAME``: one agent's executor served over A2A HTTP and the bus.
 
-It loads ``cards/NAME.json``, fills in where this instance listens, builds the executor from the agent's
-module, and runs four things until SIGTERM: the HTTP server, the inbox consumer (one consumer of the
-agent's group, so replicas share work), the registry heartbeat, and the inbox's retention timer. On start
-it refuses a Redis that may evict keys (``bus.eviction``) and records the inbox's capacity, which
-publishers enforce and the HTTP routes apply to new work (``bus.backpressure``). Task state lives in Redis
-(``RedisTaskStore`` + ``RedisTaskEventStream``) so any replica can answer for any task.
+It waits for Redis (saying so), loads ``cards/NAME.json``, fills in where this instance listens, builds the
+executor from the agent's module, and runs four things until SIGTERM: the HTTP server, the inbox consumer
+(one consumer of the agent's group, so replicas share work), the registry heartbeat, and the inbox's
+retention timer (plus the executor's own background work, if it has some: the orchestrator's resume
+loop). On start it refuses a Redis that may evict keys (``bus.eviction``) and records the inbox's
+capacity, which publishers enforce and the HTTP routes apply to new work (``bus.backpressure``). Task
+state lives in Redis (``RedisTaskStore`` + ``RedisTaskEventStream``) so any replica can answer for any task.
+
+Start-up has a deadline (``startup_timeout``); SIGTERM/SIGINT are honoured at every moment: before the
+agent is ready they stop it at once, after it a first one shuts down gracefully and a second one cuts the
+grace period short (work in flight stays pending for another replica).
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
+import math
 import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
-from contextlib import AsyncExitStack, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +36,7 @@ from a2a.types.a2a_pb2 import AgentCard, AgentInterface
 from redis.exceptions import OutOfMemoryError
 
 from agents.context import AgentContext
-from agents.handler import MessageIds, PodiumRequestHandler
+from agents.handler import AgentRequestHandler, MessageIds
 from agents.http import build_app
 from bus.a2a_server import BusRequestServer
 from bus.backoff import TRANSIENT, Backoff
@@ -37,8 +44,10 @@ from bus.backpressure import DEFAULT_CAPACITY, DEFAULT_RETRY_AFTER_S, Inboxes, s
 from bus.binding import bus_interface
 from bus.connection import connect, is_embedded, redact
 from bus.consumer import Consumer
+from bus.errors import ConfigError
 from bus.eviction import allowed_from_env, check_eviction
 from bus.keys import Keys, validate_name
+from bus.ready import ping, wait_for_redis
 from bus.retention import Retention, RetentionPolicy
 from bus.streams import StreamBus
 from bus.task_store import RedisTaskEventStream, RedisTaskStore
@@ -46,6 +55,9 @@ from bus.telemetry import setup as setup_tracing
 from bus.telemetry import traced_executor
 
 logger = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT_ENV = "PODIUM_STARTUP_TIMEOUT"
+DEFAULT_STARTUP_TIMEOUT_S = 60.0
 
 # agent name -> module with ``build(ctx: AgentContext) -> AgentExecutor``
 EXECUTORS: dict[str, str] = {
@@ -74,26 +86,45 @@ class RuntimeConfig:
     heartbeat_ttl: float = 15.0
     grace_s: float = 10.0
     register: bool = True
+    # Seconds to become ready, waiting for Redis included; 0: no limit.
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_S
     capacity: int = DEFAULT_CAPACITY  # unacknowledged inbox entries before new work is refused; 0: no cap
     retry_after_s: float = DEFAULT_RETRY_AFTER_S  # the hint an overloaded agent gives its callers
     allow_eviction: bool = False  # run even on a Redis whose maxmemory-policy evicts keys
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 
     def __post_init__(self) -> None:
+        """Raises ``ValueError`` for a bad agent name, ``ConfigError`` naming any other bad setting."""
         validate_name("agent name", self.name)
-        if self.capacity < 0 or self.retry_after_s < 0:
-            raise ValueError(
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be within 0-65535 (0: a free port), got {self.port}")
+        for setting in ("concurrency", "claim_idle_ms", "max_deliveries"):
+            if getattr(self, setting) < 1:
+                raise ConfigError(
+                    f"{setting.replace('_', '-')} must be at least 1, got {getattr(self, setting)}"
+                )
+        if not self.heartbeat_ttl > 0:
+            raise ConfigError(f"heartbeat-ttl must be more than 0 seconds, got {self.heartbeat_ttl}")
+        if not self.startup_timeout >= 0:  # also refuses NaN
+            raise ConfigError(
+                f"startup-timeout must be 0 (no limit) or more seconds, got {self.startup_timeout}"
+            )
+        if self.capacity < 0 or not self.retry_after_s >= 0:
+            raise ConfigError(
                 f"capacity and retry-after must be >= 0, got {self.capacity}, {self.retry_after_s}"
             )
 
     @classmethod
     def from_env(cls, name: str, **overrides: Any) -> RuntimeConfig:
+        """Settings from the environment, ``overrides`` (not None) over them. Raises ``ConfigError`` naming
+        a bad variable, ``ValueError`` for a bad agent name."""
         env = os.environ
         values: dict[str, Any] = {
             "redis_url": env.get("REDIS_URL") or None,
             "namespace": env.get("PODIUM_NAMESPACE") or "podium",
             "token": env.get("PODIUM_A2A_TOKEN") or None,
             "public_url": env.get("PODIUM_PUBLIC_URL") or None,
+            "startup_timeout": startup_timeout_from_env(),
             "capacity": _env_number("PODIUM_INBOX_CAPACITY", int),
             "retry_after_s": _env_number("PODIUM_RETRY_AFTER_S", float),
             "allow_eviction": allowed_from_env() or None,
@@ -102,20 +133,46 @@ class RuntimeConfig:
         return cls(name=name, **{k: v for k, v in values.items() if v is not None})
 
 
-def load_executor(ctx: AgentContext) -> AgentExecutor:
-    """Build the executor for ``ctx.name``: the module its config names (``"executor"``), else Podium's own.
+def startup_timeout_from_env() -> float:
+    """``PODIUM_STARTUP_TIMEOUT`` in seconds (default 60; 0: no limit). Raises ``ConfigError`` naming it."""
+    raw = os.environ.get(STARTUP_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_STARTUP_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ConfigError(f"{STARTUP_TIMEOUT_ENV}={raw!r}: expected seconds, 0 or more (0: no limit)")
+    return value
 
-    Raises ``LookupError`` for an agent with no executor.
-    """
+
+class StartupError(Exception):
+    """Agent ``agent`` could not become ready: Redis unreachable until the start-up deadline, lost while
+    starting, or another start-up step that did not finish in time. The message says what to do."""
+
+    def __init__(self, agent: str, message: str) -> None:
+        super().__init__(message)
+        self.agent = agent
+
+
+def executor_module(name: str) -> str:
+    """The module that builds agent ``name``'s executor: the one its config names (``"executor"``), else
+    Podium's own. Raises ``LookupError`` for an agent with none, ``AgentConfigError`` for a bad config."""
     from agents.config import load_config
 
-    module_name = load_config(ctx.name).executor or EXECUTORS.get(ctx.name)
+    module_name = load_config(name).executor or EXECUTORS.get(name)
     if module_name is None:
         raise LookupError(
-            f"no executor for agent {ctx.name!r}; known agents: {', '.join(sorted(EXECUTORS))}, "
-            f'or name a module in agents/config/{ctx.name}.json ("executor")'
+            f"no executor for agent {name!r}; known agents: {', '.join(sorted(EXECUTORS))}, "
+            f'or name a module in agents/config/{name}.json ("executor")'
         )
-    module = importlib.import_module(module_name)
+    return module_name
+
+
+def load_executor(ctx: AgentContext) -> AgentExecutor:
+    """Build the executor for ``ctx.name``. Raises ``LookupError`` for an agent with no executor."""
+    module = importlib.import_module(executor_module(ctx.name))
     return module.build(ctx)
 
 
@@ -135,30 +192,118 @@ class AgentRuntime:
         self.url = ""
         self.card: AgentCard | None = None
         self.consumer: Consumer | None = None
+        self.ready = False
+        self.phase = "starting"  # what start-up is doing, for the message when it times out
         self._server: QuietServer | None = None
         self._stopping = anyio.Event()
         self._http_done = anyio.Event()
+        self._startup: anyio.CancelScope | None = None  # until ready; stop() and the deadline cancel it
+        self._grace = anyio.CancelScope()  # the graceful shutdown's waits; a second stop() cancels them
+        self._redis_error = ""
 
-    def stop(self) -> None:
+    def stop(self, *, force: bool = False) -> None:
+        """Stop serving. Before the agent is ready it stops at once; after, in-flight work gets the grace
+        period, unless ``force`` (or this is the second call) cuts it short."""
+        if force or self._stopping.is_set():
+            self._grace.cancel()
         self._stopping.set()
+        if self._startup is not None and not self.ready:
+            self._startup.cancel()
 
     async def run(self, *, on_ready: Callable[[AgentRuntime], None] | None = None) -> None:
-        """Serve until :meth:`stop` or SIGTERM/SIGINT, then shut down gracefully."""
+        """Serve until :meth:`stop` or SIGTERM/SIGINT, then shut down gracefully.
+
+        Raises ``StartupError`` when the agent is not ready within ``config.startup_timeout`` (e.g. Redis
+        unreachable all along) or loses Redis while starting; ``OSError`` when it cannot listen;
+        ``LookupError``, ``ConfigError``, ``MountError`` for what the agent's configuration gets wrong.
+        """
         cfg = self.config
         setup_tracing(f"podium-{cfg.name}")
         own_redis = self.redis is None
         self.redis = self.redis if self.redis is not None else connect(cfg.redis_url)
         sock: socket.socket | None = None
         try:
-            await _prepare_bus(self.redis, self.keys, cfg)
-            sock = _listen(cfg.host, cfg.port)
-            await self._serve(sock, on_ready)
+            try:
+                with self._signals_stop_me(), anyio.CancelScope() as self._startup:
+                    if cfg.startup_timeout:
+                        self._startup.deadline = anyio.current_time() + cfg.startup_timeout
+                    if self._stopping.is_set():
+                        return
+                    sock = _listen(cfg.host, cfg.port)
+                    await self._serve(sock, on_ready)
+            except BaseExceptionGroup as group:  # anyio wraps even a lone error of a task group
+                error = sole_error(group)
+                if error is group:
+                    raise
+                raise error from None
+        except TRANSIENT as exc:
+            if self.ready:
+                raise
+            raise StartupError(
+                cfg.name,
+                f"lost Redis at {self._where()} while {self.phase}: {exc}; "
+                "check that Redis stays up, then start the agent again",
+            ) from exc
         finally:
             if sock is not None:
                 sock.close()
             if own_redis:
                 with anyio.CancelScope(shield=True):
                     await self.redis.aclose()
+        if self._startup.cancelled_caught and not self._stopping.is_set():
+            raise StartupError(cfg.name, self._timeout_message())
+
+    def _where(self) -> str:
+        return "embedded" if is_embedded(self.redis) else redact(self.config.redis_url or "")
+
+    def _timeout_message(self) -> str:
+        cfg = self.config
+        limit = f"{cfg.startup_timeout:g}s"
+        how = f"--startup-timeout or {STARTUP_TIMEOUT_ENV} sets how long to wait (0: no limit)"
+        if self._redis_error:
+            return (
+                f"Redis at {self._where()} did not answer within {limit} "
+                f"({self._redis_error}). Start Redis there, or point REDIS_URL (or --redis-url) at a "
+                f"running server; {how}"
+            )
+        return f"not ready within {limit}, still {self.phase}; {how}"
+
+    @contextmanager
+    def _signals_stop_me(self) -> Iterator[None]:
+        """SIGTERM/SIGINT call :meth:`stop` from the first instant of :meth:`run` to its end (a callback,
+        not a task, so no await anywhere in start-up or shutdown can delay or swallow one)."""
+        if not self.handle_signals:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    async def _wait_for_redis(self) -> None:
+        if is_embedded(self.redis):
+            return
+        self.phase = f"waiting for Redis at {self._where()}"
+        limit = self.config.startup_timeout
+
+        def say(reason: str, waited: float) -> None:
+            self._redis_error = reason
+            left = f"; giving up after {limit:g}s" if limit else ""
+            logger.warning(
+                "agent %s: waiting for Redis at %s (%s%s)%s",
+                self.config.name,
+                self._where(),
+                reason,
+                f", {waited:.0f}s so far" if waited >= 1 else "",
+                left,
+            )
+
+        await wait_for_redis(self.redis, on_wait=say)
+        self._redis_error = ""
 
     async def _serve(self, sock: socket.socket, on_ready: Callable[[AgentRuntime], None] | None) -> None:
         from registry.cards import load_card  # the registry package owns cards
@@ -166,14 +311,15 @@ class AgentRuntime:
         cfg = self.config
         port = sock.getsockname()[1]
         self.url = (cfg.public_url or f"http://{_url_host(cfg.host)}:{port}").rstrip("/")
-        interfaces = [
-            AgentInterface(protocol_binding="JSONRPC", url=self.url, protocol_version="1.0"),
-            AgentInterface(protocol_binding="HTTP+JSON", url=self.url, protocol_version="1.0"),
-            bus_interface(self.keys.namespace, cfg.name),
-        ]
-        card = load_card(cfg.name, interfaces=interfaces, security_token_required=bool(cfg.token))
+        # What the configuration gets wrong fails at once, before any waiting for Redis.
+        card = load_card(cfg.name, interfaces=self._interfaces(), security_token_required=bool(cfg.token))
         self.card = card
+        executor_module(cfg.name)
+        await self._wait_for_redis()
+        self.phase = "checking Redis's eviction policy"
+        await _prepare_bus(self.redis, self.keys, cfg)
         async with AsyncExitStack() as stack:
+            self.phase = "mounting its MCP servers"
             tools = await _mount_tools(stack, cfg.name, self.redis, cfg)
             ctx = AgentContext(
                 name=cfg.name,
@@ -184,9 +330,10 @@ class AgentRuntime:
                 engine=await _engine(stack),
                 config={"instance": cfg.instance},
             )
-            executor = traced_executor(load_executor(ctx), cfg.name)
+            own = load_executor(ctx)
+            executor = traced_executor(own, cfg.name)
             store = RedisTaskStore(self.redis, self.keys)
-            handler = PodiumRequestHandler(
+            handler = AgentRequestHandler(
                 executor,
                 store,
                 card,
@@ -208,7 +355,7 @@ class AgentRuntime:
                 claim_idle_ms=cfg.claim_idle_ms,
                 max_deliveries=cfg.max_deliveries,
             )
-            extra = getattr(executor, "routes", None)
+            extra = getattr(own, "routes", None)  # an executor's own HTTP routes (the orchestrator's trace)
             app = build_app(
                 card,
                 handler,
@@ -223,26 +370,43 @@ class AgentRuntime:
                 )
             )
             async with anyio.create_task_group() as tg:
-                if self.handle_signals:
-                    tg.start_soon(self._watch_signals)
                 tg.start_soon(self._serve_http, sock)
+                self.phase = "creating its consumer group"
                 await tg.start(self.consumer.run)
                 tg.start_soon(Retention(self.redis, self.keys, cfg.retention).run, [cfg.name])
-                serve = getattr(executor, "serve", None)
+                serve = getattr(own, "serve", None)
                 if serve is not None:  # an executor's own background work (the orchestrator's resume loop)
                     tg.start_soon(serve, handler)
+                self.phase = "starting its HTTP server"
                 while not self._server.started:  # noqa: ASYNC110 - uvicorn offers no started event
                     await anyio.sleep(0.01)
+                self.phase = "registering its card"
                 announce = (
                     _announce(self.redis, self.keys, card, cfg, self.url) if cfg.register else nullcontext()
                 )
                 async with announce:
+                    self.ready = True
+                    assert self._startup is not None
+                    self._startup.deadline = math.inf
                     if on_ready:
                         on_ready(self)
                     await self._stopping.wait()
                 # Deregistered: now stop taking work and finish (or release) what is in flight.
                 await self._shutdown(handler)
+                close = getattr(own, "aclose", None)
+                if close is not None:
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(self.config.grace_s):
+                        await close()
                 tg.cancel_scope.cancel()
+
+    def _interfaces(self) -> list[AgentInterface]:
+        """Where this instance answers. The bus comes first: a client that follows the card's order (the
+        a2a-sdk's default) uses the bus when it can speak it, and HTTP otherwise."""
+        return [
+            bus_interface(self.keys.namespace, self.config.name),
+            AgentInterface(protocol_binding="JSONRPC", url=self.url, protocol_version="1.0"),
+            AgentInterface(protocol_binding="HTTP+JSON", url=self.url, protocol_version="1.0"),
+        ]
 
     async def _serve_http(self, sock: socket.socket) -> None:
         assert self._server is not None
@@ -251,33 +415,36 @@ class AgentRuntime:
         finally:
             self._http_done.set()
 
-    async def _shutdown(self, handler: PodiumRequestHandler) -> None:
-        """Stop taking work, let in-flight work finish (or leave it pending for another replica)."""
+    async def _shutdown(self, handler: AgentRequestHandler) -> None:
+        """Stop taking work, let in-flight work finish (or leave it pending for another replica); a second
+        stop() skips the waiting."""
         logger.info("agent %s: shutting down", self.config.name)
         with anyio.CancelScope(shield=True):
             assert self.consumer is not None and self._server is not None
-            await self.consumer.stop(grace=self.config.grace_s)
+            with self._grace:
+                await self.consumer.stop(grace=self.config.grace_s)
+                self._server.should_exit = True
+                with anyio.move_on_after(self.config.grace_s):
+                    await self._http_done.wait()
             self._server.should_exit = True
             with anyio.move_on_after(self.config.grace_s):
-                await self._http_done.wait()
-            await handler.aclose()
-            close = getattr(handler.agent_executor, "aclose", None)
-            if close is not None:
-                await close()
+                await handler.aclose()
 
-    async def _watch_signals(self) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for _ in signals:
-                self.stop()
-                return
-
-    def _health(self) -> dict[str, Any]:
-        c = self.consumer
-        return {
+    async def _health(self) -> dict[str, Any]:
+        """``/healthz``: ``ok`` while Redis answers, else ``unavailable`` with the reason (a 503)."""
+        error = await ping(self.redis)
+        body: dict[str, Any] = {
+            "status": "ok" if error is None else "unavailable",
+            "agent": self.config.name,
             "instance": self.config.instance,
-            "bus": "embedded" if is_embedded(self.redis) else redact(self.config.redis_url or ""),
-            "handled": getattr(c, "handled", None),
+            "bus": self._where(),
+            "handled": getattr(self.consumer, "handled", None),
+            # Every asyncio task in this process: a number that only grows means something leaks tasks.
+            "asyncioTasks": len(asyncio.all_tasks()),
         }
+        if error is not None:
+            body["error"] = {"code": "redis_unavailable", "message": f"Redis is not answering: {error}"}
+        return body
 
 
 async def _prepare_bus(redis: Any, keys: Keys, cfg: RuntimeConfig) -> None:
@@ -302,14 +469,22 @@ async def _prepare_bus(redis: Any, keys: Keys, cfg: RuntimeConfig) -> None:
 
 
 def _env_number(name: str, kind: type[int] | type[float]) -> Any:
-    """A number from the environment, None when unset. Raises ``ValueError`` naming the variable."""
+    """A number from the environment, None when unset. Raises ``ConfigError`` naming the variable."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return None
     try:
         return kind(raw)
     except ValueError:
-        raise ValueError(f"{name}: expected a number, got {raw!r}") from None
+        raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+
+
+def sole_error(group: BaseExceptionGroup) -> BaseException:
+    """The one error inside (nested) task-group wrappers, or the group itself when it holds several."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 
 
 def _listen(host: str, port: int) -> socket.socket:

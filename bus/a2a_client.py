@@ -5,10 +5,13 @@ reader that routes replies to waiting calls by correlation id, trims what it has
 stream's idle expiry fresh. Requests go through :class:`bus.backpressure.Inboxes`: new work
 (``SendMessage``, ``SendStreamingMessage``) to a full inbox raises ``AgentOverloaded`` at once.
 Register it with a ``ClientFactory`` and an ordinary a2a ``Client`` created from a card listing a
-``redis-streams`` interface talks over the bus::
+``redis-streams`` interface talks over the bus (``use_client_preference`` makes the factory follow the
+client's order, not the card's)::
 
     async with BusClient(redis, keys) as bus_client:
-        factory = ClientFactory(ClientConfig(supported_protocol_bindings=["redis-streams", "JSONRPC"]))
+        factory = ClientFactory(
+            ClientConfig(supported_protocol_bindings=["redis-streams", "JSONRPC"], use_client_preference=True)
+        )
         bus_client.register(factory)
         client = factory.create(card)
 """

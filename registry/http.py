@@ -3,7 +3,8 @@
     GET    /healthz                 200 when Redis answers, 503 otherwise
     GET    /agents[?skill=&tag=&q=&limit=&all=1]   agents with health and inbox backlog; with filters,
                                                  discovery results
-    GET    /agents/{name}           the card JSON, exactly as an A2A client expects it
+    GET    /agents/{name}           the card JSON, exactly as an A2A client expects it (ETag, Last-Modified,
+                                    Cache-Control; 304 to If-None-Match / If-Modified-Since)
     POST   /agents                  {"url": "..."} or {"card": {...}} [+ "name"]: register an outside agent
                                     (every URL in its card must name a public host, unless private URLs are allowed)
     DELETE /agents/{name}           remove an agent
@@ -32,6 +33,7 @@ from starlette.routing import Route
 
 from bus.connection import is_loopback
 from registry import errors
+from registry.card_http import REGISTRY_CARD_MAX_AGE_S, card_response
 from registry.cards import MAX_CARD_BYTES, card_from_json, card_to_dict, registry_name
 from registry.fetch import DEFAULT_TIMEOUT, check_card_urls, fetch_card
 from registry.store import Registry
@@ -120,7 +122,9 @@ def create_app(
             return error(404, "not_found", f"no agent named {name!r} is registered")
         if not entry.discoverable:
             return error(404, "not_found", f"agent {name!r} is registered but no instance is alive")
-        return JSONResponse(card_to_dict(entry.card))
+        return card_response(
+            request, card_to_dict(entry.card), last_modified=entry.registered, max_age=REGISTRY_CARD_MAX_AGE_S
+        )
 
     async def post_agent(request: Request) -> Response:
         denied = _authorize(request, settings.token)

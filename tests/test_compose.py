@@ -124,7 +124,8 @@ async def test_the_compose_deployment_runs_as_local_processes(deployment: dict[s
     assert set(agents) <= names
     # The researcher reaches the docs server over Streamable HTTP (PODIUM_MCP_DOCS_URL) and answers.
     card = await fetch_card(f"http://127.0.0.1:{ports['researcher']}")
-    assert card.supported_interfaces[0].url == f"http://127.0.0.1:{ports['researcher']}"
+    http_urls = {i.url for i in card.supported_interfaces if i.protocol_binding in ("JSONRPC", "HTTP+JSON")}
+    assert http_urls == {f"http://127.0.0.1:{ports['researcher']}"}
     client = make_client(card, "JSONRPC", streaming=False)
     try:
         with anyio.fail_after(60):

@@ -1,4 +1,8 @@
-"""``podium agent NAME``: run one agent (A2A HTTP + bus consumer + registry heartbeat)."""
+"""``podium agent NAME``: run one agent (A2A HTTP + bus consumer + registry heartbeat).
+
+Exit status: 0 after SIGTERM/SIGINT, 2 for a usage or configuration mistake, 1 when the agent cannot
+start (Redis unreachable past ``--startup-timeout``, a tool server down, the port taken).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,16 @@ import sys
 
 import anyio
 
-from agents.runtime import AgentRuntime, RuntimeConfig, print_ready
+from agents.runtime import (
+    DEFAULT_STARTUP_TIMEOUT_S,
+    STARTUP_TIMEOUT_ENV,
+    AgentRuntime,
+    RuntimeConfig,
+    StartupError,
+    print_ready,
+)
 from bus.errors import ConfigError
+from registry.errors import RegistryError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +57,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run even if Redis's maxmemory-policy may evict keys (default $PODIUM_ALLOW_EVICTION)",
     )
+    parser.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"give up (exit 1) when not ready this long, e.g. Redis unreachable "
+        f"(default ${STARTUP_TIMEOUT_ENV} or {DEFAULT_STARTUP_TIMEOUT_S:g}; 0: wait forever)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,11 +84,24 @@ def run(args: argparse.Namespace) -> int:
             capacity=args.capacity,
             retry_after_s=args.retry_after,
             allow_eviction=True if args.allow_eviction else None,
+            startup_timeout=args.startup_timeout,
         )
-        anyio.run(lambda: AgentRuntime(config).run(on_ready=print_ready))
-    except (ConfigError, ValueError, LookupError) as exc:
+    except (ConfigError, ValueError) as exc:
         print(f"podium agent: {exc}", file=sys.stderr)
         return 2
+    from agents.mcp_mount import MountError  # heavy (the MCP SDK): only when running
+
+    try:
+        anyio.run(lambda: AgentRuntime(config).run(on_ready=print_ready))
+    except (ConfigError, ValueError, LookupError, RegistryError) as exc:
+        print(f"podium agent: {exc}", file=sys.stderr)
+        return 2
+    except StartupError as exc:
+        print(f"podium agent {exc.agent}: {exc}", file=sys.stderr)
+        return 1
+    except MountError as exc:
+        print(f"podium agent: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"podium agent: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

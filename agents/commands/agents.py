@@ -20,12 +20,11 @@ from bus.keys import Keys
 from registry.entries import AgentEntry
 from registry.store import Registry
 
-NO_REDIS = """podium agents: REDIS_URL is not set, so there is nothing to list.
-Without REDIS_URL, `podium up` runs the agents on an embedded bus that lives inside that one process,
-and no other process can see it. Point both at the same Redis to inspect them from here:
-
-    export REDIS_URL=redis://127.0.0.1:6379/0   # then start `podium up`, and run `podium agents`
-"""
+NO_REDIS = (
+    "podium agents: REDIS_URL is not set, so there is nothing to list: without it `podium up` runs the "
+    "agents on an embedded bus that only its own process sees. Point both at one Redis "
+    "(export REDIS_URL=redis://127.0.0.1:6379/0), start `podium up`, then run `podium agents`\n"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from agents.cli import Parser
+
 # name -> (module, one-line help); adding a benchmark is one line here.
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "bus": ("bench.bus", "bus throughput: Podium's consumer loop against the same loop in raw redis-py"),
@@ -20,7 +22,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
 }
 
 
-class _LazyParser(argparse.ArgumentParser):
+class _LazyParser(Parser):
     """A subparser that imports its benchmark module and lets it add arguments only when used."""
 
     def __init__(self, *args: Any, module: str = "", **kwargs: Any) -> None:
@@ -51,13 +53,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", parser_class=_LazyParser)
     for name, (module, help_text) in BENCHMARKS.items():
         sub.add_parser(name, help=help_text, description=help_text, module=module)
-    parser.set_defaults(_bench_parser=parser)
 
 
 def run(args: argparse.Namespace) -> int:
     module = getattr(args, "_bench_module", None)
     if module is None:
-        args._bench_parser.print_help()
+        print(
+            f"podium bench: error: name a benchmark: {', '.join(BENCHMARKS)} (see 'podium bench --help')",
+            file=sys.stderr,
+        )
         return 2
     if getattr(args, "_bench_missing", False):
         print(f"podium bench: '{args.benchmark}' is not available in this build", file=sys.stderr)

@@ -17,7 +17,7 @@ from pathlib import Path
 from a2a.utils.constants import PROTOCOL_VERSION_CURRENT
 
 from registry.cards import card_from_json, card_names, card_path, card_to_dict, load_card, validate_card
-from registry.errors import RegistryError
+from registry.errors import CardError, RegistryError, SigningKeyError
 from registry.signing import ALGORITHMS, CardSigner, TrustedKeys, generate_keypair
 
 
@@ -60,7 +60,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         return {"keygen": _keygen, "sign": _sign, "verify": _verify, "check": _check}[args.card_command](args)
-    except RegistryError as exc:
+    except (CardError, SigningKeyError) as exc:  # a card or key the user named cannot be used
+        print(f"podium card: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path to write to that cannot be written
+        print(f"podium card: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except RegistryError as exc:  # a signature that does not verify
         print(f"podium card: {exc}", file=sys.stderr)
         return 1
 

@@ -20,7 +20,8 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(value) if value else default
     except ValueError:
-        raise SystemExit(f"podium mcp: {name}={value!r} is not a whole number") from None
+        print(f"podium mcp: {name}={value!r} is not a whole number", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,8 @@
-"""``podium up``: run the whole system on this machine (see agents/up.py)."""
+"""``podium up``: run the whole system on this machine (see agents/up.py).
+
+Exit status: 0 after SIGTERM/SIGINT, 2 for a usage or configuration mistake, 1 when the system cannot
+start (Redis unreachable past ``--startup-timeout``, an agent failing) or a part of it died.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,27 @@ import sys
 import anyio
 from redis.exceptions import RedisError
 
+from agents.runtime import (
+    DEFAULT_STARTUP_TIMEOUT_S,
+    STARTUP_TIMEOUT_ENV,
+    StartupError,
+    sole_error,
+    startup_timeout_from_env,
+)
 from agents.up import (
     REGISTRY_PORT,
     UpConfig,
+    UpError,
     available_agents,
-    check_redis,
     describe,
     run_embedded,
     run_processes,
 )
-from bus.connection import redact
+from bus.connection import connect
 from bus.errors import ConfigError
 from bus.eviction import allowed_from_env
 from bus.keys import Keys
+from registry.errors import RegistryError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +54,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run even if Redis's maxmemory-policy may evict keys (default $PODIUM_ALLOW_EVICTION)",
     )
+    parser.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"give up (exit 1) when Redis or an agent is not ready this long "
+        f"(default ${STARTUP_TIMEOUT_ENV} or {DEFAULT_STARTUP_TIMEOUT_S:g}; 0: wait forever)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,30 +76,48 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         namespace = Keys(args.namespace or os.environ.get("PODIUM_NAMESPACE") or "podium").namespace
-    except ValueError as exc:
+        timeout = startup_timeout_from_env() if args.startup_timeout is None else args.startup_timeout
+        if not timeout >= 0:
+            raise ConfigError(f"--startup-timeout must be 0 (no limit) or more seconds, got {timeout}")
+        if not 0 <= args.registry_port <= 65535:
+            raise ConfigError(f"--registry-port must be within 0-65535, got {args.registry_port}")
+        redis_url = args.redis_url or os.environ.get("REDIS_URL") or None
+        if redis_url:
+            connect(redis_url)  # refuses a URL it cannot use, naming REDIS_URL; connects only when used
+    except (ConfigError, ValueError) as exc:
         print(f"podium up: {exc}", file=sys.stderr)
         return 2
     cfg = UpConfig(
         agents=agents,
         host=args.host,
-        redis_url=args.redis_url or os.environ.get("REDIS_URL") or None,
+        redis_url=redis_url,
         namespace=namespace,
         registry_port=args.registry_port,
+        startup_timeout=timeout,
         allow_eviction=args.allow_eviction or allowed_from_env(),
     )
     if args.any_port:  # agents take free ports; the registry needs a known one to print
         cfg.ports = {}
         cfg.registry_port = _free_port()
+    from agents.mcp_mount import MountError  # heavy (the MCP SDK): only when running
+
     try:
-        if cfg.redis_url:
-            try:
-                anyio.run(check_redis, cfg)
-            except RedisError as exc:
-                print(f"podium up: cannot reach Redis at {redact(cfg.redis_url)}: {exc}", file=sys.stderr)
-                return 1
-            return run_processes(cfg, lambda urls: describe(cfg, urls))
-        anyio.run(lambda: run_embedded(cfg, lambda urls: describe(cfg, urls)))
-    except (ConfigError, OSError) as exc:
+        try:
+            if cfg.redis_url:
+                return run_processes(cfg, lambda urls: describe(cfg, urls))
+            anyio.run(lambda: run_embedded(cfg, lambda urls: describe(cfg, urls)))
+        except BaseExceptionGroup as group:  # a task group's lone error, unwrapped
+            error = sole_error(group)
+            if error is group:
+                raise
+            raise error from None
+    except StartupError as exc:
+        print(f"podium up: agent {exc.agent}: {exc}", file=sys.stderr)
+        return 1
+    except (ConfigError, ValueError, LookupError, RegistryError) as exc:
+        print(f"podium up: {exc}", file=sys.stderr)
+        return 2
+    except (UpError, MountError, OSError, RedisError) as exc:
         print(f"podium up: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -87,7 +87,7 @@ def test_card_commands_keygen_sign_verify(tmp_path: Path, capsys: pytest.Capture
     out.write_text(json.dumps(data))
     assert main(["card", "verify", str(out), "--trusted-keys", str(tmp_path / "k")]) == 1
     assert "does not verify" in capsys.readouterr().err
-    assert main(["card", "sign", "echo", "--key", str(tmp_path / "missing.pem")]) == 1
+    assert main(["card", "sign", "echo", "--key", str(tmp_path / "missing.pem")]) == 2  # a usage mistake
     assert "cannot read key" in capsys.readouterr().err
     assert main(["card", "check"]) == 0
 
