@@ -44,6 +44,9 @@ TERMINAL = frozenset(
         TaskState.TASK_STATE_REJECTED,
     }
 )
+# How long a store call waits for Redis to come back (a restart, a failover) before it fails.
+READ_OUTAGE_S = 5.0
+SAVE_OUTAGE_S = 30.0
 _TERMINAL_ARG = ",".join(str(int(s)) for s in TERMINAL)
 
 # KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner,
@@ -119,7 +122,8 @@ class RedisTaskStore(VersionedTaskStore):
         prev_value = 0 if prev_version.is_missing else _as_int(prev_version)
         event_bytes = to_stream_response(event).SerializeToString() if event is not None else b""
         now_ms = int(time.time() * 1000)
-        # A save lost to a Redis restart would fail the task for good: ride the outage out instead.
+        # A save lost to a Redis restart would fail a running task for good: ride a short outage out
+        # instead. A new task's first save fails sooner: nothing has started that could be lost.
         new = await through_outages(
             lambda: self._save(
                 keys=[self._keys.task(task.id), self._keys.task_events(task.id)],
@@ -135,7 +139,8 @@ class RedisTaskStore(VersionedTaskStore):
                     _TERMINAL_ARG,
                     self._ttl_s,
                 ],
-            )
+            ),
+            within=READ_OUTAGE_S if prev_version.is_missing else SAVE_OUTAGE_S,
         )
         if int(new) < 0:
             raise ConcurrentTaskModificationError(task.id)
@@ -149,7 +154,9 @@ class RedisTaskStore(VersionedTaskStore):
 
     async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
         key = self._keys.task(task_id)
-        raw = await through_outages(lambda: self._redis.hmget(key, ["task", "version", "owner"]))
+        raw = await through_outages(
+            lambda: self._redis.hmget(key, ["task", "version", "owner"]), within=READ_OUTAGE_S
+        )
         if raw[0] is None or _text(raw[2]) != self._owner(context):
             return None
         task = Task()
