@@ -121,7 +121,13 @@ class AgentRequestHandler(DefaultRequestHandler):
         known = await self._known(params, context)
         if known is not None:
             return known
-        return await super().on_message_send(params, context)
+        try:
+            return await super().on_message_send(params, context)
+        except UnsupportedOperationError:
+            finished = await self._finished_meanwhile(params, context)
+            if finished is None:
+                raise
+            return finished
 
     async def on_message_send_stream(  # type: ignore[override]
         self, params: SendMessageRequest, context: ServerCallContext
@@ -135,8 +141,23 @@ class AgentRequestHandler(DefaultRequestHandler):
         try:
             async for event in inner:
                 yield event
+        except UnsupportedOperationError:
+            finished = await self._finished_meanwhile(params, context)
+            if finished is None:
+                raise
+            yield finished
         finally:
             await inner.aclose()
+
+    async def _finished_meanwhile(
+        self, params: SendMessageRequest, context: ServerCallContext
+    ) -> Task | None:
+        """A redelivered message whose task another replica finished between our look and our start:
+        that task is the answer (instead of "task is in a terminal state")."""
+        if not context.state.get(REDELIVERED) or not params.message.task_id:
+            return None
+        stored = await self._versioned_store.get(params.message.task_id, context)
+        return stored.task if stored is not None and stored.task.status.state in _DONE else None
 
     async def _setup_active_task(self, params: SendMessageRequest, call_context: ServerCallContext) -> Any:
         # Where a2a-sdk 1.3's handler builds the request context and so generates the task id: the one
