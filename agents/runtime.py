@@ -16,6 +16,7 @@ grace period short (work in flight stays pending for another replica).
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib
 import logging
 import math
@@ -229,7 +230,10 @@ class AgentRuntime:
                         self._startup.deadline = anyio.current_time() + cfg.startup_timeout
                     if self._stopping.is_set():
                         return
-                    sock = _listen(cfg.host, cfg.port)
+                    try:
+                        sock = _listen(cfg.host, cfg.port)
+                    except OSError as exc:
+                        raise StartupError(cfg.name, _listen_failed(cfg.host, cfg.port, exc)) from None
                     await self._serve(sock, on_ready)
             except BaseExceptionGroup as group:  # anyio wraps even a lone error of a task group
                 error = sole_error(group)
@@ -500,6 +504,13 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _listen_failed(host: str, port: int, exc: OSError) -> str:
+    message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    if exc.errno == errno.EADDRINUSE:
+        message += "; another process (another `podium up`?) has that port: stop it, or choose another port"
+    return message
 
 
 def _url_host(host: str) -> str:

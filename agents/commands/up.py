@@ -17,7 +17,6 @@ from agents.runtime import (
     DEFAULT_STARTUP_TIMEOUT_S,
     STARTUP_TIMEOUT_ENV,
     StartupError,
-    sole_error,
     startup_timeout_from_env,
 )
 from agents.up import (
@@ -99,6 +98,13 @@ def run(args: argparse.Namespace) -> int:
     if args.any_port:  # agents take free ports; the registry needs a known one to print
         cfg.ports = {}
         cfg.registry_port = _free_port()
+    elif busy := _busy_ports(cfg):
+        print(
+            f"podium up: {', '.join(busy)} already in use on {cfg.host}: is another `podium up` running? "
+            "Stop it, or pass --any-port",
+            file=sys.stderr,
+        )
+        return 1
     from agents.mcp_mount import MountError  # heavy (the MCP SDK): only when running
 
     try:
@@ -107,10 +113,15 @@ def run(args: argparse.Namespace) -> int:
                 return run_processes(cfg, lambda urls: describe(cfg, urls))
             anyio.run(lambda: run_embedded(cfg, lambda urls: describe(cfg, urls)))
         except BaseExceptionGroup as group:  # a task group's lone error, unwrapped
-            error = sole_error(group)
-            if error is group:
+            failed = _leaves(group)
+            if len(failed) == 1:
+                raise failed[0] from None
+            unready = [e for e in failed if isinstance(e, StartupError)]
+            if len(unready) < len(failed):
                 raise
-            raise error from None
+            for startup in unready:  # several agents could not start: one line each
+                print(f"podium up: agent {startup.agent}: {startup}", file=sys.stderr)
+            return 1
     except StartupError as exc:
         print(f"podium up: agent {exc.agent}: {exc}", file=sys.stderr)
         return 1
@@ -121,6 +132,29 @@ def run(args: argparse.Namespace) -> int:
         print(f"podium up: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    return [
+        leaf for e in group.exceptions for leaf in (_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])
+    ]
+
+
+def _busy_ports(cfg: UpConfig) -> list[str]:
+    """The well-known ports ``podium up`` would listen on that some other process holds."""
+    import socket
+
+    wanted = {cfg.port(name): name for name in cfg.agents if cfg.port(name)}
+    wanted[cfg.registry_port] = "registry"
+    busy = []
+    for port, name in sorted(wanted.items()):
+        with socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((cfg.host, port))
+            except OSError:
+                busy.append(f"port {port} ({name})")
+    return busy
 
 
 def _free_port() -> int:

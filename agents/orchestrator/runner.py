@@ -405,6 +405,7 @@ class Runner:
         ev: StepResult | None = None
         rounds: list[dict[str, Any]] = []
         accepted = False
+        reviewed: tuple[str, dict[str, Any]] | None = None
         for n in range(1, step.max_rounds + 1):
             local: dict[str, Any] = {}
             extra: dict[str, Any] = {}
@@ -436,6 +437,18 @@ class Runner:
                     f"{step.id}.{attempt}.r{n}.eval",
                     local=local,
                 )
+            if reviewed is not None and (ev_spec.text, ev_spec.data) == reviewed:
+                # The revision is the draft already reviewed: the evaluator would only say the same again.
+                await self.trace.record(
+                    "loop",
+                    step=step.id,
+                    state="stalled",
+                    reason=f"round {n}: the revision is the draft already reviewed; "
+                    "stopping with it, not accepted",
+                    data={"round": n},
+                )
+                break
+            reviewed = (ev_spec.text, ev_spec.data)
             ev = await self._delegate(step, ev_spec, reason=f"round {n}: evaluate the draft")
             verdict = check(step.accept, ev.output)
             rounds.append(
