@@ -176,7 +176,9 @@ def _section(material: Material, step_id: str, part: str, result: StepResult) ->
         for source in out["sources"]:
             if isinstance(source, dict):
                 doc = str(source.get("docId") or source.get("doc_id") or "")
-                mapping[_marker_key(source.get("marker"))] = material.source(doc, str(source.get("quote") or ""))
+                mapping[_marker_key(source.get("marker"))] = material.source(
+                    doc, str(source.get("quote") or "")
+                )
         text = _MARKER.sub(lambda m: f"[{mapping.get(m.group(1), m.group(1))}]", body)
         if out.get("accepted") is False:
             material.gaps.append(_unaccepted(part, out))
