@@ -101,7 +101,7 @@ async def test_bus_and_task_store_on_a_cluster(cluster_url: str) -> None:
         assert [d.error for d in await bus.dlq_list("worker")] == ["RuntimeError: boom"]
         assert await bus.dlq_replay("worker") == 1
 
-        store, ctx = RedisTaskStore(client, keys), ServerCallContext()
+        store, ctx = RedisTaskStore(client, keys, "agent"), ServerCallContext()
         task = Task(id="t1", context_id="c", status=TaskStatus(state=TaskState.TASK_STATE_WORKING))
         version = await store.save(task, event=task, prev_version=TaskVersion.MISSING, context=ctx)
         stored = await store.get("t1", ctx)
