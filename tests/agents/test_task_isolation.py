@@ -8,6 +8,7 @@ the task stays CANCELED.
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -52,6 +53,8 @@ def agents(redis_server, ns: str) -> Iterator[dict[str, AgentProc]]:
             p.wait_ready()
         yield procs
     finally:
+        for p in procs.values():  # all shut down at once
+            p.proc.signal(signal.SIGTERM)
         for p in procs.values():
             p.close()
 
@@ -172,3 +175,57 @@ async def test_a_cancel_sent_elsewhere_stops_the_replica_running_the_task(
     assert states[-1] == TaskState.TASK_STATE_CANCELED
     assert TaskState.TASK_STATE_COMPLETED not in states and -1 not in states
     assert states.count(TaskState.TASK_STATE_CANCELED) == 1
+
+
+async def test_push_config_methods_and_extended_card_answer_over_the_bus_as_over_http(
+    agents, bus_client
+) -> None:
+    """The bus relays every remaining A2A method to the same handler HTTP uses: same answers, same errors."""
+    from a2a.types.a2a_pb2 import (
+        DeleteTaskPushNotificationConfigRequest,
+        GetExtendedAgentCardRequest,
+        GetTaskPushNotificationConfigRequest,
+        ListTaskPushNotificationConfigsRequest,
+        TaskPushNotificationConfig,
+    )
+
+    card = await fetch_card(agents["a"].url)
+    calls = {
+        "create": lambda c: c.create_task_push_notification_config(
+            TaskPushNotificationConfig(task_id="t1", id="p1", url="https://example.org/hook")
+        ),
+        "get": lambda c: c.get_task_push_notification_config(
+            GetTaskPushNotificationConfigRequest(task_id="t1", id="p1")
+        ),
+        "list": lambda c: c.list_task_push_notification_configs(
+            ListTaskPushNotificationConfigsRequest(task_id="t1")
+        ),
+        "delete": lambda c: c.delete_task_push_notification_config(
+            DeleteTaskPushNotificationConfigRequest(task_id="t1", id="p1")
+        ),
+        "card": lambda c: c.get_extended_agent_card(GetExtendedAgentCardRequest()),
+    }
+    answers: dict[str, dict[str, str]] = {}
+    for binding in BINDINGS:
+        client = make_client(card, binding, bus=bus_client)
+        try:
+            for name, call in calls.items():
+                try:
+                    with anyio.fail_after(30):
+                        result = await call(client)
+                    answers.setdefault(name, {})[binding] = (
+                        f"ok {type(result).__name__} {getattr(result, 'name', '')}"
+                    )
+                except Exception as exc:
+                    answers.setdefault(name, {})[binding] = (
+                        f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
+                    )
+        finally:
+            await client.close()
+    for name, by_binding in answers.items():
+        assert by_binding["redis-streams"] == by_binding["JSONRPC"] == by_binding["HTTP+JSON"], (
+            name,
+            by_binding,
+        )
+    assert answers["card"]["redis-streams"] == "ok AgentCard echo"
+    assert answers["create"]["redis-streams"].startswith("PushNotificationNotSupportedError")
