@@ -96,7 +96,7 @@ def _card(keys: Keys) -> AgentCard:
 
 
 @asynccontextmanager
-async def serving(redis: Any, keys: Keys, probe: Probe, **consumer: Any) -> AsyncIterator[None]:
+async def serving(redis: Any, keys: Keys, probe: Probe, **options: Any) -> AsyncIterator[None]:
     """The probe agent, served over the bus as ``podium agent`` serves one, for the block's duration."""
     store = RedisTaskStore(redis, keys, AGENT)
     handler = AgentRequestHandler(
@@ -111,10 +111,13 @@ async def serving(redis: Any, keys: Keys, probe: Probe, **consumer: Any) -> Asyn
     )
     bus = StreamBus(redis, keys)
     server = BusRequestServer(bus, handler, agent=AGENT, task_store=store)
-    async with running(
-        Consumer(bus, AGENT, server, consumer=f"c-{uuid.uuid4().hex[:6]}", block_ms=100, **consumer)
-    ):
-        yield
+    consumer = Consumer(bus, AGENT, server, consumer=f"c-{uuid.uuid4().hex[:6]}", block_ms=100, **options)
+    try:
+        async with running(consumer):
+            yield
+    finally:  # as the runtime does: a task waiting for input keeps its producer and consumer until closed
+        with anyio.CancelScope(shield=True):
+            await handler.aclose()
 
 
 @asynccontextmanager
