@@ -1,12 +1,14 @@
 """The agent runtime behind ``podium agent NAME``: one agent's executor served over A2A HTTP and the bus.
 
 It waits for Redis (saying so), loads ``cards/NAME.json``, fills in where this instance listens, builds the
-executor from the agent's module, and runs four things until SIGTERM: the HTTP server, the inbox consumer
-(one consumer of the agent's group, so replicas share work), the registry heartbeat, and the inbox's
-retention timer (plus the executor's own background work, if it has some: the orchestrator's resume
-loop). On start it refuses a Redis that may evict keys (``bus.eviction``) and records the inbox's
+executor from the agent's module, and runs five things until SIGTERM: the HTTP server, the inbox consumer
+(one consumer of the agent's group, so replicas share work), the registry heartbeat, the inbox's
+retention timer, and the cancel watcher that stops this replica's executor when a task it runs is
+cancelled through another replica (``agents.cancels``); plus the executor's own background work, if it
+has some (the orchestrator's resume loop). On start it refuses a Redis that may evict keys (``bus.eviction``) and records the inbox's
 capacity, which publishers enforce and the HTTP routes apply to new work (``bus.backpressure``). Task
-state lives in Redis (``RedisTaskStore`` + ``RedisTaskEventStream``) so any replica can answer for any task.
+state lives in Redis (``RedisTaskStore`` + ``RedisTaskEventStream``, scoped to the agent) so any replica can
+answer for any of the agent's tasks, and no other agent sees them.
 
 Start-up has a deadline (``startup_timeout``); SIGTERM/SIGINT are honoured at every moment: before the
 agent is ready they stop it at once, after it a first one shuts down gracefully and a second one cuts the
@@ -36,6 +38,7 @@ from a2a.server.agent_execution.simple_request_context_builder import SimpleRequ
 from a2a.types.a2a_pb2 import AgentCard, AgentInterface
 from redis.exceptions import OutOfMemoryError
 
+from agents.cancels import CancelNotices, StoppableExecutor
 from agents.context import AgentContext
 from agents.handler import AgentRequestHandler, MessageIds
 from agents.http import build_app
@@ -335,14 +338,16 @@ class AgentRuntime:
                 config={"instance": cfg.instance},
             )
             own = load_executor(ctx)
-            executor = traced_executor(own, cfg.name)
-            store = RedisTaskStore(self.redis, self.keys)
+            executor = StoppableExecutor(traced_executor(own, cfg.name), cfg.name)
+            cancels = CancelNotices(self.redis, self.keys, cfg.name)
+            store = RedisTaskStore(self.redis, self.keys, cfg.name)
             handler = AgentRequestHandler(
                 executor,
                 store,
                 card,
                 agent=cfg.name,
-                event_stream=RedisTaskEventStream(self.redis, self.keys),
+                cancels=cancels,
+                event_stream=RedisTaskEventStream(self.redis, self.keys, cfg.name),
                 request_context_builder=SimpleRequestContextBuilder(
                     task_id_generator=MessageIds(cfg.name, "task"),
                     context_id_generator=MessageIds(cfg.name, "context"),
@@ -377,6 +382,7 @@ class AgentRuntime:
                 tg.start_soon(self._serve_http, sock)
                 self.phase = "creating its consumer group"
                 await tg.start(self.consumer.run)
+                await tg.start(cancels.watch, executor.stop)
                 tg.start_soon(Retention(self.redis, self.keys, cfg.retention).run, [cfg.name])
                 serve = getattr(own, "serve", None)
                 if serve is not None:  # an executor's own background work (the orchestrator's resume loop)

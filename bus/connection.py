@@ -14,6 +14,9 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import fakeredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bus.errors import ConfigError
 
@@ -72,6 +75,11 @@ def connect(url: str | None = None, *, cluster: bool | None = None, **kwargs: An
         if cluster:
             kwargs.pop("health_check_interval", None)
             return RedisCluster.from_url(clean, **kwargs)
+        # After a Redis restart every pooled connection is dead, and a client made from a URL does not
+        # retry: the first command on each one failed ("Connection closed by server") although Redis was
+        # back. Such a command is sent once more at once, on a fresh connection.
+        kwargs.setdefault("retry", Retry(NoBackoff(), 1))
+        kwargs.setdefault("retry_on_error", [RedisConnectionError])
         return Redis.from_url(clean, **kwargs)
     except ValueError as exc:
         raise ConfigError(f"REDIS_URL: {exc}") from exc

@@ -1,10 +1,12 @@
 """Shared A2A task state in Redis, so any replica can serve GetTask, CancelTask and SubscribeToTask.
 
 :class:`RedisTaskStore` implements a2a-sdk's cluster-mode ``VersionedTaskStore``: each task is a hash
-(``{ns}:task:{<id>}``) holding the serialized ``Task``, its integer version, owner and state. One Lua
-script compares the version and writes the task together with the event that produced it, appended to
-the task's event stream (``{ns}:task:{<id>}:events``, same hash tag). :class:`RedisTaskEventStream`
-tails that stream for replicas that do not run the task themselves.
+(``{ns}:task:{agent}:{<id>}``) holding the serialized ``Task``, its integer version, owner and state. One
+Lua script compares the version and writes the task together with the event that produced it, appended
+to the task's event stream (``{ns}:task:{agent}:{<id>}:events``, same hash tag); it refuses any change to
+a task that has finished. :class:`RedisTaskEventStream` tails that stream for replicas that do not run
+the task themselves. A store serves one agent: its keys are scoped by the agent's name, so the replicas
+of an agent share its tasks and other agents never see or touch them.
 """
 
 from __future__ import annotations
@@ -51,18 +53,18 @@ _TERMINAL_ARG = ",".join(str(int(s)) for s in TERMINAL)
 
 # KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner,
 # state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none).
-# Returns the new version, or -1 when the compare fails. A live task's events are never trimmed (a
-# subscriber may still need every one); the length cap applies once the task is terminal.
+# Returns the new version, or -1 when the write is refused: a finished task never changes again, a
+# cancel needs the task to exist, any other write needs the version it read. A live task's events are
+# never trimmed (a subscriber may still need every one); the length cap applies once the task is terminal.
 _SAVE = """
-local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-local prev = tonumber(ARGV[2])
+local row = redis.call('HMGET', KEYS[1], 'version', 'state')
+local cur = tonumber(row[1] or '0')
+for s in string.gmatch(ARGV[9], '[^,]+') do
+  if row[2] == s then return -1 end
+end
 if ARGV[3] == '1' then
   if cur == 0 then return -1 end
-  local st = redis.call('HGET', KEYS[1], 'state')
-  for s in string.gmatch(ARGV[9], '[^,]+') do
-    if st == s then return -1 end
-  end
-elseif cur ~= prev then
+elseif cur ~= tonumber(ARGV[2]) then
   return -1
 end
 local new = cur + 1
@@ -90,6 +92,7 @@ class RedisTaskStore(VersionedTaskStore):
         self,
         redis: Any,
         keys: Keys,
+        agent: str,
         *,
         owner_resolver: OwnerResolver = resolve_user_scope,
         events_maxlen: int = 10_000,
@@ -97,6 +100,7 @@ class RedisTaskStore(VersionedTaskStore):
     ) -> None:
         self._redis = redis
         self._keys = keys
+        self._agent = agent
         self._owner = owner_resolver
         self._events_maxlen = events_maxlen
         self._ttl_s = ttl_s
@@ -114,8 +118,9 @@ class RedisTaskStore(VersionedTaskStore):
     ) -> TaskVersion:
         """Write ``task`` if the stored version is still ``prev_version``.
 
-        Raises ``ConcurrentTaskModificationError`` when another writer got there first (or, for a
-        cancel, when the task is absent or already terminal).
+        Raises ``ConcurrentTaskModificationError`` when another writer got there first, when the stored
+        task has already finished (completed, cancelled, failed, rejected: it never changes again), or,
+        for a cancel, when the task is absent.
         """
         del prev
         cancel = task.status.state == TaskState.TASK_STATE_CANCELED
@@ -126,7 +131,7 @@ class RedisTaskStore(VersionedTaskStore):
         # instead. A new task's first save fails sooner: nothing has started that could be lost.
         new = await through_outages(
             lambda: self._save(
-                keys=[self._keys.task(task.id), self._keys.task_events(task.id)],
+                keys=[self._keys.task(self._agent, task.id), self._keys.task_events(self._agent, task.id)],
                 args=[
                     task.SerializeToString(),
                     prev_value,
@@ -147,13 +152,13 @@ class RedisTaskStore(VersionedTaskStore):
         if prev_version.is_missing:
             # The index lives in another slot, so it is written outside the script (best effort). It only
             # bounds which tasks ListTasks considers; their order comes from the tasks themselves.
-            await self._redis.zadd(self._keys.task_index(), {task.id: now_ms})
+            await self._redis.zadd(self._keys.task_index(self._agent), {task.id: now_ms})
         if self._notifier is not None:
-            self._notifier.notify(self._keys.task_events(task.id))
+            self._notifier.notify(self._keys.task_events(self._agent, task.id))
         return TaskVersion(int(new))
 
     async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
-        key = self._keys.task(task_id)
+        key = self._keys.task(self._agent, task_id)
         raw = await through_outages(
             lambda: self._redis.hmget(key, ["task", "version", "owner"]), within=READ_OUTAGE_S
         )
@@ -165,10 +170,10 @@ class RedisTaskStore(VersionedTaskStore):
 
     async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         owner = self._owner(context)
-        ids = await self._redis.zrevrange(self._keys.task_index(), 0, _LIST_SCAN_LIMIT - 1)
+        ids = await self._redis.zrevrange(self._keys.task_index(self._agent), 0, _LIST_SCAN_LIMIT - 1)
         async with self._redis.pipeline(transaction=False) as pipe:
             for task_id in ids:
-                pipe.hmget(self._keys.task(_text(task_id)), ["task", "owner"])
+                pipe.hmget(self._keys.task(self._agent, _text(task_id)), ["task", "owner"])
             rows = await pipe.execute()
         tasks: list[Task] = []
         for raw, row_owner in rows:
@@ -203,16 +208,21 @@ class RedisTaskStore(VersionedTaskStore):
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
         if await self.get(task_id, context) is None:
             return
-        await self._redis.delete(self._keys.task(task_id), self._keys.task_events(task_id))
-        await self._redis.zrem(self._keys.task_index(), task_id)
+        await self._redis.delete(
+            self._keys.task(self._agent, task_id), self._keys.task_events(self._agent, task_id)
+        )
+        await self._redis.zrem(self._keys.task_index(self._agent), task_id)
 
 
 class RedisTaskEventStream(TaskEventStream):
     """Tails a task's event stream, written by :class:`RedisTaskStore` in the same script as the task."""
 
-    def __init__(self, redis: Any, keys: Keys, *, block_ms: int = 1000, linger_s: int = 3600) -> None:
+    def __init__(
+        self, redis: Any, keys: Keys, agent: str, *, block_ms: int = 1000, linger_s: int = 3600
+    ) -> None:
         self._redis = redis
         self._keys = keys
+        self._agent = agent
         self._block_ms = block_ms
         self._linger_s = linger_s
         self._notifier = notifier_for(redis)
@@ -225,7 +235,7 @@ class RedisTaskEventStream(TaskEventStream):
         self, task_id: str, *, after: TaskVersion
     ) -> AsyncGenerator[VersionedEvent, None]:
         """Yield the task's events newer than ``after``, then keep tailing until closed."""
-        key = self._keys.task_events(task_id)
+        key = self._keys.task_events(self._agent, task_id)
         last = "0-0"
         while True:
             if self._notifier is not None:
@@ -249,7 +259,7 @@ class RedisTaskEventStream(TaskEventStream):
 
     async def destroy(self, task_id: str) -> None:
         """Let a finished task's log linger for late subscribers, then expire."""
-        await self._redis.expire(self._keys.task_events(task_id), self._linger_s)
+        await self._redis.expire(self._keys.task_events(self._agent, task_id), self._linger_s)
 
 
 def _event_of(response: StreamResponse) -> Event:

@@ -16,6 +16,7 @@ import pytest
 import redis
 import yaml
 from a2a.types.a2a_pb2 import TaskState
+from google.protobuf.json_format import MessageToDict
 
 from agents.cli import COMMANDS, build_parser
 from registry.cards import card_names
@@ -120,8 +121,14 @@ async def test_the_compose_deployment_runs_as_local_processes(deployment: dict[s
     agents = sorted(n for n in PODIUM if PODIUM[n]["command"][0] == "agent")
     async with httpx.AsyncClient(timeout=10) as http:
         listed = (await http.get(f"http://127.0.0.1:{ports['registry']}/agents")).json()
-    names = {a["name"] if "name" in a else a["card"]["name"] for a in _agents_of(listed)}
-    assert set(agents) <= names
+    assert list(listed) == ["agents"]  # the registry's one shape: {"agents": [entry, ...]}
+    by_name = {a["name"]: a for a in listed["agents"]}
+    assert set(agents) <= set(by_name)
+    for name in agents:  # each one alive, with its own card and skills, at the port compose gives it
+        entry = by_name[name]
+        assert entry["alive"] >= 1 and entry["card"]["name"] == name
+        assert entry["skills"] == [s["id"] for s in entry["card"]["skills"]] and entry["skills"]
+        assert entry["instances"][0]["url"] == f"http://127.0.0.1:{ports[name]}"
     # The researcher reaches the docs server over Streamable HTTP (PODIUM_MCP_DOCS_URL) and answers.
     card = await fetch_card(f"http://127.0.0.1:{ports['researcher']}")
     http_urls = {i.url for i in card.supported_interfaces if i.protocol_binding in ("JSONRPC", "HTTP+JSON")}
@@ -139,16 +146,16 @@ async def test_the_compose_deployment_runs_as_local_processes(deployment: dict[s
         await client.close()
     task = events[-1].task
     assert task.status.state == TaskState.TASK_STATE_COMPLETED
-    text = " ".join(p.text for a in task.artifacts for p in a.parts if p.text)
-    assert "with" in text.lower()
-
-
-def _agents_of(listed: Any) -> list[dict[str, Any]]:
-    if isinstance(listed, dict):
-        for key in ("agents", "items", "data"):
-            if key in listed:
-                return list(listed[key])
-    return list(listed)
+    [artifact] = task.artifacts
+    [data] = [MessageToDict(p.data) for p in artifact.parts if p.HasField("data")]
+    # An answer found in the docs server's pages (the question alone has none of this): covered, led by
+    # the `with` page, naming the context-manager protocol, every finding cited.
+    assert data["covered"] is True and {"docs__search", "docs__read"} <= set(data["toolsCalled"])
+    assert data["citations"] and data["citations"][0]["docId"] == "with"
+    assert "__enter__" in " ".join(c["quote"] for c in data["citations"] if c["docId"] == "with")
+    assert data["findings"] and all(f["citations"] for f in data["findings"])
+    text = " ".join(p.text for p in artifact.parts if p.text)
+    assert "Sources:" in text and "with:" in text
 
 
 def test_dockerfile_installs_the_package_and_runs_podium() -> None:

@@ -20,7 +20,7 @@ from bus.connection import connect
 from bus.keys import Keys
 from tests.agents.agent_procs import AgentProc, fetch_card, make_client, text_request
 from tests.bus.helpers import until
-from tests.support import INSTALL_HINT, REDIS_SERVER, Proc, RedisServer, free_port, port_open, wait_until
+from tests.support import REDIS_SERVER, Proc, RedisServer, free_port, no_redis_server, port_open, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -177,7 +177,7 @@ async def _eq(value: object, expected: object) -> bool:
 @pytest.fixture
 def evicting_redis():  # type: ignore[no-untyped-def]
     if REDIS_SERVER is None:
-        pytest.skip(INSTALL_HINT)
+        no_redis_server()
     server = RedisServer(extra_args=["--maxmemory", "64mb", "--maxmemory-policy", "volatile-lru"]).start()
     yield server
     server.close()
