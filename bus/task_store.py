@@ -30,6 +30,7 @@ from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
 from a2a.utils.proto_utils import to_stream_response
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 
+from bus.autopipeline import coalesced
 from bus.backoff import through_outages
 from bus.keys import Keys
 from bus.notify import notifier_for
@@ -95,12 +96,12 @@ class RedisTaskStore(VersionedTaskStore):
         events_maxlen: int = 10_000,
         ttl_s: int = 7 * 24 * 3600,
     ) -> None:
-        self._redis = redis
+        self._redis = coalesced(redis)  # concurrent tasks' writes share round trips (bus.autopipeline)
         self._keys = keys
         self._owner = owner_resolver
         self._events_maxlen = events_maxlen
         self._ttl_s = ttl_s
-        self._save = redis.register_script(_SAVE)
+        self._save = self._redis.register_script(_SAVE)
         self._notifier = notifier_for(redis)  # the embedded bus cannot block on XREAD
 
     async def save(
