@@ -19,6 +19,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "bench.relay",
         "consume-and-republish through a Consumer against the same work in raw redis-py",
     ),
+    "footprint": (
+        "bench.footprint",
+        "idle memory and time to ready of each agent against a bare a2a-sdk server",
+    ),
     "fanout": (
         "bench.fanout",
         "independent steps through the orchestrator: wall time against the slowest branch",

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if args.any_port:  # agents take free ports; the registry needs a known one to print
         cfg.ports = {}
         cfg.registry_port = _free_port()
-    from agents.mcp_mount import MountError  # heavy (the MCP SDK): only when running
+    from agents.tools import MountError
 
     try:
         try:
