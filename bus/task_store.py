@@ -9,6 +9,7 @@ tails that stream for replicas that do not run the task themselves.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -123,6 +124,14 @@ class RedisTaskStore(VersionedTaskStore):
         prev_value = 0 if prev_version.is_missing else _as_int(prev_version)
         event_bytes = to_stream_response(event).SerializeToString() if event is not None else b""
         now_ms = int(time.time() * 1000)
+        # The index lives in another slot, so it is written outside the script (best effort). It only bounds
+        # which tasks ListTasks considers; their order comes from the tasks themselves. Issued before the
+        # script, without waiting, it shares the script's round trip (bus.autopipeline); an entry whose first
+        # save then fails names a task that exists already or is skipped by ListTasks.
+        index = None
+        if prev_version.is_missing:
+            index = asyncio.ensure_future(self._redis.zadd(self._keys.task_index(), {task.id: now_ms}))
+            index.add_done_callback(_retrieved)  # awaited below, unless the save fails first
         # A save lost to a Redis restart would fail a running task for good: ride a short outage out
         # instead. A new task's first save fails sooner: nothing has started that could be lost.
         new = await through_outages(
@@ -143,12 +152,10 @@ class RedisTaskStore(VersionedTaskStore):
             ),
             within=READ_OUTAGE_S if prev_version.is_missing else SAVE_OUTAGE_S,
         )
+        if index is not None:
+            await index
         if int(new) < 0:
             raise ConcurrentTaskModificationError(task.id)
-        if prev_version.is_missing:
-            # The index lives in another slot, so it is written outside the script (best effort). It only
-            # bounds which tasks ListTasks considers; their order comes from the tasks themselves.
-            await self._redis.zadd(self._keys.task_index(), {task.id: now_ms})
         if self._notifier is not None:
             self._notifier.notify(self._keys.task_events(task.id))
         return TaskVersion(int(new))
@@ -251,6 +258,11 @@ class RedisTaskEventStream(TaskEventStream):
     async def destroy(self, task_id: str) -> None:
         """Let a finished task's log linger for late subscribers, then expire."""
         await self._redis.expire(self._keys.task_events(task_id), self._linger_s)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _event_of(response: StreamResponse) -> Event:
