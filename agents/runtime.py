@@ -42,6 +42,7 @@ from agents.cancels import CancelNotices, StoppableExecutor
 from agents.context import AgentContext
 from agents.handler import AgentRequestHandler, MessageIds
 from agents.http import build_app
+from agents.tools import NoTools
 from bus.a2a_server import BusRequestServer
 from bus.backoff import TRANSIENT, Backoff
 from bus.backpressure import DEFAULT_CAPACITY, DEFAULT_RETRY_AFTER_S, Inboxes, set_limits
@@ -527,7 +528,11 @@ def _url_host(host: str) -> str:
 
 async def _mount_tools(stack: AsyncExitStack, name: str, redis: Any, cfg: RuntimeConfig) -> Any:
     """The agent's mounted MCP tools, per its config (none when it has no config); in-process and stdio
-    servers share the agent's Redis and namespace."""
+    servers share the agent's Redis and namespace. An agent that mounts nothing never loads the MCP SDK."""
+    from agents.config import load_config
+
+    if not load_config(name).mcp:
+        return NoTools()
     from agents.mcp_mount import mount_for_agent
 
     return await stack.enter_async_context(

@@ -1,17 +1,18 @@
 """Connection factory: a real Redis (or Redis Cluster) from ``REDIS_URL``, or an embedded in-process bus.
 
 Nothing deeper in Podium creates its own Redis client: processes call :func:`connect` once and pass
-the client down.
+the client down. The embedded bus (fakeredis, with lupa and numpy behind it: about 30 MB) is imported
+only by a process that uses it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-import fakeredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
@@ -19,6 +20,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bus.errors import ConfigError
+
+if TYPE_CHECKING:
+    import fakeredis
 
 _SCHEMES = {"redis", "rediss", "unix"}
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
@@ -30,6 +34,8 @@ AnyRedis = Redis | RedisCluster
 
 
 def embedded_server() -> fakeredis.FakeServer:
+    import fakeredis
+
     global _EMBEDDED_SERVER
     if _EMBEDDED_SERVER is None:
         _EMBEDDED_SERVER = fakeredis.FakeServer()
@@ -47,6 +53,8 @@ def connect(url: str | None = None, *, cluster: bool | None = None, **kwargs: An
     url = url if url is not None else os.environ.get("REDIS_URL") or None
     kwargs.setdefault("health_check_interval", 0)
     if not url:
+        import fakeredis
+
         kwargs.pop("health_check_interval", None)
         return fakeredis.FakeAsyncRedis(server=embedded_server(), **kwargs)
     parts = urlsplit(url)
@@ -87,7 +95,8 @@ def connect(url: str | None = None, *, cluster: bool | None = None, **kwargs: An
 
 def is_embedded(client: Any) -> bool:
     """True for the in-process bus, where blocking reads return at once and must be waited for otherwise."""
-    return isinstance(client, fakeredis.FakeAsyncRedis)
+    fakeredis = sys.modules.get("fakeredis")  # never imported: no client can be an embedded one
+    return fakeredis is not None and isinstance(client, fakeredis.FakeAsyncRedis)
 
 
 def redact(url: str) -> str:

@@ -11,6 +11,7 @@ of an agent share its tasks and other agents never see or touch them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -32,6 +33,7 @@ from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
 from a2a.utils.proto_utils import to_stream_response
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 
+from bus.autopipeline import coalesced
 from bus.backoff import through_outages
 from bus.keys import Keys
 from bus.notify import notifier_for
@@ -98,13 +100,13 @@ class RedisTaskStore(VersionedTaskStore):
         events_maxlen: int = 10_000,
         ttl_s: int = 7 * 24 * 3600,
     ) -> None:
-        self._redis = redis
+        self._redis = coalesced(redis)  # concurrent tasks' writes share round trips (bus.autopipeline)
         self._keys = keys
         self._agent = agent
         self._owner = owner_resolver
         self._events_maxlen = events_maxlen
         self._ttl_s = ttl_s
-        self._save = redis.register_script(_SAVE)
+        self._save = self._redis.register_script(_SAVE)
         self._notifier = notifier_for(redis)  # the embedded bus cannot block on XREAD
 
     async def save(
@@ -127,6 +129,16 @@ class RedisTaskStore(VersionedTaskStore):
         prev_value = 0 if prev_version.is_missing else _as_int(prev_version)
         event_bytes = to_stream_response(event).SerializeToString() if event is not None else b""
         now_ms = int(time.time() * 1000)
+        # The index lives in another slot, so it is written outside the script (best effort). It only bounds
+        # which tasks ListTasks considers; their order comes from the tasks themselves. Issued before the
+        # script, without waiting, it shares the script's round trip (bus.autopipeline); an entry whose first
+        # save then fails names a task that exists already or is skipped by ListTasks.
+        index = None
+        if prev_version.is_missing:
+            index = asyncio.ensure_future(
+                self._redis.zadd(self._keys.task_index(self._agent), {task.id: now_ms})
+            )
+            index.add_done_callback(_retrieved)  # awaited below, unless the save fails first
         # A save lost to a Redis restart would fail a running task for good: ride a short outage out
         # instead. A new task's first save fails sooner: nothing has started that could be lost.
         new = await through_outages(
@@ -147,12 +159,10 @@ class RedisTaskStore(VersionedTaskStore):
             ),
             within=READ_OUTAGE_S if prev_version.is_missing else SAVE_OUTAGE_S,
         )
+        if index is not None:
+            await index
         if int(new) < 0:
             raise ConcurrentTaskModificationError(task.id)
-        if prev_version.is_missing:
-            # The index lives in another slot, so it is written outside the script (best effort). It only
-            # bounds which tasks ListTasks considers; their order comes from the tasks themselves.
-            await self._redis.zadd(self._keys.task_index(self._agent), {task.id: now_ms})
         if self._notifier is not None:
             self._notifier.notify(self._keys.task_events(self._agent, task.id))
         return TaskVersion(int(new))
@@ -260,6 +270,11 @@ class RedisTaskEventStream(TaskEventStream):
     async def destroy(self, task_id: str) -> None:
         """Let a finished task's log linger for late subscribers, then expire."""
         await self._redis.expire(self._keys.task_events(self._agent, task_id), self._linger_s)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _event_of(response: StreamResponse) -> Event:

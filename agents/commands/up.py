@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    from agents.mcp_mount import MountError  # heavy (the MCP SDK): only when running
+    from agents.tools import MountError
 
     try:
         try:

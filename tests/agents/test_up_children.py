@@ -21,10 +21,12 @@ pytestmark = [
 ]
 
 READY = "Ctrl-C stops everything."
+# Podium mounts its own tool servers in process; these configs mount calc and docs over stdio instead.
+STDIO_CONFIG = str(ROOT / "tests" / "agents" / "stdio_config")
 
 
 def _env(redis_url: str, namespace: str) -> dict[str, str]:
-    return {"REDIS_URL": redis_url, "PODIUM_NAMESPACE": namespace}
+    return {"REDIS_URL": redis_url, "PODIUM_NAMESPACE": namespace, "PODIUM_AGENT_CONFIG_DIR": STDIO_CONFIG}
 
 
 def _tree(pid: int) -> dict[int, str]:
@@ -185,7 +187,7 @@ def test_an_agents_stdio_mcp_server_dies_with_it(redis_url: str, namespace: str)
         redis_url,
         "--namespace",
         namespace,
-        env={"PODIUM_LOG_LEVEL": "INFO"},
+        env={"PODIUM_LOG_LEVEL": "INFO", "PODIUM_AGENT_CONFIG_DIR": STDIO_CONFIG},
     )
     try:
         wait_until(lambda: " ready: A2A " in agent.output() or not agent.alive(), timeout=90)

@@ -3,6 +3,7 @@ one slot). Skipped where redis-server or redis-cli is missing."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import tempfile
@@ -15,9 +16,11 @@ import redis
 from a2a.server.cluster import TaskVersion
 from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import GetTaskRequest, ListTasksRequest, Task, TaskState, TaskStatus
+from redis.exceptions import ResponseError
 
 from bus import Envelope, Keys, connect
 from bus.a2a_client import BusClient
+from bus.autopipeline import AutoPipeline
 from bus.consumer import Consumer, Delivery
 from bus.streams import StreamBus
 from bus.task_store import RedisTaskStore
@@ -260,5 +263,29 @@ async def test_the_task_store_carries_on_when_a_primary_fails_over(replicated_cl
         assert stored is not None and stored.version == v
         assert stored.task.status.state == TaskState.TASK_STATE_COMPLETED
         assert _node_of(replica_port, slot)[2] == replica_port
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_the_auto_pipeline_on_a_cluster_keeps_each_callers_reply(cluster_url: str) -> None:
+    client = connect(cluster_url)
+    ns = f"t{uuid.uuid4().hex[:8]}"
+    pipe = AutoPipeline(client)
+    try:
+        # Keys in 30 slots spread over the three nodes, a failing command and a script: one turn's commands.
+        await client.set(f"{ns}:{{s0}}:text", "not a number")
+        script = pipe.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        incrs = [pipe.incr(f"{ns}:{{s{i}}}:n") for i in range(30)]
+        bad = pipe.incr(f"{ns}:{{s0}}:text")
+        again = [pipe.incr(f"{ns}:{{s{i}}}:n") for i in range(30)]
+        assert await asyncio.gather(*incrs) == [1] * 30 and await asyncio.gather(*again) == [2] * 30
+        with pytest.raises(ResponseError, match="not an integer"):
+            await bad
+        assert (pipe.pipelines, pipe.commands) == (1, 61)  # one pipeline, split per node by redis-py
+        scripted = await asyncio.gather(*(script(keys=[f"{ns}:{{s{i}}}:n"], args=[10]) for i in range(30)))
+        assert scripted == [12] * 30  # NOSCRIPT on each node, loaded on every node, then run
+        nodes = {client.get_node_from_key(f"{ns}:{{s{i}}}:n").name for i in range(30)}
+        assert len(nodes) == 3
     finally:
         await client.aclose()
