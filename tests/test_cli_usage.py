@@ -46,6 +46,11 @@ MISTAKES = [
     m("up", "--startup-timeout", "soon", says="invalid float value"),
     m("up", "--redis-url", "http://nope", says="REDIS_URL: unsupported scheme"),
     m("up", "--namespace", "bad name", says="namespace"),
+    m("up", "--replicas", "analyst", says="--replicas 'analyst': expected NAME=N"),
+    m("up", "--replicas", "analyst=0", says="expected NAME=N with N from 1 to 64"),
+    m("up", "--replicas", "nobody=2", says="nobody is not one of the agents"),
+    m("up", "--agents", "echo", "--replicas", "analyst=2", says="analyst is not one of the agents"),
+    m("up", "--replicas", "analyst=2", says="--replicas needs Redis", REDIS_URL=""),
     # ask (the lead's; this flag is wrong whether or not the command exists in this build)
     m("ask", "--no-such-flag", says="podium"),
     # agent
