@@ -89,6 +89,17 @@ MISTAKES = [
     m("bench", says="name a benchmark"),
     m("bench", "nosuch", says="invalid choice: 'nosuch'"),
     m("bench", "bus", "--messages", "abc", says="invalid int value"),
+    # acl
+    m("acl", says="no password for user 'admin': set PODIUM_REDIS_PASSWORD_ADMIN"),
+    m("acl", "--env-file", "/nonexistent/dir/podium.env", says="cannot write /nonexistent/dir/podium.env"),
+    m("acl", "--namespace", "bad name", "--env-file", "x.env", says="namespace"),
+    m(
+        "acl",
+        "--agents",
+        "admin",
+        says="may not be named 'admin'",
+        **{f"PODIUM_REDIS_PASSWORD_{u}": "pw" for u in ("ADMIN", "REGISTRY", "MCP")},
+    ),
     # card
     m("card", says="required: ACTION"),
     m("card", "keygen", says="required: --out"),
