@@ -2,7 +2,8 @@
 
 Agents come from the cards (``PODIUM_CARDS_DIR``, or ``--agents``). Each user's password comes from
 ``PODIUM_REDIS_PASSWORD_<USER>`` in the environment or in ``--env-file``; with ``--env-file`` the missing
-ones are generated and appended to that file (created with mode 0600). Passwords never appear in the
+ones are generated and appended to that file (created with mode 0600), and with ``--with-tokens`` the
+A2A, MCP and registry tokens docker-compose.yml requires too. Passwords never appear in the
 output: the ACL file holds their SHA-256 only. Give each agent its user in ``REDIS_URL``
 (``redis://analyst:PASSWORD@host:6379/0``) and load the file with ``redis-server --aclfile FILE``.
 
@@ -21,6 +22,8 @@ from bus.acl import SERVICE_USERS, acl_file, password_variable, users
 from bus.keys import Keys
 from registry.cards import card_names
 
+TOKENS = ("PODIUM_A2A_TOKEN", "PODIUM_MCP_TOKEN", "PODIUM_REGISTRY_TOKEN")
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", default=None, help="key prefix (default $PODIUM_NAMESPACE or podium)")
@@ -34,6 +37,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="read passwords (PODIUM_REDIS_PASSWORD_<USER>=...) from FILE, adding generated ones for the rest",
     )
     parser.add_argument("--agents", default=None, help="comma-separated agents (default: every card)")
+    parser.add_argument(
+        "--with-tokens",
+        action="store_true",
+        help=f"also generate {', '.join(TOKENS)} into --env-file where missing (for docker-compose.yml)",
+    )
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -66,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail(str(exc))
     env_file = Path(args.env_file) if args.env_file else None
+    if args.with_tokens and env_file is None:
+        return fail("--with-tokens needs --env-file FILE: the tokens are written there")
     known = {**(read_env_file(env_file) if env_file else {}), **os.environ}
     passwords: dict[str, str] = {}
     generated: list[str] = []
@@ -84,9 +94,12 @@ def run(args: argparse.Namespace) -> int:
         text = acl_file(users(keys, agents, passwords))
     except ValueError as exc:
         return fail(str(exc))
+    secrets_out = {password_variable(u): passwords[u] for u in generated}
+    if args.with_tokens:
+        secrets_out.update({t: secrets.token_urlsafe(32) for t in TOKENS if not known.get(t)})
     try:
-        if env_file is not None and generated:
-            _append_secrets(env_file, {password_variable(u): passwords[u] for u in generated})
+        if env_file is not None and secrets_out:
+            _append_secrets(env_file, secrets_out)
         if args.out:
             Path(args.out).write_text(text)
         else:
@@ -94,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return fail(f"cannot write {exc.filename}: {exc.strerror}")
     where = args.out or "stdout"
+    tokens = len(secrets_out) - len(generated)
     note = f"; {len(generated)} password(s) generated into {env_file}" if generated else ""
+    note += f"; {tokens} token(s) generated into {env_file}" if tokens else ""
     print(
         f"podium acl: {len(passwords)} users ({', '.join(passwords)}) for namespace {keys.namespace!r} "
         f"written to {where}{note}",

@@ -19,6 +19,8 @@ import pytest
 import redis
 import redis.asyncio
 from a2a.types.a2a_pb2 import TaskState
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from agents.commands.acl import read_env_file
 from bus.a2a_client import BusClient
@@ -121,8 +123,10 @@ async def test_each_user_may_do_its_job_and_nothing_more(
     k = secured.keys
     analyst, writer, admin, registry = (as_user[u] for u in ("analyst", "writer", "admin", "registry"))
     with pytest.raises(redis.exceptions.AuthenticationError):
-        await redis.asyncio.Redis(port=secured.server.port, username="analyst", password="wrong").ping()
-    anonymous = redis.asyncio.Redis(port=secured.server.port)
+        await redis.asyncio.Redis(
+            port=secured.server.port, username="analyst", password="wrong", retry=Retry(NoBackoff(), 0)
+        ).ping()
+    anonymous = redis.asyncio.Redis(port=secured.server.port, retry=Retry(NoBackoff(), 0))
     with pytest.raises(
         (redis.exceptions.ResponseError, redis.exceptions.AuthenticationError)
     ):  # default: off
