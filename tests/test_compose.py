@@ -22,7 +22,6 @@ import httpx
 import pytest
 import redis
 import yaml
-from a2a.types.a2a_pb2 import TaskState
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -30,7 +29,7 @@ from agents.cli import COMMANDS, build_parser
 from agents.commands.acl import TOKENS, read_env_file
 from bus.acl import password_variable
 from registry.cards import card_names
-from tests.agents.agent_procs import READY, fetch_card, make_client, text_request
+from tests.agents.agent_procs import READY, fetch_card
 from tests.support import REDIS_SERVER, ROOT, Proc, RedisServer, free_port, port_open, wait_until
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -239,7 +238,7 @@ def deployment(secrets: tuple[dict[str, str], Path], compose_redis: RedisServer)
             if key.split("#")[0] in AGENTS:
                 wait_until(lambda p=proc: _ready(p), timeout=120, what=f"{key} to be ready")
         wait_until(lambda: _healthy(ports["registry"]), timeout=60, what="the registry to be healthy")
-        yield {"ports": ports, "procs": procs, "env": env}
+        yield {"ports": ports, "procs": procs, "env": env, "redis_port": compose_redis.port}
     finally:
         for proc in procs.values():  # SIGTERM everyone first, so the shutdowns overlap
             proc.signal(signal.SIGTERM)
@@ -278,17 +277,26 @@ async def test_the_compose_deployment_runs_as_local_processes(deployment: dict[s
     async with httpx.AsyncClient(timeout=10) as http:
         refused = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {}})
     assert refused.status_code == 401
-    headers = {"Authorization": f"Bearer {env['PODIUM_A2A_TOKEN']}"}
-    async with httpx.AsyncClient(timeout=180, headers=headers) as http:
-        client = make_client(card, "JSONRPC", streaming=False, http=http)
-        question = "How does Python's with statement work? And also, what is 15% of 240?"
-        with anyio.fail_after(180):
-            events = [ev async for ev in client.send_message(text_request(question))]
-        await client.close()
-    task = events[-1].task
-    assert task.status.state == TaskState.TASK_STATE_COMPLETED, task.status
-    text = " ".join(p.text for a in task.artifacts for p in a.parts if p.text)
+    # As the README says: the token from .env, then podium ask; podium agents as the admin Redis user.
+    question = "How does Python's with statement work? And also, what is 15% of 240?"
+    ask = Proc.podium(
+        "ask", "--url", url, "--json", "--quiet", question, env={"PODIUM_A2A_TOKEN": env["PODIUM_A2A_TOKEN"]}
+    )
+    try:
+        assert await anyio.to_thread.run_sync(ask.proc.wait, 180) == 0, ask.output()
+        task = json.loads(ask.output()[ask.output().index("{") :])
+    finally:
+        ask.close()
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED", task["status"]
+    text = " ".join(p.get("text", "") for a in task["artifacts"] for p in a["parts"])
     assert re.search(r"15% of 240 (=|is) 36\b", text) and "context manager" in text.lower(), text
     assert re.search(r"\[\d+\]", text), text  # cited
+    admin = f"redis://admin:{env['PODIUM_REDIS_PASSWORD_ADMIN']}@127.0.0.1:{deployment['redis_port']}/0"
+    agents = Proc.podium("agents", "--json", env={"REDIS_URL": admin, "PODIUM_NAMESPACE": "podium"})
+    try:
+        assert await anyio.to_thread.run_sync(agents.proc.wait, 60) == 0, agents.output()
+        assert "analyst" in agents.output() and "NOPERM" not in agents.output()
+    finally:
+        agents.close()
     for key, proc in deployment["procs"].items():
         assert "NOPERM" not in proc.output() and "Traceback" not in proc.output(), (key, proc.output())
