@@ -26,6 +26,7 @@ from agents.commands.acl import read_env_file
 from bus.a2a_client import BusClient
 from bus.acl import password_variable
 from bus.keys import Keys
+from registry.store import Registry
 from tests.agents.agent_procs import AgentProc, fetch_card, make_client, text_request
 from tests.support import REDIS_SERVER, ROOT, Proc, RedisServer
 
@@ -168,6 +169,13 @@ async def test_each_user_may_do_its_job_and_nothing_more(
         assert await _refused(client.keys("*"))
         assert await _refused(client.execute_command("ACL", "LIST"))
         assert await _refused(client.get("elsewhere:key"))
+    # discovery as an agent prunes only its own stale instances, and never fails on another agent's
+    await admin.zadd(k.instances("writer"), {"gone-1": 1.0})
+    await admin.hset(k.cards(), "writer", (await admin.hget(k.cards(), "writer")) or "{}")
+    assert await Registry(analyst, k).list() is not None
+    assert await admin.zscore(k.instances("writer"), "gone-1") == 1.0  # left for the registry user
+    await Registry(registry, k).list()
+    assert await admin.zscore(k.instances("writer"), "gone-1") is None
     # the registry reads cards and queues, and consumes nothing; the admin sees every key of the namespace
     await registry.hgetall(k.cards())
     assert await _refused(registry.xreadgroup("writer", "r-1", {k.inbox("writer"): ">"}, count=1))
