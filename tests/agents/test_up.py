@@ -4,7 +4,9 @@ system is in test_up_supervise.py (replicas, restarts) and test_up_children.py (
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import signal
 
 import anyio
@@ -13,7 +15,7 @@ import pytest
 from a2a.types.a2a_pb2 import TaskState
 
 from tests.agents.agent_procs import fetch_card, make_client, text_request
-from tests.support import Proc, wait_until
+from tests.support import ROOT, Proc, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -70,6 +72,16 @@ async def test_podium_up_embedded_runs_everything_in_one_process() -> None:
         assert markers and all(f"[{m}]" in sources for m in markers), answer  # cited, each source listed
         assert "context manager" in text.lower() and "__enter__" in answer, answer
         assert re.search(r"15% of 240 (=|is) 36\b", _podium_ask(urls["orchestrator"], "What is 15% of 240?"))
+        # the README's curl, as written but for the port (where curl exists)
+        readme = (ROOT / "README.md").read_text()
+        block = readme[readme.index("```bash\n", readme.index("\n### curl\n")) + 8 :]
+        command = block[: block.index("\n```")].replace("http://127.0.0.1:8700/", urls["orchestrator"] + "/")
+        if shutil.which("curl"):
+            with anyio.fail_after(120):
+                done = await anyio.run_process(["bash", "-c", command], check=False)
+            task = json.loads(done.stdout)["result"]["task"]
+            assert task["status"]["state"] == "TASK_STATE_COMPLETED", done.stdout
+            assert re.search(r"(=|is) 36\b", task["artifacts"][0]["parts"][0]["text"]), done.stdout
         proc.signal(signal.SIGTERM)
         assert proc.proc.wait(30) == 0
         assert "podium up: stopping" in proc.output()
