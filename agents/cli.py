@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dlq": ("agents.commands.dlq", "list or replay dead letters"),
     "bench": ("agents.commands.bench", "run benchmarks"),
     "card": ("agents.commands.card", "sign cards and generate signing keys"),
+    "acl": ("agents.commands.acl", "write a Redis ACL file: one least-privilege user per agent"),
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

@@ -30,13 +30,14 @@ from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import uvicorn
 from a2a.server.agent_execution import AgentExecutor
 from a2a.server.agent_execution.simple_request_context_builder import SimpleRequestContextBuilder
 from a2a.types.a2a_pb2 import AgentCard, AgentInterface
-from redis.exceptions import OutOfMemoryError
+from redis.exceptions import NoPermissionError, OutOfMemoryError
 
 from agents.cancels import CancelNotices, StoppableExecutor
 from agents.context import AgentContext
@@ -49,7 +50,7 @@ from bus.backpressure import DEFAULT_CAPACITY, DEFAULT_RETRY_AFTER_S, Inboxes, s
 from bus.binding import bus_interface
 from bus.connection import connect, is_embedded, redact
 from bus.consumer import Consumer
-from bus.errors import ConfigError
+from bus.errors import AccessDenied, ConfigError
 from bus.eviction import allowed_from_env, check_eviction
 from bus.keys import Keys, validate_name
 from bus.ready import ping, wait_for_redis
@@ -244,6 +245,8 @@ class AgentRuntime:
                 if error is group:
                     raise
                 raise error from None
+        except NoPermissionError as exc:
+            raise AccessDenied(self._refused(exc)) from None
         except TRANSIENT as exc:
             if self.ready:
                 raise
@@ -260,6 +263,13 @@ class AgentRuntime:
                     await self.redis.aclose()
         if self._startup.cancelled_caught and not self._stopping.is_set():
             raise StartupError(cfg.name, self._timeout_message())
+
+    def _refused(self, exc: NoPermissionError) -> str:
+        user = urlsplit(self.config.redis_url or "").username or "default"
+        return (
+            f"agent {self.config.name}: Redis refused user {user!r} while {self.phase} ({exc}); run each "
+            f"agent with its own user in REDIS_URL (`podium acl` writes one per agent). Not retrying"
+        )
 
     def _where(self) -> str:
         return "embedded" if is_embedded(self.redis) else redact(self.config.redis_url or "")
@@ -324,7 +334,7 @@ class AgentRuntime:
         self.card = card
         executor_module(cfg.name)
         await self._wait_for_redis()
-        self.phase = "checking Redis's eviction policy"
+        self.phase = "checking Redis's eviction policy and recording its inbox limits"
         await _prepare_bus(self.redis, self.keys, cfg)
         async with AsyncExitStack() as stack:
             self.phase = "mounting its MCP servers"

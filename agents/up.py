@@ -17,18 +17,18 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import selectors
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from types import FrameType
+from typing import Any
 
 import anyio
 import uvicorn
+from redis.exceptions import RedisError
 
 from agents.lifeline import child_env
 from agents.runtime import (
@@ -39,12 +39,15 @@ from agents.runtime import (
     QuietServer,
     RuntimeConfig,
 )
+from agents.runtime import _url_host as url_host
+from agents.supervisor import ChildSpec, RestartPolicy, Supervisor
 from bus.connection import connect, redact
 from bus.eviction import ALLOW_ENV, check_eviction
 from bus.keys import Keys
 from bus.ready import wait_for_redis
 
 REGISTRY_PORT = 8701
+STOP_HINT = "Ctrl-C stops everything."
 # Well-known ports on 127.0.0.1: the orchestrator is 8700 (when it exists), specialists after the registry.
 PORTS = {
     "orchestrator": 8700,
@@ -72,6 +75,8 @@ class UpConfig:
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_S  # per agent, and for Redis; 0: no limit
     grace_s: float = 20.0  # how long stopped children get before SIGKILL
     allow_eviction: bool = False
+    replicas: dict[str, int] = field(default_factory=dict)  # agent -> processes (default 1; Redis only)
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
 
     def port(self, agent: str) -> int:
         return self.ports.get(agent, 0)
@@ -136,6 +141,8 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
             await anyio.sleep(0.05)
         ready["registry"] = f"http://{cfg.host}:{cfg.registry_port}"
         on_ready(ready)
+        say(await alive_line(redis, cfg))
+        say(STOP_HINT)
 
     async def obey(signals: AsyncIterator[int]) -> None:
         nonlocal stopping
@@ -240,11 +247,41 @@ async def check_redis(cfg: UpConfig) -> None:
         await redis.aclose()
 
 
-def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = lambda urls: None) -> int:
-    """Each agent and the registry as its own process on ``cfg.redis_url``; returns the exit code.
+def children(cfg: UpConfig) -> list[ChildSpec]:
+    """Every process ``podium up`` runs and supervises with Redis, in start order: the registry, then each
+    agent and its replicas. This is the one place to add another child (e.g. a console): append a
+    :class:`ChildSpec` (give it a ``probe`` and ``url`` when it prints no agent ready line)."""
+    host = url_host(cfg.host)
+    specs = [
+        ChildSpec(
+            "registry",
+            ["registry", "--host", cfg.host, "--port", str(cfg.registry_port)],
+            probe=(_probe_host(cfg.host), cfg.registry_port),
+            url=f"http://{host}:{cfg.registry_port}",
+        )
+    ]
+    for name in cfg.agents:
+        port = cfg.port(name)
+        specs.append(ChildSpec(name, ["agent", name, "--host", cfg.host, "--port", str(port)]))
+        for n in range(2, cfg.replicas.get(name, 1) + 1):
+            # Extra replicas share the inbox's consumer group, so the bus spreads the work; each serves HTTP
+            # on a free port (its own /healthz) and advertises the first replica's well-known URL, so the
+            # card in the registry names one stable address whichever replica registered last.
+            public = {"PODIUM_PUBLIC_URL": f"http://{host}:{port}"} if port else {}
+            specs.append(
+                ChildSpec(f"{name}#{n}", ["agent", name, "--host", cfg.host, "--port", "0"], env=public)
+            )
+    return specs
 
-    Waits for Redis first (raises ``UpError`` when it does not come, ``ConfigError`` for a bad URL).
-    Returns 0 when stopped by SIGTERM/SIGINT, 1 when a child failed to start or died.
+
+def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = lambda urls: None) -> int:
+    """Each agent (and its replicas) and the registry as its own supervised process on ``cfg.redis_url``;
+    returns the exit code.
+
+    Waits for Redis first (raises ``UpError`` when it does not come, ``ConfigError`` for a bad URL). A child
+    that crashes is restarted with backoff; one that keeps crashing is given up on (see
+    ``agents.supervisor``). Returns 0 when stopped by SIGTERM/SIGINT, 1 when the system could not start
+    (a child given up on, or not ready in time) or every agent was given up on.
     """
     assert cfg.redis_url
     if not wait_for_bus(cfg):
@@ -260,114 +297,99 @@ def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = la
             **({ALLOW_ENV: "1"} if cfg.allow_eviction else {}),
         }
     )
-    base = [sys.executable, "-m", "agents.cli"]
-    children: dict[str, subprocess.Popen[bytes]] = {}
     signals = _Signals()  # before the first child exists: from here on a signal only sets a flag
-
-    def spawn(name: str, args: list[str], **kwargs: object) -> None:
-        # A process group of its own: Ctrl-C reaches only podium up, which stops each child once, in
-        # order; and the whole group can be swept when the child is gone.
-        children[name] = subprocess.Popen([*base, *args], env=env, process_group=0, **kwargs)  # type: ignore[call-overload]
-
+    sup = Supervisor(children(cfg), env, cfg.restart, lambda: signals.count > 0, say, warn)
     try:
-        spawn("registry", ["registry", "--host", cfg.host, "--port", str(cfg.registry_port)])
-        for name in cfg.agents:
-            spawn(
-                name,
-                ["agent", name, "--host", cfg.host, "--port", str(cfg.port(name))],
-                stdout=subprocess.PIPE,
-            )
-        urls = _wait_ready(cfg, children, signals)
-        if urls is None:
+        sup.start_all()
+        if not _wait_ready(cfg, sup, signals):
             return 0 if signals.count else 1
-        on_ready(urls)
+        on_ready({c.name: c.url or "" for c in sup.children.values()})
+        _report_alive(cfg)
+        say(STOP_HINT)
         while not signals.count:
-            dead = [n for n, p in children.items() if p.poll() is not None]
-            if dead:
-                say(f"podium up: {', '.join(dead)} exited; stopping the rest")
+            for child in sup.step():
+                say(f"podium up: {child.name} is back: {child.url}")
+            if not any(c.spec.probe is None for c in sup.active):
+                say("podium up: every agent was given up on; stopping")
                 return 1
-            time.sleep(0.2)
         say("podium up: stopping")
         return 0
     finally:
-        _stop_children(children, signals, cfg.grace_s)
+        seen = signals.count
+        sup.stop(cfg.grace_s, interrupted=lambda: signals.count > seen)
         signals.restore()
 
 
-def _wait_ready(
-    cfg: UpConfig, children: dict[str, subprocess.Popen[bytes]], signals: _Signals
-) -> dict[str, str] | None:
-    """Each agent's A2A URL once it printed its ready line; None when a signal came first or an agent
-    exited (or stayed silent past its start-up timeout) before it was ready."""
+def _wait_ready(cfg: UpConfig, sup: Supervisor, signals: _Signals) -> bool:
+    """True once every child is ready; False when a signal came first, a child was given up on, or one
+    was not ready past its start-up timeout (crashes meanwhile are restarted as usual)."""
     limit = cfg.startup_timeout + 30 if cfg.startup_timeout else float("inf")  # the agent's own, plus start
     deadline = time.monotonic() + limit
-    urls = {"registry": f"http://{cfg.host}:{cfg.registry_port}"}
-    pending: dict[str, bytes] = {name: b"" for name in cfg.agents}
-    with selectors.DefaultSelector() as selector:
-        for name in cfg.agents:
-            stdout = children[name].stdout
-            assert stdout is not None
-            selector.register(stdout, selectors.EVENT_READ, name)
-        while pending:
-            if signals.count:
-                return None
-            if time.monotonic() > deadline:
-                say(f"podium up: {', '.join(pending)} not ready within {limit:g}s; stopping")
-                return None
-            for key, _ in selector.select(timeout=0.2):
-                name = key.data
-                chunk = os.read(key.fd, 65536)
-                if not chunk:
-                    selector.unregister(key.fileobj)
-                    say(f"podium up: agent {name} failed to start (exit {children[name].wait()}); stopping")
-                    return None
-                *lines, pending[name] = (pending[name] + chunk).split(b"\n")
-                for line in lines:
-                    if b" ready: A2A " in line:
-                        urls[name] = line.decode(errors="replace").split("A2A ", 1)[1].split()[0]
-                        selector.unregister(key.fileobj)
-                        del pending[name]
-                        break
-    registry = children["registry"]
-    if registry.poll() is not None:
-        say(f"podium up: the registry failed to start (exit {registry.returncode}); stopping")
-        return None
-    return urls
+    while not signals.count:
+        sup.step()
+        if any(c.gave_up for c in sup.children.values()):
+            say("podium up: could not start; stopping the rest")
+            return False
+        if all(c.ready for c in sup.children.values()):
+            return True
+        if time.monotonic() > deadline:
+            late = [c.name for c in sup.children.values() if not c.ready]
+            say(f"podium up: {', '.join(late)} not ready within {limit:g}s; stopping")
+            return False
+    return False
 
 
-def _stop_children(children: dict[str, subprocess.Popen[bytes]], signals: _Signals, grace: float) -> None:
-    """SIGTERM each child still running, wait up to ``grace`` seconds (less if another signal comes),
-    SIGKILL what is left, then sweep each child's process group for anything it left behind."""
-    for proc in children.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    seen = signals.count
-    deadline = time.monotonic() + grace
-    while any(p.poll() is None for p in children.values()):
-        if time.monotonic() > deadline or signals.count > seen:
-            break
-        time.sleep(0.05)
-    for proc in children.values():
-        if proc.poll() is None:
-            _kill_group(proc.pid)
-            proc.wait()
-        _kill_group(proc.pid)  # the child is gone; nothing of its group may stay
-        if proc.stdout is not None:
-            proc.stdout.close()
+def _report_alive(cfg: UpConfig) -> None:
+    async def report() -> None:
+        redis = connect(cfg.redis_url)
+        try:
+            say(await alive_line(redis, cfg))
+        finally:
+            await redis.aclose()
 
-
-def _kill_group(pgid: int) -> None:
     try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+        anyio.run(report)
+    except (RedisError, OSError) as exc:
+        warn(f"podium up: cannot read the registry: {exc}")
+
+
+async def alive_line(redis: Any, cfg: UpConfig) -> str:
+    """Which agents are alive in the registry, once each has as many instances as it runs replicas (or
+    after a few seconds: then what is there)."""
+    from registry.store import Registry
+
+    want = {name: cfg.replicas.get(name, 1) for name in cfg.agents}
+    registry = Registry(redis, Keys(cfg.namespace))
+    found: dict[str, int] = {}
+    with anyio.move_on_after(10):
+        while True:
+            found = {e.name: e.alive for e in await registry.list()}
+            if all(found.get(n, 0) >= k for n, k in want.items()):
+                break
+            await anyio.sleep(0.1)
+    names = [f"{n} ({found[n]} instances)" if found.get(n, 0) > 1 else n for n in cfg.agents if n in found]
+    missing = [n for n in cfg.agents if n not in found]
+    line = f"podium up: alive in the registry: {', '.join(names) or 'none'}"
+    return line + (f"; not yet: {', '.join(missing)}" if missing else "")
+
+
+def _probe_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
 
 
 def describe(cfg: UpConfig, urls: dict[str, str]) -> None:
+    """Where everything listens, the orchestrator first with how to ask it."""
     mode = f"processes on {redact(cfg.redis_url)}" if cfg.redis_url else "one process, embedded bus"
     say(f"podium up: {len(cfg.agents)} agents ({mode}, namespace {cfg.namespace!r})")
-    for name in [*cfg.agents, "registry"]:
+    first = [n for n in ("orchestrator", "registry") if n in urls]
+    for name in [*first, *(n for n in cfg.agents if n not in first)]:
         say(f"  {name:<13} {urls[name]}")
-    if "orchestrator" not in cfg.agents:
-        say("  (no orchestrator yet: call the specialists directly, e.g. with the a2a client)")
-    say("Ctrl-C stops everything.")
+    for name, n in cfg.replicas.items():
+        if n > 1 and name in cfg.agents:
+            say(f"  ({name}: {n} replicas sharing its inbox; the card names the URL above)")
+    if "orchestrator" in urls:
+        url = urls["orchestrator"]
+        where = "" if url == "http://127.0.0.1:8700" else f"--url {url} "
+        say(f'Ask it: podium ask {where}"How does Python\'s with statement work? And what is 15% of 240?"')
+    else:
+        say("  (no orchestrator: call the agents directly, e.g. with the a2a client)")

@@ -83,7 +83,8 @@ class BusClient:
         self.bus = StreamBus(redis, keys)
         self.inboxes = Inboxes(redis, default_capacity=default_capacity)
         self.keys = keys
-        self.client_id = client_id or uuid.uuid4().hex
+        # Prefixed with the sender (agent) name, so a Redis ACL can give each agent its own reply streams.
+        self.client_id = client_id or (f"{sender}.{uuid.uuid4().hex}" if sender else uuid.uuid4().hex)
         self.sender = sender
         self.reply_to = keys.reply(self.client_id)
         self.default_timeout = default_timeout

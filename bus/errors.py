@@ -18,6 +18,13 @@ class ConfigError(BusError):
     default = "invalid bus configuration"
 
 
+class AccessDenied(ConfigError):
+    """Redis refused a command or key to this process's user (ACL ``NOPERM``): the user in ``REDIS_URL``
+    is not the one for this agent, or the ACL file lacks a rule. Restarting does not help."""
+
+    default = "Redis refused access (NOPERM)"
+
+
 class EnvelopeError(BusError):
     """A stream entry is not a valid Envelope."""
 

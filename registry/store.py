@@ -25,7 +25,7 @@ from typing import Any
 
 import anyio
 from a2a.types import AgentCard
-from redis.exceptions import RedisError
+from redis.exceptions import NoPermissionError, RedisError
 
 from bus.backpressure import Inboxes
 from bus.keys import Keys, validate_name
@@ -327,7 +327,10 @@ class Registry:
                 continue
             alive.setdefault(name, []).append(instance_from_json(inst, value))
         if n_stale:
-            await stale.execute()
+            try:
+                await stale.execute()
+            except NoPermissionError:  # housekeeping: a least-privilege agent user may prune only its own
+                logger.debug("stale instances of other agents left for the registry to prune")
         for items in alive.values():
             items.sort(key=lambda i: -i.beat)
         return alive

@@ -64,7 +64,12 @@ class RedisServer:
     """A redis-server process on a free loopback port, which a test may stop, kill and restart."""
 
     def __init__(
-        self, *, persistent: bool = False, port: int | None = None, extra_args: Iterable[str] = ()
+        self,
+        *,
+        persistent: bool = False,
+        port: int | None = None,
+        extra_args: Iterable[str] = (),
+        auth: tuple[str, str] | None = None,  # (user, password) to ping with, when the default user is off
     ) -> None:
         if REDIS_SERVER is None:
             raise RuntimeError(INSTALL_HINT)
@@ -74,6 +79,7 @@ class RedisServer:
         self.extra_args = list(extra_args)  # e.g. ["--maxmemory", "8mb", "--maxmemory-policy", "noeviction"]
         self.dir = tempfile.mkdtemp(prefix="podium-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.auth = auth
 
     @property
     def url(self) -> str:
@@ -90,7 +96,8 @@ class RedisServer:
             args += ["--appendonly", "no"]
         args += self.extra_args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        user, password = self.auth or (None, None)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2, username=user, password=password)
         try:
             wait_until(lambda: self._ping(client), timeout=10, what=f"redis-server on port {self.port}")
         finally:

@@ -46,6 +46,11 @@ MISTAKES = [
     m("up", "--startup-timeout", "soon", says="invalid float value"),
     m("up", "--redis-url", "http://nope", says="REDIS_URL: unsupported scheme"),
     m("up", "--namespace", "bad name", says="namespace"),
+    m("up", "--replicas", "analyst", says="--replicas 'analyst': expected NAME=N"),
+    m("up", "--replicas", "analyst=0", says="expected NAME=N with N from 1 to 64"),
+    m("up", "--replicas", "nobody=2", says="nobody is not one of the agents"),
+    m("up", "--agents", "echo", "--replicas", "analyst=2", says="analyst is not one of the agents"),
+    m("up", "--replicas", "analyst=2", says="--replicas needs Redis", REDIS_URL=""),
     # ask (the lead's; this flag is wrong whether or not the command exists in this build)
     m("ask", "--no-such-flag", says="podium"),
     # agent
@@ -84,6 +89,17 @@ MISTAKES = [
     m("bench", says="name a benchmark"),
     m("bench", "nosuch", says="invalid choice: 'nosuch'"),
     m("bench", "bus", "--messages", "abc", says="invalid int value"),
+    # acl
+    m("acl", says="no password for user 'admin': set PODIUM_REDIS_PASSWORD_ADMIN"),
+    m("acl", "--env-file", "/nonexistent/dir/podium.env", says="cannot write /nonexistent/dir/podium.env"),
+    m("acl", "--namespace", "bad name", "--env-file", "x.env", says="namespace"),
+    m(
+        "acl",
+        "--agents",
+        "admin",
+        says="may not be named 'admin'",
+        **{f"PODIUM_REDIS_PASSWORD_{u}": "pw" for u in ("ADMIN", "REGISTRY", "MCP")},
+    ),
     # card
     m("card", says="required: ACTION"),
     m("card", "keygen", says="required: --out"),

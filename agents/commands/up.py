@@ -46,6 +46,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--agents", default=None, help=f"comma-separated agents (default: {','.join(available_agents())})"
     )
+    parser.add_argument(
+        "--replicas",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="run N processes of agent NAME, sharing its inbox (repeatable; needs Redis)",
+    )
     parser.add_argument("--registry-port", type=int, default=REGISTRY_PORT, help="registry port (8701)")
     parser.add_argument("--any-port", action="store_true", help="free ports instead of the well-known ones")
     parser.add_argument(
@@ -81,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
         if not 0 <= args.registry_port <= 65535:
             raise ConfigError(f"--registry-port must be within 0-65535, got {args.registry_port}")
         redis_url = args.redis_url or os.environ.get("REDIS_URL") or None
+        replicas = parse_replicas(args.replicas, agents)
+        if any(n > 1 for n in replicas.values()) and not redis_url:
+            raise ConfigError("--replicas needs Redis: set REDIS_URL or pass --redis-url")
         if redis_url:
             connect(redis_url)  # refuses a URL it cannot use, naming REDIS_URL; connects only when used
     except (ConfigError, ValueError) as exc:
@@ -94,9 +104,10 @@ def run(args: argparse.Namespace) -> int:
         registry_port=args.registry_port,
         startup_timeout=timeout,
         allow_eviction=args.allow_eviction or allowed_from_env(),
+        replicas=replicas,
     )
-    if args.any_port:  # agents take free ports; the registry needs a known one to print
-        cfg.ports = {}
+    if args.any_port:  # free ports, chosen now: a restarted agent comes back where it was
+        cfg.ports = {name: _free_port() for name in agents}
         cfg.registry_port = _free_port()
     elif busy := _busy_ports(cfg):
         print(
@@ -155,6 +166,24 @@ def _busy_ports(cfg: UpConfig) -> list[str]:
             except OSError:
                 busy.append(f"port {port} ({name})")
     return busy
+
+
+def parse_replicas(values: list[str], agents: list[str]) -> dict[str, int]:
+    """``["analyst=2", ...]`` as ``{"analyst": 2}``. Raises ``ConfigError`` naming the bad value."""
+    replicas: dict[str, int] = {}
+    for value in values:
+        name, sep, count = value.partition("=")
+        name = name.strip()
+        try:
+            n = int(count) if sep else 0
+        except ValueError:
+            n = 0
+        if not name or n < 1 or n > 64:
+            raise ConfigError(f"--replicas {value!r}: expected NAME=N with N from 1 to 64, e.g. analyst=2")
+        if name not in agents:
+            raise ConfigError(f"--replicas {value!r}: {name} is not one of the agents: {', '.join(agents)}")
+        replicas[name] = n
+    return replicas
 
 
 def _free_port() -> int:

@@ -1,9 +1,12 @@
-"""`podium up` as a user runs it: the embedded one-process system and the one-process-per-agent system,
-each answering over A2A, each stopping cleanly on SIGTERM."""
+"""`podium up` as a user runs it: the embedded one-process system answering `podium ask` (a research
+question and a computation) and direct A2A calls, stopping cleanly on SIGTERM. The one-process-per-agent
+system is in test_up_supervise.py (replicas, restarts) and test_up_children.py (no process left behind)."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import signal
 import socket
 
@@ -13,7 +16,7 @@ import pytest
 from a2a.types.a2a_pb2 import TaskState
 
 from tests.agents.agent_procs import fetch_card, make_client, text_request
-from tests.support import Proc, wait_until
+from tests.support import ROOT, Proc, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -52,12 +55,34 @@ async def _registered(registry: str) -> set[str]:
 
 
 async def test_podium_up_embedded_runs_everything_in_one_process() -> None:
-    proc, urls = _start("--agents", "analyst,echo", env={"REDIS_URL": ""})
+    proc, urls = _start(env={"REDIS_URL": "", "ANTHROPIC_API_KEY": ""})
     try:
-        assert "one process, embedded bus" in proc.output()
-        assert set(urls) == {"analyst", "echo", "registry"}
+        out = proc.output()
+        assert "one process, embedded bus" in out
+        everything = {"orchestrator", "researcher", "analyst", "writer", "reviewer", "echo"}
+        assert list(urls)[:2] == ["orchestrator", "registry"] and set(urls) == everything | {"registry"}
+        assert "alive in the registry: orchestrator, researcher, analyst, writer, reviewer, echo" in out
+        assert await _registered(urls["registry"]) == everything
         assert "36" in await _ask_analyst(urls["analyst"])
-        assert await _registered(urls["registry"]) == {"analyst", "echo"}
+        # podium ask, as the hint printed says, on a research question and a computation
+        hint = re.search(r'Ask it: (podium ask --url \S+) "', out)
+        assert hint and hint.group(1) == f"podium ask --url {urls['orchestrator']}", out
+        answer = _podium_ask(urls["orchestrator"], "How does Python's with statement work?")
+        text, sources = answer.split("\n\nSources:", 1)
+        markers = set(re.findall(r"\[(\d+)\]", text))
+        assert markers and all(f"[{m}]" in sources for m in markers), answer  # cited, each source listed
+        assert "context manager" in text.lower() and "__enter__" in answer, answer
+        assert re.search(r"15% of 240 (=|is) 36\b", _podium_ask(urls["orchestrator"], "What is 15% of 240?"))
+        # the README's curl, as written but for the port (where curl exists)
+        readme = (ROOT / "README.md").read_text()
+        block = readme[readme.index("```bash\n", readme.index("\n### curl\n")) + 8 :]
+        command = block[: block.index("\n```")].replace("http://127.0.0.1:8700/", urls["orchestrator"] + "/")
+        if shutil.which("curl"):
+            with anyio.fail_after(120):
+                done = await anyio.run_process(["bash", "-c", command], check=False)
+            task = json.loads(done.stdout)["result"]["task"]
+            assert task["status"]["state"] == "TASK_STATE_COMPLETED", done.stdout
+            assert re.search(r"(=|is) 36\b", task["artifacts"][0]["parts"][0]["text"]), done.stdout
         proc.signal(signal.SIGTERM)
         assert proc.proc.wait(30) == 0
         assert "podium up: stopping" in proc.output()
@@ -65,18 +90,13 @@ async def test_podium_up_embedded_runs_everything_in_one_process() -> None:
         proc.close()
 
 
-async def test_podium_up_with_redis_runs_one_process_per_agent(redis_url: str, namespace: str) -> None:
-    proc, urls = _start(
-        "--agents", "analyst,echo", env={"REDIS_URL": redis_url, "PODIUM_NAMESPACE": namespace}
-    )
+def _podium_ask(url: str, question: str) -> str:
+    ask = Proc.podium("ask", "--url", url, "--quiet", question)
     try:
-        assert "processes on redis://" in proc.output()
-        assert "36" in await _ask_analyst(urls["analyst"])
-        assert await _registered(urls["registry"]) == {"analyst", "echo"}
-        proc.signal(signal.SIGTERM)
-        assert proc.proc.wait(40) == 0
+        assert ask.proc.wait(90) == 0, ask.output()
+        return ask.output()
     finally:
-        proc.close()
+        ask.close()
 
 
 def test_podium_up_rejects_unknown_agents() -> None:

@@ -1,0 +1,126 @@
+"""``podium acl``: a Redis ACL file with one least-privilege user per agent (see bus/acl.py).
+
+Agents come from the cards (``PODIUM_CARDS_DIR``, or ``--agents``). Each user's password comes from
+``PODIUM_REDIS_PASSWORD_<USER>`` in the environment or in ``--env-file``; with ``--env-file`` the missing
+ones are generated and appended to that file (created with mode 0600), and with ``--with-tokens`` the
+A2A, MCP and registry tokens docker-compose.yml requires too. Passwords never appear in the
+output: the ACL file holds their SHA-256 only. Give each agent its user in ``REDIS_URL``
+(``redis://analyst:PASSWORD@host:6379/0``) and load the file with ``redis-server --aclfile FILE``.
+
+Exit status: 0 when written, 2 for a usage mistake (a password missing, a bad name, a file not writable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from bus.acl import SERVICE_USERS, acl_file, password_variable, users
+from bus.keys import Keys
+from registry.cards import card_names
+
+TOKENS = ("PODIUM_A2A_TOKEN", "PODIUM_MCP_TOKEN", "PODIUM_REGISTRY_TOKEN")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--namespace", default=None, help="key prefix (default $PODIUM_NAMESPACE or podium)")
+    parser.add_argument(
+        "--out", default=None, metavar="FILE", help="write the ACL file here (default: stdout)"
+    )
+    parser.add_argument(
+        "--env-file",
+        default=None,
+        metavar="FILE",
+        help="read passwords (PODIUM_REDIS_PASSWORD_<USER>=...) from FILE, adding generated ones for the rest",
+    )
+    parser.add_argument("--agents", default=None, help="comma-separated agents (default: every card)")
+    parser.add_argument(
+        "--with-tokens",
+        action="store_true",
+        help=f"also generate {', '.join(TOKENS)} into --env-file where missing (for docker-compose.yml)",
+    )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines (comments and blank lines skipped; quotes around a value removed)."""
+    found: dict[str, str] = {}
+    if not path.exists():
+        return found
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        found[key.strip().removeprefix("export ").strip()] = value
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    def fail(message: str) -> int:
+        print(f"podium acl: {message}", file=sys.stderr)
+        return 2
+
+    agents = [a.strip() for a in args.agents.split(",") if a.strip()] if args.agents else card_names()
+    if not agents:
+        return fail("no agents: no cards found (set PODIUM_CARDS_DIR) and no --agents")
+    try:
+        keys = Keys(args.namespace or os.environ.get("PODIUM_NAMESPACE") or "podium")
+    except ValueError as exc:
+        return fail(str(exc))
+    env_file = Path(args.env_file) if args.env_file else None
+    if args.with_tokens and env_file is None:
+        return fail("--with-tokens needs --env-file FILE: the tokens are written there")
+    known = {**(read_env_file(env_file) if env_file else {}), **os.environ}
+    passwords: dict[str, str] = {}
+    generated: list[str] = []
+    for user in [*SERVICE_USERS, *agents]:
+        value = known.get(password_variable(user), "")
+        if not value:
+            if env_file is None:
+                return fail(
+                    f"no password for user {user!r}: set {password_variable(user)}, "
+                    "or pass --env-file FILE to generate the missing ones there"
+                )
+            value = secrets.token_urlsafe(24)  # URL-safe: goes into REDIS_URL as it is
+            generated.append(user)
+        passwords[user] = value
+    try:
+        text = acl_file(users(keys, agents, passwords))
+    except ValueError as exc:
+        return fail(str(exc))
+    secrets_out = {password_variable(u): passwords[u] for u in generated}
+    if args.with_tokens:
+        secrets_out.update({t: secrets.token_urlsafe(32) for t in TOKENS if not known.get(t)})
+    try:
+        if env_file is not None and secrets_out:
+            _append_secrets(env_file, secrets_out)
+        if args.out:
+            Path(args.out).write_text(text)
+        else:
+            sys.stdout.write(text)
+    except OSError as exc:
+        return fail(f"cannot write {exc.filename}: {exc.strerror}")
+    where = args.out or "stdout"
+    tokens = len(secrets_out) - len(generated)
+    note = f"; {len(generated)} password(s) generated into {env_file}" if generated else ""
+    note += f"; {tokens} token(s) generated into {env_file}" if tokens else ""
+    print(
+        f"podium acl: {len(passwords)} users ({', '.join(passwords)}) for namespace {keys.namespace!r} "
+        f"written to {where}{note}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _append_secrets(path: Path, values: dict[str, str]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a") as out:
+        if path.stat().st_size and not path.read_text().endswith("\n"):
+            out.write("\n")
+        out.writelines(f"{k}={v}\n" for k, v in values.items())
