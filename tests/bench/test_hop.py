@@ -21,6 +21,7 @@ def test_bench_hop_json_reports_both_transports(redis_url: str) -> None:
         "bus_p50_ms", "bus_p99_ms", "bus_get_p50_ms", "bus_rps",
         "http_p50_ms", "http_p99_ms", "http_get_p50_ms", "http_rps",
         "p50_ratio", "rps_ratio", "get_p50_ratio",
+        "floor_p50_ms", "floor_p99_ms", "floor_get_p50_ms", "bus_overhead_ms", "http_overhead_ms", "overhead_ratio",
     }  # fmt: skip
     assert (result["requests"], result["concurrent_requests"], result["concurrency"]) == (5, 16, 4)
     assert result["redis"] == redis_url
@@ -32,6 +33,11 @@ def test_bench_hop_json_reports_both_transports(redis_url: str) -> None:
     assert result["p50_ratio"] == result["bus_p50_ms"] / result["http_p50_ms"]
     assert result["rps_ratio"] == result["bus_rps"] / result["http_rps"]
     assert result["get_p50_ratio"] == result["bus_get_p50_ms"] / result["http_get_p50_ms"]
+    # the floor (no transport) and each transport's overhead above it
+    assert 0 < result["floor_p50_ms"] <= result["floor_p99_ms"] and result["floor_get_p50_ms"] > 0
+    for transport in ("bus", "http"):
+        assert result[f"{transport}_overhead_ms"] == result[f"{transport}_p50_ms"] - result["floor_p50_ms"]
+    assert result["overhead_ratio"] == result["bus_overhead_ms"] / result["http_overhead_ms"]
     assert "starting podium agent echo" in done.stderr  # progress goes to stderr, JSON alone to stdout
 
 
