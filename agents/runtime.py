@@ -332,7 +332,7 @@ class AgentRuntime:
             )
             own = load_executor(ctx)
             executor = traced_executor(own, cfg.name)
-            store = RedisTaskStore(self.redis, self.keys)
+            store = RedisTaskStore(self.redis, self.keys, agent=cfg.name)
             handler = AgentRequestHandler(
                 executor,
                 store,

@@ -50,7 +50,7 @@ SAVE_OUTAGE_S = 30.0
 _TERMINAL_ARG = ",".join(str(int(s)) for s in TERMINAL)
 
 # KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner,
-# state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none).
+# state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none), agent ('' = none).
 # Returns the new version, or -1 when the compare fails. A live task's events are never trimmed (a
 # subscriber may still need every one); the length cap applies once the task is terminal.
 _SAVE = """
@@ -67,6 +67,7 @@ elseif cur ~= prev then
 end
 local new = cur + 1
 redis.call('HSET', KEYS[1], 'task', ARGV[1], 'version', new, 'owner', ARGV[5], 'state', ARGV[6], 'updated', ARGV[7])
+if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'agent', ARGV[11]) end
 if ARGV[4] ~= '' then
   redis.call('XADD', KEYS[2], '*', 'v', new, 'e', ARGV[4])
 end
@@ -84,7 +85,8 @@ _LIST_SCAN_LIMIT = 10_000  # most recent tasks considered by ListTasks
 
 
 class RedisTaskStore(VersionedTaskStore):
-    """A ``VersionedTaskStore`` on Redis with optimistic versioning (a counter per task)."""
+    """A ``VersionedTaskStore`` on Redis with optimistic versioning (a counter per task). ``agent`` names
+    the agent whose tasks these are, kept beside each task for the console's task list."""
 
     def __init__(
         self,
@@ -94,8 +96,10 @@ class RedisTaskStore(VersionedTaskStore):
         owner_resolver: OwnerResolver = resolve_user_scope,
         events_maxlen: int = 10_000,
         ttl_s: int = 7 * 24 * 3600,
+        agent: str = "",
     ) -> None:
         self._redis = redis
+        self._agent = agent
         self._keys = keys
         self._owner = owner_resolver
         self._events_maxlen = events_maxlen
@@ -138,6 +142,7 @@ class RedisTaskStore(VersionedTaskStore):
                     self._events_maxlen,
                     _TERMINAL_ARG,
                     self._ttl_s,
+                    self._agent,
                 ],
             ),
             within=READ_OUTAGE_S if prev_version.is_missing else SAVE_OUTAGE_S,
