@@ -97,6 +97,7 @@ function el(tag, attrs, ...children) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined || v === false) continue;
     if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "style") Object.assign(node.style, v); // CSSOM: the CSP forbids inline style attributes
     else node.setAttribute(k, v === true ? "" : v);
   }
   for (const c of children.flat()) {
@@ -350,8 +351,8 @@ function drawTimeline(into, trace, states, task) {
     const track = el("div", { class: "track" },
       el("div", { class: "bar " + s.state, "data-step": id, "data-start": s.start, "data-end": end,
         title: id + ": " + s.state + " " + seconds + (s.agent ? " on " + s.agent : ""),
-        style: `left:${pct(s.start)};width:${(100 * (end - s.start) / span).toFixed(3)}%` }),
-      ...s.marks.map((m) => el("div", { class: "mark " + m.event, "data-event": m.event, style: `left:${pct(m.ts)}`, title: line(m) })));
+        style: { left: pct(s.start), width: (100 * (end - s.start) / span).toFixed(3) + "%" } }),
+      ...s.marks.map((m) => el("div", { class: "mark " + m.event, "data-event": m.event, style: { left: pct(m.ts) }, title: line(m) })));
     return el("div", { class: "lane" }, el("span", { class: "label", title: id }, id + " " + seconds), track);
   }));
 }
@@ -360,8 +361,8 @@ function drawAnswer(into, answer) {
   if (!answer) { into.replaceChildren(el("p", { class: "muted" }, "no answer yet")); return; }
   const sources = (answer.sources || []).map((s) =>
     el("li", {}, "[" + (s.marker ?? "") + "] " + (s.title || s.docId || s.url || JSON.stringify(s)) + (s.quote ? " — “" + s.quote + "”" : "")));
-  into.replaceChildren(el("div", { class: "answer", "data-testid": "answer-text" }, answer.text),
-    sources.length ? el("div", {}, el("h3", {}, "Sources"), el("ol", { "data-testid": "sources" }, sources)) : null);
+  into.replaceChildren(...[el("div", { class: "answer", "data-testid": "answer-text" }, answer.text),
+    sources.length ? el("div", {}, el("h3", {}, "Sources"), el("ol", { "data-testid": "sources" }, sources)) : null].filter(Boolean));
 }
 
 function taskView(signal, taskId) {
@@ -372,9 +373,9 @@ function taskView(signal, taskId) {
 
 function dlqView(signal) {
   const list = el("div", { "data-testid": "dlq" });
-  main.replaceChildren(el("h2", {}, "Dead letters"),
+  main.replaceChildren(...[el("h2", {}, "Dead letters"),
     info.writable ? null : el("p", { class: "notice" }, "Read only: start the console with a token to replay."),
-    list);
+    list].filter(Boolean));
   let shown = "";
   const load = async (counts) => {
     const key = JSON.stringify(counts);
@@ -413,7 +414,7 @@ function dlqView(signal) {
 function askView(signal) {
   const input = el("textarea", { "data-testid": "question", placeholder: "Ask the orchestrator…" });
   const result = el("div");
-  const button = el("button", { type: "submit", disabled: !info.writable }, "Ask");
+  const button = el("button", { type: "submit", "data-testid": "ask", disabled: !info.writable }, "Ask");
   let inner = null;
   const form = el("form", {
     onsubmit: async (ev) => {
@@ -433,9 +434,9 @@ function askView(signal) {
       }
     },
   }, input, el("p", {}, button));
-  main.replaceChildren(el("h2", {}, "Ask"),
+  main.replaceChildren(...[el("h2", {}, "Ask"),
     info.writable ? null : el("p", { class: "notice" }, "Read only: start the console with a token to ask."),
-    form, result);
+    form, result].filter(Boolean));
 }
 
 // -- routing ----------------------------------------------------------------------------------------
