@@ -30,6 +30,7 @@ from types import FrameType
 import anyio
 import uvicorn
 
+from agents.console.launch import for_up
 from agents.lifeline import child_env
 from agents.runtime import (
     DEFAULT_STARTUP_TIMEOUT_S,
@@ -72,6 +73,7 @@ class UpConfig:
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_S  # per agent, and for Redis; 0: no limit
     grace_s: float = 20.0  # how long stopped children get before SIGKILL
     allow_eviction: bool = False
+    console_port: int | None = 8790  # None: no console; 0: any free port
 
     def port(self, agent: str) -> int:
         return self.ports.get(agent, 0)
@@ -123,6 +125,8 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
             lifespan="on",
         )
     )
+    console = for_up(cfg.host, cfg.console_port)
+    console_server = console.server(redis, keys) if console else None
     ready: dict[str, str] = {}
     stopping = False
 
@@ -135,6 +139,8 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
                 return
             await anyio.sleep(0.05)
         ready["registry"] = f"http://{cfg.host}:{cfg.registry_port}"
+        if console:
+            ready["console"] = console.url
         on_ready(ready)
 
     async def obey(signals: AsyncIterator[int]) -> None:
@@ -146,10 +152,14 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
                 for rt in runtimes:
                     rt.stop()
                 registry.should_exit = True
+                if console_server:
+                    console_server.should_exit = True
             else:  # a second signal: no more grace
                 for rt in runtimes:
                     rt.stop(force=True)
                 registry.force_exit = True
+                if console_server:
+                    console_server.force_exit = True
 
     # The receiver is open from the start and through shutdown, so no Ctrl-C is ever lost or fatal.
     try:
@@ -160,6 +170,8 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
                     for rt in runtimes:
                         services.start_soon(partial(rt.run, on_ready=mark))
                     services.start_soon(registry.serve)
+                    if console_server:
+                        services.start_soon(console_server.serve)
                     services.start_soon(announce)
                 watching.cancel_scope.cancel()
     finally:
@@ -260,6 +272,8 @@ def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = la
             **({ALLOW_ENV: "1"} if cfg.allow_eviction else {}),
         }
     )
+    console = for_up(cfg.host, cfg.console_port)
+    env.update(console.env() if console else {})
     base = [sys.executable, "-m", "agents.cli"]
     children: dict[str, subprocess.Popen[bytes]] = {}
     signals = _Signals()  # before the first child exists: from here on a signal only sets a flag
@@ -271,6 +285,8 @@ def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = la
 
     try:
         spawn("registry", ["registry", "--host", cfg.host, "--port", str(cfg.registry_port)])
+        if console:
+            spawn("console", console.argv())
         for name in cfg.agents:
             spawn(
                 name,
@@ -280,6 +296,8 @@ def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = la
         urls = _wait_ready(cfg, children, signals)
         if urls is None:
             return 0 if signals.count else 1
+        if console:
+            urls["console"] = console.url
         on_ready(urls)
         while not signals.count:
             dead = [n for n, p in children.items() if p.poll() is not None]
@@ -368,6 +386,8 @@ def describe(cfg: UpConfig, urls: dict[str, str]) -> None:
     say(f"podium up: {len(cfg.agents)} agents ({mode}, namespace {cfg.namespace!r})")
     for name in [*cfg.agents, "registry"]:
         say(f"  {name:<13} {urls[name]}")
+    if "console" in urls:
+        say(f"  {'console':<13} {urls['console']}  (open it in a browser)")
     if "orchestrator" not in cfg.agents:
         say("  (no orchestrator yet: call the specialists directly, e.g. with the a2a client)")
     say("Ctrl-C stops everything.")

@@ -46,6 +46,7 @@ MISTAKES = [
     m("up", "--startup-timeout", "soon", says="invalid float value"),
     m("up", "--redis-url", "http://nope", says="REDIS_URL: unsupported scheme"),
     m("up", "--namespace", "bad name", says="namespace"),
+    m("up", "--console-port", "70000", says="--console-port must be within 0-65535"),
     # ask (the lead's; this flag is wrong whether or not the command exists in this build)
     m("ask", "--no-such-flag", says="podium"),
     # agent
@@ -80,6 +81,13 @@ MISTAKES = [
     m("dlq", "--count", "x", says="invalid int value"),
     m("dlq", "bad name", "--redis-url", UNREACHABLE, says="invalid agent 'bad name'"),
     m("dlq", "--replay", "--redis-url", UNREACHABLE, says="--replay needs an AGENT"),
+    # console
+    m("console", says="set REDIS_URL or pass --redis-url"),
+    m("console", "--port", "x", says="invalid int value"),
+    m("console", "--port", "70000", "--redis-url", UNREACHABLE, says="--port must be within 0-65535"),
+    m("console", "--host", "0.0.0.0", "--redis-url", UNREACHABLE, says="beyond loopback: give --token"),
+    m("console", "--redis-url", "http://nope", says="REDIS_URL: unsupported scheme"),
+    m("console", "--namespace", "bad name", "--redis-url", UNREACHABLE, says="namespace"),
     # bench
     m("bench", says="name a benchmark"),
     m("bench", "nosuch", says="invalid choice: 'nosuch'"),

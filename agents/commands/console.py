@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from functools import partial
 
 import anyio
 from redis.exceptions import RedisError
@@ -58,9 +59,17 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"podium console: {exc}", file=sys.stderr)
         return 2
-    from agents.console.launch import free_port, server
+    from agents.console.launch import listen, server
 
-    port = args.port or free_port(args.host)
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as exc:
+        print(
+            f"podium console: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    port = int(sock.getsockname()[1])
     settings = Settings(
         token=token,
         host=args.host,
@@ -73,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             await redis.ping()
             async with anyio.create_task_group() as tg:
-                tg.start_soon(console.serve)
+                tg.start_soon(partial(console.serve, sockets=[sock]))
                 while not console.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
                     await anyio.sleep(0.05)
                 shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host

@@ -49,6 +49,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--registry-port", type=int, default=REGISTRY_PORT, help="registry port (8701)")
     parser.add_argument("--any-port", action="store_true", help="free ports instead of the well-known ones")
+    parser.add_argument("--console-port", type=int, default=8790, help="the web console's port (8790)")
+    parser.add_argument("--no-console", action="store_true", help="do not start the web console")
     parser.add_argument(
         "--allow-eviction",
         action="store_true",
@@ -81,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--startup-timeout must be 0 (no limit) or more seconds, got {timeout}")
         if not 0 <= args.registry_port <= 65535:
             raise ConfigError(f"--registry-port must be within 0-65535, got {args.registry_port}")
+        if not 0 <= args.console_port <= 65535:
+            raise ConfigError(f"--console-port must be within 0-65535, got {args.console_port}")
         redis_url = args.redis_url or os.environ.get("REDIS_URL") or None
         if redis_url:
             connect(redis_url)  # refuses a URL it cannot use, naming REDIS_URL; connects only when used
@@ -95,10 +99,12 @@ def run(args: argparse.Namespace) -> int:
         registry_port=args.registry_port,
         startup_timeout=timeout,
         allow_eviction=args.allow_eviction or allowed_from_env(),
+        console_port=None if args.no_console else args.console_port,
     )
     if args.any_port:  # agents take free ports; the registry needs a known one to print
         cfg.ports = {}
         cfg.registry_port = _free_port()
+        cfg.console_port = None if cfg.console_port is None else 0
     from agents.mcp_mount import MountError  # heavy (the MCP SDK): only when running
 
     try:

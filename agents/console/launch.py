@@ -42,6 +42,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (0: any free port). Raises ``OSError`` (e.g. the port is taken)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
 @dataclass(frozen=True)
 class UpConsole:
     """The console ``podium up`` runs: where, and with which token."""
@@ -78,4 +93,4 @@ def for_up(host: str, port: int | None) -> UpConsole | None:
     return UpConsole(host=host, port=port or free_port(host), token=token)
 
 
-__all__ = ["DEFAULT_PORT", "UpConsole", "for_up", "free_port", "server"]
+__all__ = ["DEFAULT_PORT", "UpConsole", "for_up", "free_port", "listen", "server"]
