@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from agents.console import data
 from agents.console.asker import MAX_QUESTION, Asker, AskError
 from agents.console.live import Feeds
+from agents.console.live import event as live_event
 from bus.keys import Keys, validate_name
 from bus.streams import StreamBus
 
@@ -226,8 +227,17 @@ def create_app(redis: Any, keys: Keys, settings: Settings | None = None) -> Star
             return _error(exc.status, "ask_failed", str(exc))
         return JSONResponse({"taskId": task_id}, 202)
 
+    async def guarded(feed: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """The feed until Redis fails; then an ``error`` event, and the page reconnects."""
+        try:
+            async for chunk in feed:
+                yield chunk
+        except RedisError as exc:
+            yield live_event("error", {"message": f"Redis did not answer: {exc}"})
+
     def stream(feed: AsyncIterator[bytes]) -> StreamingResponse:
-        return StreamingResponse(feed, media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
+        headers = {"X-Accel-Buffering": "no"}
+        return StreamingResponse(guarded(feed), media_type="text/event-stream", headers=headers)
 
     async def agents_feed(request: Request) -> Response:
         return stream(feeds.agents())

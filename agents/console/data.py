@@ -11,6 +11,7 @@ from typing import Any
 
 from a2a.types.a2a_pb2 import Task, TaskState
 from google.protobuf.json_format import MessageToDict
+from redis.exceptions import ResponseError
 
 from agents.orchestrator.breaker import breaker_states
 from agents.orchestrator.trace import TraceEntry, read_trace
@@ -55,7 +56,7 @@ async def _consumers(redis: Any, keys: Keys, names: list[str]) -> dict[str, int]
     for name in names:
         try:
             groups = await redis.xinfo_groups(keys.inbox(name))
-        except Exception:  # no such stream yet: redis says so with an error
+        except ResponseError:  # no such stream yet: redis says so with an error
             groups = []
         out[name] = sum(int(g.get("consumers", 0)) for g in groups if text(g.get("name")) == name)
     return out

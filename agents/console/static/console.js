@@ -80,7 +80,8 @@ async function subscribe(path, handlers, signal) {
             if (line.startsWith("event: ")) name = line.slice(7);
             else if (line.startsWith("data: ")) data += line.slice(6);
           }
-          if (data && handlers[name]) handlers[name](JSON.parse(data));
+          if (name === "error") setStatus(JSON.parse(data).message, true);
+          else if (data && handlers[name]) handlers[name](JSON.parse(data));
         }
       }
     } catch (err) {
