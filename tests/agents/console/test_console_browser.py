@@ -229,6 +229,10 @@ def test_without_the_token_the_page_is_refused(browser: Any, system: dict[str, A
         assert page.locator("tr[data-agent]").count() == 0
         assert page.locator("#token-form").is_visible()
         shot(page, tmp_path, f"refused-{'wrong' if token else 'none'}")
+        if token:  # the page asks for the token; given the right one, it opens
+            page.fill("#token-input", TOKEN)
+            page.click("#token-form button")
+            page.locator("tr[data-agent='analyst']").wait_for()
         context.close()
     # Every API route and feed wants the header; with it, bad input is named.
     bearer = {"Authorization": f"Bearer {TOKEN}"}
