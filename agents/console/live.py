@@ -3,8 +3,9 @@
 A task's feed tails its trace stream and its A2A event stream with blocking reads (``XREAD BLOCK``), so
 an entry reaches the browser as soon as the orchestrator writes it. The task list blocks on the event
 streams of the tasks still running and looks for new tasks whenever it wakes (at least every
-``wake_s``). Agents have no stream (heartbeats are keys with a TTL), so their figures are read every
-``wake_s`` and sent only when they changed. The embedded bus cannot block, so there the feeds wait
+``wake_s``; on Redis Cluster, where one read cannot span slots, every ``wake_s``). Agents have no
+stream (heartbeats are keys with a TTL), so their figures are read every ``wake_s`` and sent only when
+they changed. The embedded bus cannot block, so there the feeds wait
 ``wake_s`` between reads instead.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+from redis.asyncio.cluster import RedisCluster
 
 from agents.console import data
 from bus.connection import is_embedded
@@ -36,6 +38,7 @@ class Feeds:
     def __init__(self, redis: Any, keys: Keys, *, wake_s: float = 1.0) -> None:
         self.redis, self.keys, self.wake_s = redis, keys, wake_s
         self.embedded = is_embedded(redis)
+        self.cluster = isinstance(redis, RedisCluster)
 
     async def _block(self, streams: dict[str, str]) -> list[Any]:
         """New entries of ``streams`` (name -> last id seen), waiting up to ``wake_s`` for some."""
@@ -75,6 +78,8 @@ class Feeds:
                 quiet = time.monotonic()
                 yield b": keepalive\n\n"
             running = [r["id"] for r in rows if not r["terminal"]][:50]
+            if self.cluster:  # one XREAD cannot span slots there: look again after a while
+                running = []
             await self._block({self.keys.task_events(t): "$" for t in running})
 
     async def task(self, task_id: str) -> AsyncIterator[bytes]:
