@@ -79,9 +79,31 @@ class UpConsole:
         return {TOKEN_ENV: self.token}
 
     def server(self, redis: Any, keys: Keys) -> uvicorn.Server:
-        """The console in this process (the embedded bus), on the caller's Redis client."""
+        """The console in this process (the embedded bus), on the caller's Redis client, its socket already
+        listening. Raises ``OSError`` naming the flags when the port is taken."""
+        try:
+            sock = listen(self.host, self.port)
+        except OSError as exc:
+            raise OSError(
+                f"the console cannot listen on {self.host}:{self.port} ({exc.strerror or exc}): "
+                "choose another with --console-port, or --no-console"
+            ) from exc
         settings = Settings(token=self.token, host=self.host, a2a_token=os.environ.get("PODIUM_A2A_TOKEN"))
-        return server(redis, keys, settings, self.port)
+        bound = _BoundServer(server(redis, keys, settings, self.port).config)
+        bound.bound_socket = sock
+        return bound
+
+
+class _BoundServer(QuietServer):
+    """A uvicorn server that serves on a socket bound beforehand (so a taken port fails at once, clearly)."""
+
+    bound_socket: socket.socket
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().serve(sockets=sockets or [self.bound_socket])
+        finally:
+            self.bound_socket.close()
 
 
 def for_up(host: str, port: int | None) -> UpConsole | None:
