@@ -54,7 +54,7 @@ SAVE_OUTAGE_S = 30.0
 _TERMINAL_ARG = ",".join(str(int(s)) for s in TERMINAL)
 
 # KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner,
-# state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none).
+# state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none), agent.
 # Returns the new version, or -1 when the write is refused: a finished task never changes again, a
 # cancel needs the task to exist, any other write needs the version it read. A live task's events are
 # never trimmed (a subscriber may still need every one); the length cap applies once the task is terminal.
@@ -71,6 +71,7 @@ elseif cur ~= tonumber(ARGV[2]) then
 end
 local new = cur + 1
 redis.call('HSET', KEYS[1], 'task', ARGV[1], 'version', new, 'owner', ARGV[5], 'state', ARGV[6], 'updated', ARGV[7])
+if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'agent', ARGV[11]) end
 if ARGV[4] ~= '' then
   redis.call('XADD', KEYS[2], '*', 'v', new, 'e', ARGV[4])
 end
@@ -88,7 +89,8 @@ _LIST_SCAN_LIMIT = 10_000  # most recent tasks considered by ListTasks
 
 
 class RedisTaskStore(VersionedTaskStore):
-    """A ``VersionedTaskStore`` on Redis with optimistic versioning (a counter per task)."""
+    """A ``VersionedTaskStore`` on Redis with optimistic versioning (a counter per task), for the tasks of
+    ``agent`` (its name is also kept beside each task, for the console's task list)."""
 
     def __init__(
         self,
@@ -155,6 +157,7 @@ class RedisTaskStore(VersionedTaskStore):
                     self._events_maxlen,
                     _TERMINAL_ARG,
                     self._ttl_s,
+                    self._agent,
                 ],
             ),
             within=READ_OUTAGE_S if prev_version.is_missing else SAVE_OUTAGE_S,

@@ -55,6 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--registry-port", type=int, default=REGISTRY_PORT, help="registry port (8701)")
     parser.add_argument("--any-port", action="store_true", help="free ports instead of the well-known ones")
+    parser.add_argument("--console-port", type=int, default=8790, help="the web console's port (8790)")
+    parser.add_argument("--no-console", action="store_true", help="do not start the web console")
     parser.add_argument(
         "--allow-eviction",
         action="store_true",
@@ -87,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--startup-timeout must be 0 (no limit) or more seconds, got {timeout}")
         if not 0 <= args.registry_port <= 65535:
             raise ConfigError(f"--registry-port must be within 0-65535, got {args.registry_port}")
+        if not 0 <= args.console_port <= 65535:
+            raise ConfigError(f"--console-port must be within 0-65535, got {args.console_port}")
         redis_url = args.redis_url or os.environ.get("REDIS_URL") or None
         replicas = parse_replicas(args.replicas, agents)
         if any(n > 1 for n in replicas.values()) and not redis_url:
@@ -105,14 +109,16 @@ def run(args: argparse.Namespace) -> int:
         startup_timeout=timeout,
         allow_eviction=args.allow_eviction or allowed_from_env(),
         replicas=replicas,
+        console_port=None if args.no_console else args.console_port,
     )
     if args.any_port:  # free ports, chosen now: a restarted agent comes back where it was
         cfg.ports = {name: _free_port() for name in agents}
         cfg.registry_port = _free_port()
+        cfg.console_port = None if cfg.console_port is None else 0
     elif busy := _busy_ports(cfg):
         print(
             f"podium up: {', '.join(busy)} already in use on {cfg.host}: is another `podium up` running? "
-            "Stop it, or pass --any-port",
+            "Stop it, or pass --any-port (--no-console if only the console's port is taken)",
             file=sys.stderr,
         )
         return 1
@@ -157,6 +163,8 @@ def _busy_ports(cfg: UpConfig) -> list[str]:
 
     wanted = {cfg.port(name): name for name in cfg.agents if cfg.port(name)}
     wanted[cfg.registry_port] = "registry"
+    if cfg.console_port:
+        wanted[cfg.console_port] = "console"
     busy = []
     for port, name in sorted(wanted.items()):
         with socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET) as s:
