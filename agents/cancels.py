@@ -135,7 +135,11 @@ class StoppableExecutor(AgentExecutor):
         logger.info("agent %s: task %s stopped after a cancel", self.agent, context.task_id)
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        """A cancel this replica handles for a task it runs: a2a-sdk calls this, then stops the execute."""
+        running = self.running(context.task_id or "")
         await self.inner.cancel(context, event_queue)
+        if running:
+            logger.info("agent %s: task %s stopped after a cancel", self.agent, context.task_id)
 
     def __getattr__(self, name: str) -> Any:  # the runtime's optional hooks (serve, routes, aclose)
         if name == "inner":
