@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mcp": ("agents.commands.mcp", "run one MCP server over stdio or Streamable HTTP"),
     "trace": ("agents.commands.trace", "show a task's decisions"),
     "dlq": ("agents.commands.dlq", "list or replay dead letters"),
+    "console": ("agents.commands.console", "the live web console: agents, tasks, traces, dead letters"),
     "bench": ("agents.commands.bench", "run benchmarks"),
     "card": ("agents.commands.card", "sign cards and generate signing keys"),
     "acl": ("agents.commands.acl", "write a Redis ACL file: one least-privilege user per agent"),

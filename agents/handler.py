@@ -1,5 +1,5 @@
 """The request handler every agent serves over HTTP and over the bus: a2a-sdk's ``DefaultRequestHandler``
-with three things added, once for every agent and every binding.
+with four things added, once for every agent and every binding.
 
 **A repeated message is answered from its task, not acted on twice.** A new task's id is derived from the
 agent and the message id, so the same message — redelivered by the bus after a replica died, or sent
@@ -12,6 +12,10 @@ result; when the bus redelivers it because the replica running it died, the agen
 ``new_task_from_user_message``, which raises ``ValueError`` for an empty text part or a message not from
 the user. Raised inside the executor, that surfaced as an internal error (JSON-RPC -32603, HTTP 500) with
 tracebacks in the log; it is invalid params, said before any executor runs.
+
+**A cancel reaches the replica running the task.** Every successful ``CancelTask`` is announced on the
+agent's cancel stream (``agents.cancels``), so the replica running the task stops its executor at once,
+whichever replica took the cancel.
 
 **Nothing is left running when a task cannot start.** An ``ActiveTask`` starts two event-queue dispatcher
 tasks when it is created, and only its ``aclose()`` stops them. When its start fails (Redis down under
@@ -33,8 +37,18 @@ from a2a.server.agent_execution.active_task_registry import ActiveTaskRegistry
 from a2a.server.context import ServerCallContext
 from a2a.server.id_generator import IDGenerator, IDGeneratorContext
 from a2a.server.request_handlers import DefaultRequestHandler
-from a2a.types.a2a_pb2 import Message, Role, SendMessageRequest, SubscribeToTaskRequest, Task, TaskState
+from a2a.types.a2a_pb2 import (
+    CancelTaskRequest,
+    Message,
+    Role,
+    SendMessageRequest,
+    SubscribeToTaskRequest,
+    Task,
+    TaskState,
+)
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError, UnsupportedOperationError
+
+from agents.cancels import CancelNotices
 
 logger = logging.getLogger(__name__)
 
@@ -107,14 +121,29 @@ class ActiveTasks(ActiveTaskRegistry):
 
 
 class AgentRequestHandler(DefaultRequestHandler):
-    """``DefaultRequestHandler`` (same arguments, plus the ``agent`` name) with the three additions above."""
+    """``DefaultRequestHandler`` (same arguments, plus the ``agent`` name and where to announce cancels)
+    with the four additions above."""
 
-    def __init__(self, *args: Any, agent: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, agent: str, cancels: CancelNotices | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.agent = agent
+        self.cancels = cancels
         # The SDK builds its registry inside __init__ and offers no way to pass one; the subclass adds
         # behaviour only, so the instance (and every argument it was given) is kept as it is.
         self._active_task_registry.__class__ = ActiveTasks
+
+    async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> Task | None:
+        task = await super().on_cancel_task(params, context)
+        if (
+            self.cancels is not None
+            and task is not None
+            and task.status.state == TaskState.TASK_STATE_CANCELED
+        ):
+            try:
+                await self.cancels.publish(task.id)
+            except Exception as exc:  # recorded already: the running replica stops at its next event
+                logger.warning("task %s cancelled, but the cancel could not be announced: %s", task.id, exc)
+        return task
 
     async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> Message | Task:
         check_message(params)

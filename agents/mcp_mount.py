@@ -31,7 +31,7 @@ from mcp.types import CONNECTION_CLOSED, CallToolResult, TextContent, Tool
 
 from agents.config import DEFAULT_TOKEN_ENV, McpServerConfig, load_config
 from agents.lifeline import child_env
-from agents.tools import ToolResult, ToolSpec
+from agents.tools import MountError, ToolResult, ToolSpec
 from bus.telemetry import span, traced_tools, traceparent
 
 logger = logging.getLogger(__name__)
@@ -55,10 +55,6 @@ _BROKEN = (
     OSError,
     httpx2.TransportError,
 )
-
-
-class MountError(RuntimeError):
-    """A configured MCP server could not be reached when the agent started."""
 
 
 def tool_name(server: str, tool: str) -> str:

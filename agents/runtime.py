@@ -1,12 +1,14 @@
 """The agent runtime behind ``podium agent NAME``: one agent's executor served over A2A HTTP and the bus.
 
 It waits for Redis (saying so), loads ``cards/NAME.json``, fills in where this instance listens, builds the
-executor from the agent's module, and runs four things until SIGTERM: the HTTP server, the inbox consumer
-(one consumer of the agent's group, so replicas share work), the registry heartbeat, and the inbox's
-retention timer (plus the executor's own background work, if it has some: the orchestrator's resume
-loop). On start it refuses a Redis that may evict keys (``bus.eviction``) and records the inbox's
+executor from the agent's module, and runs five things until SIGTERM: the HTTP server, the inbox consumer
+(one consumer of the agent's group, so replicas share work), the registry heartbeat, the inbox's
+retention timer, and the cancel watcher that stops this replica's executor when a task it runs is
+cancelled through another replica (``agents.cancels``); plus the executor's own background work, if it
+has some (the orchestrator's resume loop). On start it refuses a Redis that may evict keys (``bus.eviction``) and records the inbox's
 capacity, which publishers enforce and the HTTP routes apply to new work (``bus.backpressure``). Task
-state lives in Redis (``RedisTaskStore`` + ``RedisTaskEventStream``) so any replica can answer for any task.
+state lives in Redis (``RedisTaskStore`` + ``RedisTaskEventStream``, scoped to the agent) so any replica can
+answer for any of the agent's tasks, and no other agent sees them.
 
 Start-up has a deadline (``startup_timeout``); SIGTERM/SIGINT are honoured at every moment: before the
 agent is ready they stop it at once, after it a first one shuts down gracefully and a second one cuts the
@@ -16,6 +18,7 @@ grace period short (work in flight stays pending for another replica).
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib
 import logging
 import math
@@ -36,9 +39,11 @@ from a2a.server.agent_execution.simple_request_context_builder import SimpleRequ
 from a2a.types.a2a_pb2 import AgentCard, AgentInterface
 from redis.exceptions import NoPermissionError, OutOfMemoryError
 
+from agents.cancels import CancelNotices, StoppableExecutor
 from agents.context import AgentContext
 from agents.handler import AgentRequestHandler, MessageIds
 from agents.http import build_app
+from agents.tools import NoTools
 from bus.a2a_server import BusRequestServer
 from bus.backoff import TRANSIENT, Backoff
 from bus.backpressure import DEFAULT_CAPACITY, DEFAULT_RETRY_AFTER_S, Inboxes, set_limits
@@ -230,7 +235,10 @@ class AgentRuntime:
                         self._startup.deadline = anyio.current_time() + cfg.startup_timeout
                     if self._stopping.is_set():
                         return
-                    sock = _listen(cfg.host, cfg.port)
+                    try:
+                        sock = _listen(cfg.host, cfg.port)
+                    except OSError as exc:
+                        raise StartupError(cfg.name, _listen_failed(cfg.host, cfg.port, exc)) from None
                     await self._serve(sock, on_ready)
             except BaseExceptionGroup as group:  # anyio wraps even a lone error of a task group
                 error = sole_error(group)
@@ -341,14 +349,16 @@ class AgentRuntime:
                 config={"instance": cfg.instance},
             )
             own = load_executor(ctx)
-            executor = traced_executor(own, cfg.name)
-            store = RedisTaskStore(self.redis, self.keys)
+            executor = StoppableExecutor(traced_executor(own, cfg.name), cfg.name)
+            cancels = CancelNotices(self.redis, self.keys, cfg.name)
+            store = RedisTaskStore(self.redis, self.keys, cfg.name)
             handler = AgentRequestHandler(
                 executor,
                 store,
                 card,
                 agent=cfg.name,
-                event_stream=RedisTaskEventStream(self.redis, self.keys),
+                cancels=cancels,
+                event_stream=RedisTaskEventStream(self.redis, self.keys, cfg.name),
                 request_context_builder=SimpleRequestContextBuilder(
                     task_id_generator=MessageIds(cfg.name, "task"),
                     context_id_generator=MessageIds(cfg.name, "context"),
@@ -383,6 +393,7 @@ class AgentRuntime:
                 tg.start_soon(self._serve_http, sock)
                 self.phase = "creating its consumer group"
                 await tg.start(self.consumer.run)
+                await tg.start(cancels.watch, executor.stop)
                 tg.start_soon(Retention(self.redis, self.keys, cfg.retention).run, [cfg.name])
                 serve = getattr(own, "serve", None)
                 if serve is not None:  # an executor's own background work (the orchestrator's resume loop)
@@ -512,6 +523,13 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _listen_failed(host: str, port: int, exc: OSError) -> str:
+    message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    if exc.errno == errno.EADDRINUSE:
+        message += "; another process (another `podium up`?) has that port: stop it, or choose another port"
+    return message
+
+
 def _url_host(host: str) -> str:
     if host in ("0.0.0.0", "::", ""):
         return socket.gethostname()
@@ -520,7 +538,11 @@ def _url_host(host: str) -> str:
 
 async def _mount_tools(stack: AsyncExitStack, name: str, redis: Any, cfg: RuntimeConfig) -> Any:
     """The agent's mounted MCP tools, per its config (none when it has no config); in-process and stdio
-    servers share the agent's Redis and namespace."""
+    servers share the agent's Redis and namespace. An agent that mounts nothing never loads the MCP SDK."""
+    from agents.config import load_config
+
+    if not load_config(name).mcp:
+        return NoTools()
     from agents.mcp_mount import mount_for_agent
 
     return await stack.enter_async_context(

@@ -40,6 +40,10 @@ class ToolBox(Protocol):
         ...
 
 
+class MountError(RuntimeError):
+    """A configured MCP server could not be reached when the agent started."""
+
+
 class NoTools:
     """A ToolBox with no tools."""
 

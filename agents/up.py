@@ -30,6 +30,7 @@ import anyio
 import uvicorn
 from redis.exceptions import RedisError
 
+from agents.console.launch import UpConsole, for_up
 from agents.lifeline import child_env
 from agents.runtime import (
     DEFAULT_STARTUP_TIMEOUT_S,
@@ -77,6 +78,7 @@ class UpConfig:
     allow_eviction: bool = False
     replicas: dict[str, int] = field(default_factory=dict)  # agent -> processes (default 1; Redis only)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    console_port: int | None = 8790  # None: no console; 0: any free port
 
     def port(self, agent: str) -> int:
         return self.ports.get(agent, 0)
@@ -128,6 +130,8 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
             lifespan="on",
         )
     )
+    console = for_up(cfg.host, cfg.console_port)
+    console_server = console.server(redis, keys) if console else None
     ready: dict[str, str] = {}
     stopping = False
 
@@ -140,6 +144,8 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
                 return
             await anyio.sleep(0.05)
         ready["registry"] = f"http://{cfg.host}:{cfg.registry_port}"
+        if console:
+            ready["console"] = console.url
         on_ready(ready)
         say(await alive_line(redis, cfg))
         say(STOP_HINT)
@@ -153,10 +159,14 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
                 for rt in runtimes:
                     rt.stop()
                 registry.should_exit = True
+                if console_server:
+                    console_server.should_exit = True
             else:  # a second signal: no more grace
                 for rt in runtimes:
                     rt.stop(force=True)
                 registry.force_exit = True
+                if console_server:
+                    console_server.force_exit = True
 
     # The receiver is open from the start and through shutdown, so no Ctrl-C is ever lost or fatal.
     try:
@@ -167,6 +177,8 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
                     for rt in runtimes:
                         services.start_soon(partial(rt.run, on_ready=mark))
                     services.start_soon(registry.serve)
+                    if console_server:
+                        services.start_soon(console_server.serve)
                     services.start_soon(announce)
                 watching.cancel_scope.cancel()
     finally:
@@ -247,7 +259,7 @@ async def check_redis(cfg: UpConfig) -> None:
         await redis.aclose()
 
 
-def children(cfg: UpConfig) -> list[ChildSpec]:
+def children(cfg: UpConfig, console: UpConsole | None = None) -> list[ChildSpec]:
     """Every process ``podium up`` runs and supervises with Redis, in start order: the registry, then each
     agent and its replicas. This is the one place to add another child (e.g. a console): append a
     :class:`ChildSpec` (give it a ``probe`` and ``url`` when it prints no agent ready line)."""
@@ -260,6 +272,16 @@ def children(cfg: UpConfig) -> list[ChildSpec]:
             url=f"http://{host}:{cfg.registry_port}",
         )
     ]
+    if console:  # the token goes to the console alone
+        specs.append(
+            ChildSpec(
+                "console",
+                console.argv(),
+                env=console.env(),
+                probe=(_probe_host(console.host), console.port),
+                url=console.url,
+            )
+        )
     for name in cfg.agents:
         port = cfg.port(name)
         specs.append(ChildSpec(name, ["agent", name, "--host", cfg.host, "--port", str(port)]))
@@ -297,8 +319,9 @@ def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = la
             **({ALLOW_ENV: "1"} if cfg.allow_eviction else {}),
         }
     )
+    console = for_up(cfg.host, cfg.console_port)
     signals = _Signals()  # before the first child exists: from here on a signal only sets a flag
-    sup = Supervisor(children(cfg), env, cfg.restart, lambda: signals.count > 0, say, warn)
+    sup = Supervisor(children(cfg, console), env, cfg.restart, lambda: signals.count > 0, say, warn)
     try:
         sup.start_all()
         if not _wait_ready(cfg, sup, signals):
@@ -387,6 +410,8 @@ def describe(cfg: UpConfig, urls: dict[str, str]) -> None:
     for name, n in cfg.replicas.items():
         if n > 1 and name in cfg.agents:
             say(f"  ({name}: {n} replicas sharing its inbox; the card names the URL above)")
+    if "console" in urls:
+        say(f"  {'console':<13} {urls['console']}  (open it in a browser)")
     if "orchestrator" in urls:
         url = urls["orchestrator"]
         where = "" if url == "http://127.0.0.1:8700" else f"--url {url} "

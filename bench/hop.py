@@ -3,6 +3,10 @@
 Both paths run in the same process against the same ``podium agent echo`` process and the same Redis,
 with the ordinary a2a-sdk client; only the transport differs. Reported: p50/p99 of a blocking
 ``SendMessage`` called sequentially, and requests/s with ``--concurrency`` callers.
+
+The floor is the same ``SendMessage`` (and ``GetTask``) through the same request handler, echo executor
+and Redis task store as the agent's, called in this process with no transport at all; each transport's
+overhead is its p50 above the floor's.
 """
 
 from __future__ import annotations
@@ -26,13 +30,19 @@ import httpx
 from a2a.client import ClientConfig, ClientFactory
 from a2a.client.client import Client
 from a2a.helpers.proto_helpers import new_text_message
-from a2a.types.a2a_pb2 import AgentCard, GetTaskRequest, Role, SendMessageRequest, TaskState
+from a2a.server.agent_execution.simple_request_context_builder import SimpleRequestContextBuilder
+from a2a.server.context import ServerCallContext
+from a2a.types.a2a_pb2 import AgentCard, GetTaskRequest, Role, SendMessageRequest, StreamResponse, TaskState
 from google.protobuf.json_format import ParseDict
 
+from agents.echo import EchoExecutor
+from agents.handler import AgentRequestHandler, MessageIds
 from bench.runner import Progress, emit, measure_with_redis
 from bus.a2a_client import BusClient
 from bus.connection import connect
 from bus.keys import Keys
+from bus.task_store import RedisTaskEventStream, RedisTaskStore
+from bus.telemetry import traced_executor
 
 READY = re.compile(r"podium agent echo ready: A2A (\S+)")
 
@@ -60,9 +70,13 @@ def run(args: argparse.Namespace) -> int:
         f"sequential SendMessage to the echo agent, {result['requests']} each:",
         f"  bus   p50 {result['bus_p50_ms']:8.2f} ms   p99 {result['bus_p99_ms']:8.2f} ms",
         f"  http  p50 {result['http_p50_ms']:8.2f} ms   p99 {result['http_p99_ms']:8.2f} ms",
-        f"  p50 ratio (bus/http) {result['p50_ratio']:.3f}",
+        f"  floor p50 {result['floor_p50_ms']:8.2f} ms (same handler and task store, no transport)",
+        f"  p50 ratio (bus/http) {result['p50_ratio']:.3f}; overhead above the floor: bus "
+        f"{result['bus_overhead_ms']:.2f} ms, http {result['http_overhead_ms']:.2f} ms, "
+        f"ratio {result['overhead_ratio']:.3f}",
         f"sequential GetTask (the transport's own cost): bus p50 {result['bus_get_p50_ms']:.2f} ms, "
-        f"http p50 {result['http_get_p50_ms']:.2f} ms, ratio {result['get_p50_ratio']:.3f}",
+        f"http p50 {result['http_get_p50_ms']:.2f} ms, ratio {result['get_p50_ratio']:.3f} "
+        f"(floor {result['floor_get_p50_ms']:.2f} ms)",
         f"{result['concurrency']} concurrent callers, {result['concurrent_requests']} requests per transport:",
         f"  bus  {result['bus_rps']:8.0f} req/s",
         f"  http {result['http_rps']:8.0f} req/s",
@@ -77,6 +91,34 @@ async def _run_against(args: argparse.Namespace, redis_url: str, progress: Progr
     progress.say("starting podium agent echo")
     with _echo_agent(redis_url, namespace, args.concurrency) as url:
         return await _measure(redis_url, namespace, url, args, progress)
+
+
+class _Floor:
+    """The agent's request handler, echo executor and Redis task store, called in this process: a "client"
+    with no transport, for the floor under both transports."""
+
+    def __init__(self, redis: Any, keys: Keys, card: AgentCard) -> None:
+        self.handler = AgentRequestHandler(
+            traced_executor(EchoExecutor("floor"), "echo"),
+            RedisTaskStore(redis, keys, "echo"),
+            card,
+            agent="echo",
+            event_stream=RedisTaskEventStream(redis, keys, "echo"),
+            request_context_builder=SimpleRequestContextBuilder(
+                task_id_generator=MessageIds("echo", "task"),
+                context_id_generator=MessageIds("echo", "context"),
+            ),
+        )
+
+    async def send_message(self, request: SendMessageRequest) -> Any:
+        result = await self.handler.on_message_send(request, ServerCallContext())
+        yield StreamResponse(task=result)
+
+    async def get_task(self, request: GetTaskRequest) -> Any:
+        return await self.handler.on_get_task(request, ServerCallContext())
+
+    async def close(self) -> None:
+        pass
 
 
 class _echo_agent:
@@ -137,7 +179,7 @@ async def _measure(
     ):
         card = ParseDict((await http.get(f"{url}/.well-known/agent-card.json")).json(), AgentCard(),
                          ignore_unknown_fields=True)  # fmt: skip
-        clients = {}
+        clients: dict[str, Any] = {"floor": _Floor(redis, Keys(namespace), card)}
         for name, binding in (("bus", "redis-streams"), ("http", "JSONRPC")):
             factory = ClientFactory(
                 ClientConfig(streaming=False, supported_protocol_bindings=[binding], httpx_client=http)
@@ -161,6 +203,8 @@ async def _measure(
             out[f"{name}_p99_ms"] = _percentile(send[name], 99)
             out[f"{name}_get_p50_ms"] = _percentile(get[name], 50)
         for name, client in clients.items():
+            if name == "floor":
+                continue
             out[f"{name}_rps"] = await _concurrent(
                 client, args.concurrent_requests, args.concurrency, f"{name} x{args.concurrency}", progress
             )
@@ -170,6 +214,9 @@ async def _measure(
     out["p50_ratio"] = out["bus_p50_ms"] / out["http_p50_ms"]
     out["rps_ratio"] = out["bus_rps"] / out["http_rps"]
     out["get_p50_ratio"] = out["bus_get_p50_ms"] / out["http_get_p50_ms"]
+    out["bus_overhead_ms"] = out["bus_p50_ms"] - out["floor_p50_ms"]
+    out["http_overhead_ms"] = out["http_p50_ms"] - out["floor_p50_ms"]
+    out["overhead_ratio"] = out["bus_overhead_ms"] / out["http_overhead_ms"]
     return out
 
 

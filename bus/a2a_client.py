@@ -322,6 +322,10 @@ class RedisStreamsTransport(ClientTransport):
     async def get_extended_agent_card(
         self, request: GetExtendedAgentCardRequest, *, context: ClientCallContext | None = None
     ) -> AgentCard:
+        """The extended card, from the agent when its card says it has one; else the card we hold, as the
+        a2a-sdk's HTTP transports answer."""
+        if not self._card.capabilities.extended_agent_card:
+            return self._card
         return await self._unary("GetExtendedAgentCard", request, context, AgentCard())
 
     async def close(self) -> None:

@@ -1,21 +1,28 @@
 """Connection factory: a real Redis (or Redis Cluster) from ``REDIS_URL``, or an embedded in-process bus.
 
 Nothing deeper in Podium creates its own Redis client: processes call :func:`connect` once and pass
-the client down.
+the client down. The embedded bus (fakeredis, with lupa and numpy behind it: about 30 MB) is imported
+only by a process that uses it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-import fakeredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bus.errors import ConfigError
+
+if TYPE_CHECKING:
+    import fakeredis
 
 _SCHEMES = {"redis", "rediss", "unix"}
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
@@ -27,6 +34,8 @@ AnyRedis = Redis | RedisCluster
 
 
 def embedded_server() -> fakeredis.FakeServer:
+    import fakeredis
+
     global _EMBEDDED_SERVER
     if _EMBEDDED_SERVER is None:
         _EMBEDDED_SERVER = fakeredis.FakeServer()
@@ -44,6 +53,8 @@ def connect(url: str | None = None, *, cluster: bool | None = None, **kwargs: An
     url = url if url is not None else os.environ.get("REDIS_URL") or None
     kwargs.setdefault("health_check_interval", 0)
     if not url:
+        import fakeredis
+
         kwargs.pop("health_check_interval", None)
         return fakeredis.FakeAsyncRedis(server=embedded_server(), **kwargs)
     parts = urlsplit(url)
@@ -72,6 +83,11 @@ def connect(url: str | None = None, *, cluster: bool | None = None, **kwargs: An
         if cluster:
             kwargs.pop("health_check_interval", None)
             return RedisCluster.from_url(clean, **kwargs)
+        # After a Redis restart every pooled connection is dead, and a client made from a URL does not
+        # retry: the first command on each one failed ("Connection closed by server") although Redis was
+        # back. Such a command is sent once more at once, on a fresh connection.
+        kwargs.setdefault("retry", Retry(NoBackoff(), 1))
+        kwargs.setdefault("retry_on_error", [RedisConnectionError])
         return Redis.from_url(clean, **kwargs)
     except ValueError as exc:
         raise ConfigError(f"REDIS_URL: {exc}") from exc
@@ -79,7 +95,8 @@ def connect(url: str | None = None, *, cluster: bool | None = None, **kwargs: An
 
 def is_embedded(client: Any) -> bool:
     """True for the in-process bus, where blocking reads return at once and must be waited for otherwise."""
-    return isinstance(client, fakeredis.FakeAsyncRedis)
+    fakeredis = sys.modules.get("fakeredis")  # never imported: no client can be an embedded one
+    return fakeredis is not None and isinstance(client, fakeredis.FakeAsyncRedis)
 
 
 def redact(url: str) -> str:

@@ -103,7 +103,7 @@ class Consumer:
         self._active: set[str] = set()  # entries this consumer holds: running, retrying, or awaiting ack
         self._retrying: set[str] = set()  # the subset of _active waiting for a retry
         self._acks = AckBatcher(
-            bus.redis,
+            bus.writes,
             self.stream,
             self.group,
             on_acked=self._active.difference_update,

@@ -3,7 +3,8 @@
 Keys live under a namespace prefix so several deployments (and every test) share one server. Keys that
 one command or script touches together share a hash tag (the part in braces), so the same code runs on
 Redis Cluster: an agent's inbox, its dead-letter stream and its limits share ``{agent}``; a task's hash and its
-event stream share ``{task id}``.
+event stream share ``{task id}``. Task keys are scoped by agent: replicas of one agent share its tasks, and
+no other agent can read, list or cancel them.
 """
 
 from __future__ import annotations
@@ -51,15 +52,22 @@ class Keys:
     def reply(self, client: str) -> str:
         return f"{self.namespace}:reply:{{{client}}}"
 
-    def task(self, task_id: str) -> str:
-        return f"{self.namespace}:task:{{{task_id}}}"
+    def task(self, agent: str, task_id: str) -> str:
+        """Hash of one of ``agent``'s tasks: the serialized task, its version, owner and state."""
+        return f"{self.namespace}:task:{agent}:{{{task_id}}}"
 
-    def task_events(self, task_id: str) -> str:
-        return f"{self.namespace}:task:{{{task_id}}}:events"
+    def task_events(self, agent: str, task_id: str) -> str:
+        """Stream of the events of one of ``agent``'s tasks; shares the task hash's hash tag."""
+        return f"{self.namespace}:task:{agent}:{{{task_id}}}:events"
 
-    def task_index(self) -> str:
-        """Sorted set of task ids by last update, for ListTasks."""
-        return f"{self.namespace}:tasks"
+    def task_index(self, agent: str) -> str:
+        """Sorted set of ``agent``'s task ids by creation, for ListTasks."""
+        return f"{self.namespace}:tasks:{{{agent}}}"
+
+    def cancels(self, agent: str) -> str:
+        """Stream of cancel notices for ``agent``'s tasks, which every replica watches: the replica running a
+        task cancelled through another one stops its executor."""
+        return f"{self.namespace}:cancels:{{{agent}}}"
 
     def cards(self) -> str:
         return f"{self.namespace}:cards"

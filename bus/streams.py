@@ -18,6 +18,7 @@ from typing import Any
 
 from redis.exceptions import OutOfMemoryError, ResponseError
 
+from bus.autopipeline import coalesced
 from bus.envelope import FIELD, Envelope, Kind
 from bus.errors import EnvelopeError
 from bus.keys import Keys
@@ -127,10 +128,13 @@ class StreamBus:
 
     ``maxlen`` caps every stream published to (approximate ``MAXLEN ~``); None (the default) keeps
     everything. Never cap an inbox: an entry trimmed while pending or undelivered is a lost request.
+    Publishes, replies and acks go through ``writes``, the process's auto-pipeline on that client
+    (:mod:`bus.autopipeline`), so concurrent handlers share round trips; blocking reads use ``redis``.
     """
 
     def __init__(self, redis: Any, keys: Keys, *, maxlen: int | None = None) -> None:
         self.redis = redis
+        self.writes = coalesced(redis)
         self.keys = keys
         self.maxlen = maxlen
         self.notifier: StreamNotifier | None = notifier_for(redis)
@@ -144,14 +148,16 @@ class StreamBus:
     async def publish(self, stream: str, env: Envelope, *, maxlen: int | None = _DEFAULT) -> str:
         """Append ``env`` to ``stream`` and return its entry id. Raises ``redis.RedisError`` on failure."""
         limit = self.maxlen if maxlen is _DEFAULT else maxlen
-        entry_id = await self.redis.xadd(stream, {FIELD: env.encode()}, maxlen=limit, approximate=True)
+        entry_id = await self.writes.xadd(stream, {FIELD: env.encode()}, maxlen=limit, approximate=True)
         self.notify(stream)
         return text(entry_id)
 
     async def reply(self, stream: str, env: Envelope) -> str:
         """Append ``env`` to the caller's reply stream ``stream``, untrimmed (its reader trims what it read),
         giving the stream an expiry if it has none. Raises ``redis.RedisError`` on failure."""
-        entry_id = await self._reply(keys=[stream], args=[FIELD, env.encode(), REPLY_TTL_S])
+        entry_id = await self._reply(
+            keys=[stream], args=[FIELD, env.encode(), REPLY_TTL_S], client=self.writes
+        )
         self.notify(stream)
         return text(entry_id)
 

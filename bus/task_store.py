@@ -1,14 +1,17 @@
 """Shared A2A task state in Redis, so any replica can serve GetTask, CancelTask and SubscribeToTask.
 
 :class:`RedisTaskStore` implements a2a-sdk's cluster-mode ``VersionedTaskStore``: each task is a hash
-(``{ns}:task:{<id>}``) holding the serialized ``Task``, its integer version, owner and state. One Lua
-script compares the version and writes the task together with the event that produced it, appended to
-the task's event stream (``{ns}:task:{<id>}:events``, same hash tag). :class:`RedisTaskEventStream`
-tails that stream for replicas that do not run the task themselves.
+(``{ns}:task:{agent}:{<id>}``) holding the serialized ``Task``, its integer version, owner and state. One
+Lua script compares the version and writes the task together with the event that produced it, appended
+to the task's event stream (``{ns}:task:{agent}:{<id>}:events``, same hash tag); it refuses any change to
+a task that has finished. :class:`RedisTaskEventStream` tails that stream for replicas that do not run
+the task themselves. A store serves one agent: its keys are scoped by the agent's name, so the replicas
+of an agent share its tasks and other agents never see or touch them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -30,6 +33,7 @@ from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
 from a2a.utils.proto_utils import to_stream_response
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 
+from bus.autopipeline import coalesced
 from bus.backoff import through_outages
 from bus.keys import Keys
 from bus.notify import notifier_for
@@ -50,23 +54,24 @@ SAVE_OUTAGE_S = 30.0
 _TERMINAL_ARG = ",".join(str(int(s)) for s in TERMINAL)
 
 # KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner,
-# state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none).
-# Returns the new version, or -1 when the compare fails. A live task's events are never trimmed (a
-# subscriber may still need every one); the length cap applies once the task is terminal.
+# state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none), agent.
+# Returns the new version, or -1 when the write is refused: a finished task never changes again, a
+# cancel needs the task to exist, any other write needs the version it read. A live task's events are
+# never trimmed (a subscriber may still need every one); the length cap applies once the task is terminal.
 _SAVE = """
-local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-local prev = tonumber(ARGV[2])
+local row = redis.call('HMGET', KEYS[1], 'version', 'state')
+local cur = tonumber(row[1] or '0')
+for s in string.gmatch(ARGV[9], '[^,]+') do
+  if row[2] == s then return -1 end
+end
 if ARGV[3] == '1' then
   if cur == 0 then return -1 end
-  local st = redis.call('HGET', KEYS[1], 'state')
-  for s in string.gmatch(ARGV[9], '[^,]+') do
-    if st == s then return -1 end
-  end
-elseif cur ~= prev then
+elseif cur ~= tonumber(ARGV[2]) then
   return -1
 end
 local new = cur + 1
 redis.call('HSET', KEYS[1], 'task', ARGV[1], 'version', new, 'owner', ARGV[5], 'state', ARGV[6], 'updated', ARGV[7])
+if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'agent', ARGV[11]) end
 if ARGV[4] ~= '' then
   redis.call('XADD', KEYS[2], '*', 'v', new, 'e', ARGV[4])
 end
@@ -84,23 +89,26 @@ _LIST_SCAN_LIMIT = 10_000  # most recent tasks considered by ListTasks
 
 
 class RedisTaskStore(VersionedTaskStore):
-    """A ``VersionedTaskStore`` on Redis with optimistic versioning (a counter per task)."""
+    """A ``VersionedTaskStore`` on Redis with optimistic versioning (a counter per task), for the tasks of
+    ``agent`` (its name is also kept beside each task, for the console's task list)."""
 
     def __init__(
         self,
         redis: Any,
         keys: Keys,
+        agent: str,
         *,
         owner_resolver: OwnerResolver = resolve_user_scope,
         events_maxlen: int = 10_000,
         ttl_s: int = 7 * 24 * 3600,
     ) -> None:
-        self._redis = redis
+        self._redis = coalesced(redis)  # concurrent tasks' writes share round trips (bus.autopipeline)
         self._keys = keys
+        self._agent = agent
         self._owner = owner_resolver
         self._events_maxlen = events_maxlen
         self._ttl_s = ttl_s
-        self._save = redis.register_script(_SAVE)
+        self._save = self._redis.register_script(_SAVE)
         self._notifier = notifier_for(redis)  # the embedded bus cannot block on XREAD
 
     async def save(
@@ -114,19 +122,30 @@ class RedisTaskStore(VersionedTaskStore):
     ) -> TaskVersion:
         """Write ``task`` if the stored version is still ``prev_version``.
 
-        Raises ``ConcurrentTaskModificationError`` when another writer got there first (or, for a
-        cancel, when the task is absent or already terminal).
+        Raises ``ConcurrentTaskModificationError`` when another writer got there first, when the stored
+        task has already finished (completed, cancelled, failed, rejected: it never changes again), or,
+        for a cancel, when the task is absent.
         """
         del prev
         cancel = task.status.state == TaskState.TASK_STATE_CANCELED
         prev_value = 0 if prev_version.is_missing else _as_int(prev_version)
         event_bytes = to_stream_response(event).SerializeToString() if event is not None else b""
         now_ms = int(time.time() * 1000)
+        # The index lives in another slot, so it is written outside the script (best effort). It only bounds
+        # which tasks ListTasks considers; their order comes from the tasks themselves. Issued before the
+        # script, without waiting, it shares the script's round trip (bus.autopipeline); an entry whose first
+        # save then fails names a task that exists already or is skipped by ListTasks.
+        index = None
+        if prev_version.is_missing:
+            index = asyncio.ensure_future(
+                self._redis.zadd(self._keys.task_index(self._agent), {task.id: now_ms})
+            )
+            index.add_done_callback(_retrieved)  # awaited below, unless the save fails first
         # A save lost to a Redis restart would fail a running task for good: ride a short outage out
         # instead. A new task's first save fails sooner: nothing has started that could be lost.
         new = await through_outages(
             lambda: self._save(
-                keys=[self._keys.task(task.id), self._keys.task_events(task.id)],
+                keys=[self._keys.task(self._agent, task.id), self._keys.task_events(self._agent, task.id)],
                 args=[
                     task.SerializeToString(),
                     prev_value,
@@ -138,22 +157,21 @@ class RedisTaskStore(VersionedTaskStore):
                     self._events_maxlen,
                     _TERMINAL_ARG,
                     self._ttl_s,
+                    self._agent,
                 ],
             ),
             within=READ_OUTAGE_S if prev_version.is_missing else SAVE_OUTAGE_S,
         )
+        if index is not None:
+            await index
         if int(new) < 0:
             raise ConcurrentTaskModificationError(task.id)
-        if prev_version.is_missing:
-            # The index lives in another slot, so it is written outside the script (best effort). It only
-            # bounds which tasks ListTasks considers; their order comes from the tasks themselves.
-            await self._redis.zadd(self._keys.task_index(), {task.id: now_ms})
         if self._notifier is not None:
-            self._notifier.notify(self._keys.task_events(task.id))
+            self._notifier.notify(self._keys.task_events(self._agent, task.id))
         return TaskVersion(int(new))
 
     async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
-        key = self._keys.task(task_id)
+        key = self._keys.task(self._agent, task_id)
         raw = await through_outages(
             lambda: self._redis.hmget(key, ["task", "version", "owner"]), within=READ_OUTAGE_S
         )
@@ -165,10 +183,10 @@ class RedisTaskStore(VersionedTaskStore):
 
     async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         owner = self._owner(context)
-        ids = await self._redis.zrevrange(self._keys.task_index(), 0, _LIST_SCAN_LIMIT - 1)
+        ids = await self._redis.zrevrange(self._keys.task_index(self._agent), 0, _LIST_SCAN_LIMIT - 1)
         async with self._redis.pipeline(transaction=False) as pipe:
             for task_id in ids:
-                pipe.hmget(self._keys.task(_text(task_id)), ["task", "owner"])
+                pipe.hmget(self._keys.task(self._agent, _text(task_id)), ["task", "owner"])
             rows = await pipe.execute()
         tasks: list[Task] = []
         for raw, row_owner in rows:
@@ -203,16 +221,21 @@ class RedisTaskStore(VersionedTaskStore):
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
         if await self.get(task_id, context) is None:
             return
-        await self._redis.delete(self._keys.task(task_id), self._keys.task_events(task_id))
-        await self._redis.zrem(self._keys.task_index(), task_id)
+        await self._redis.delete(
+            self._keys.task(self._agent, task_id), self._keys.task_events(self._agent, task_id)
+        )
+        await self._redis.zrem(self._keys.task_index(self._agent), task_id)
 
 
 class RedisTaskEventStream(TaskEventStream):
     """Tails a task's event stream, written by :class:`RedisTaskStore` in the same script as the task."""
 
-    def __init__(self, redis: Any, keys: Keys, *, block_ms: int = 1000, linger_s: int = 3600) -> None:
+    def __init__(
+        self, redis: Any, keys: Keys, agent: str, *, block_ms: int = 1000, linger_s: int = 3600
+    ) -> None:
         self._redis = redis
         self._keys = keys
+        self._agent = agent
         self._block_ms = block_ms
         self._linger_s = linger_s
         self._notifier = notifier_for(redis)
@@ -225,7 +248,7 @@ class RedisTaskEventStream(TaskEventStream):
         self, task_id: str, *, after: TaskVersion
     ) -> AsyncGenerator[VersionedEvent, None]:
         """Yield the task's events newer than ``after``, then keep tailing until closed."""
-        key = self._keys.task_events(task_id)
+        key = self._keys.task_events(self._agent, task_id)
         last = "0-0"
         while True:
             if self._notifier is not None:
@@ -249,7 +272,12 @@ class RedisTaskEventStream(TaskEventStream):
 
     async def destroy(self, task_id: str) -> None:
         """Let a finished task's log linger for late subscribers, then expire."""
-        await self._redis.expire(self._keys.task_events(task_id), self._linger_s)
+        await self._redis.expire(self._keys.task_events(self._agent, task_id), self._linger_s)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _event_of(response: StreamResponse) -> Event:

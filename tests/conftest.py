@@ -10,7 +10,14 @@ import pytest
 
 from bus.connection import connect
 from bus.keys import Keys
-from tests.support import INSTALL_HINT, REDIS_SERVER, RedisServer
+from tests.support import CI, INSTALL_HINT, REDIS_CLI, REDIS_SERVER, RedisServer, no_redis_server
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI, a machine without redis-server (or redis-cli) stops the run at once, loudly."""
+    if CI and (REDIS_SERVER is None or REDIS_CLI is None):
+        missing = "redis-server" if REDIS_SERVER is None else "redis-cli"
+        pytest.exit(f"CI is set but {missing} is not on PATH: {INSTALL_HINT}", returncode=3)
 
 
 @pytest.fixture
@@ -22,7 +29,7 @@ def anyio_backend() -> str:
 def redis_server() -> Iterator[RedisServer]:
     """A session-wide redis-server on a free loopback port, with no persistence."""
     if REDIS_SERVER is None:
-        pytest.skip(INSTALL_HINT)
+        no_redis_server()
     server = RedisServer().start()
     yield server
     server.close()
@@ -55,7 +62,7 @@ async def redis(redis_url: str) -> AsyncIterator:
 def killable_redis() -> Iterator[RedisServer]:
     """A private redis-server with append-only persistence (fsync always) that a test may kill and restart."""
     if REDIS_SERVER is None:
-        pytest.skip(INSTALL_HINT)
+        no_redis_server()
     server = RedisServer(persistent=True).start()
     yield server
     server.close()

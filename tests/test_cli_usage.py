@@ -51,6 +51,7 @@ MISTAKES = [
     m("up", "--replicas", "nobody=2", says="nobody is not one of the agents"),
     m("up", "--agents", "echo", "--replicas", "analyst=2", says="analyst is not one of the agents"),
     m("up", "--replicas", "analyst=2", says="--replicas needs Redis", REDIS_URL=""),
+    m("up", "--console-port", "70000", says="--console-port must be within 0-65535"),
     # ask (the lead's; this flag is wrong whether or not the command exists in this build)
     m("ask", "--no-such-flag", says="podium"),
     # agent
@@ -85,6 +86,13 @@ MISTAKES = [
     m("dlq", "--count", "x", says="invalid int value"),
     m("dlq", "bad name", "--redis-url", UNREACHABLE, says="invalid agent 'bad name'"),
     m("dlq", "--replay", "--redis-url", UNREACHABLE, says="--replay needs an AGENT"),
+    # console
+    m("console", says="set REDIS_URL or pass --redis-url"),
+    m("console", "--port", "x", says="invalid int value"),
+    m("console", "--port", "70000", "--redis-url", UNREACHABLE, says="--port must be within 0-65535"),
+    m("console", "--host", "0.0.0.0", "--redis-url", UNREACHABLE, says="beyond loopback: give --token"),
+    m("console", "--redis-url", "http://nope", says="REDIS_URL: unsupported scheme"),
+    m("console", "--namespace", "bad name", "--redis-url", UNREACHABLE, says="namespace"),
     # bench
     m("bench", says="name a benchmark"),
     m("bench", "nosuch", says="invalid choice: 'nosuch'"),

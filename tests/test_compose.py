@@ -266,8 +266,9 @@ def _ready(proc: Proc) -> bool:
 async def test_the_compose_deployment_runs_as_local_processes(deployment: dict[str, Any]) -> None:
     ports, env = deployment["ports"], deployment["env"]
     async with httpx.AsyncClient(timeout=10) as http:
-        listed = (await http.get(f"http://127.0.0.1:{ports['registry']}/agents")).json()["agents"]
-    alive = {a["name"]: a["alive"] for a in listed}
+        reply = (await http.get(f"http://127.0.0.1:{ports['registry']}/agents")).json()
+    assert list(reply) == ["agents"]  # the registry's one shape: {"agents": [entry, ...]}
+    alive = {a["name"]: a["alive"] for a in reply["agents"]}
     assert set(alive) == AGENTS, alive
     assert alive["analyst"] == PODIUM["analyst"]["deploy"]["replicas"]
     # Outside callers reach the orchestrator with the A2A token; its card names the published address.

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"podium agent: {exc}", file=sys.stderr)
         return 2
-    from agents.mcp_mount import MountError  # heavy (the MCP SDK): only when running
+    from agents.tools import MountError
 
     try:
         anyio.run(lambda: AgentRuntime(config).run(on_ready=print_ready))

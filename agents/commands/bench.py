@@ -15,6 +15,14 @@ from agents.cli import Parser
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "bus": ("bench.bus", "bus throughput: Podium's consumer loop against the same loop in raw redis-py"),
     "hop": ("bench.hop", "one A2A hop over the bus against bare a2a-sdk over HTTP"),
+    "relay": (
+        "bench.relay",
+        "consume-and-republish through a Consumer against the same work in raw redis-py",
+    ),
+    "footprint": (
+        "bench.footprint",
+        "idle memory and time to ready of each agent against a bare a2a-sdk server",
+    ),
     "fanout": (
         "bench.fanout",
         "independent steps through the orchestrator: wall time against the slowest branch",

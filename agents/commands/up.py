@@ -17,7 +17,6 @@ from agents.runtime import (
     DEFAULT_STARTUP_TIMEOUT_S,
     STARTUP_TIMEOUT_ENV,
     StartupError,
-    sole_error,
     startup_timeout_from_env,
 )
 from agents.up import (
@@ -56,6 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--registry-port", type=int, default=REGISTRY_PORT, help="registry port (8701)")
     parser.add_argument("--any-port", action="store_true", help="free ports instead of the well-known ones")
+    parser.add_argument("--console-port", type=int, default=8790, help="the web console's port (8790)")
+    parser.add_argument("--no-console", action="store_true", help="do not start the web console")
     parser.add_argument(
         "--allow-eviction",
         action="store_true",
@@ -88,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--startup-timeout must be 0 (no limit) or more seconds, got {timeout}")
         if not 0 <= args.registry_port <= 65535:
             raise ConfigError(f"--registry-port must be within 0-65535, got {args.registry_port}")
+        if not 0 <= args.console_port <= 65535:
+            raise ConfigError(f"--console-port must be within 0-65535, got {args.console_port}")
         redis_url = args.redis_url or os.environ.get("REDIS_URL") or None
         replicas = parse_replicas(args.replicas, agents)
         if any(n > 1 for n in replicas.values()) and not redis_url:
@@ -106,11 +109,20 @@ def run(args: argparse.Namespace) -> int:
         startup_timeout=timeout,
         allow_eviction=args.allow_eviction or allowed_from_env(),
         replicas=replicas,
+        console_port=None if args.no_console else args.console_port,
     )
     if args.any_port:  # free ports, chosen now: a restarted agent comes back where it was
         cfg.ports = {name: _free_port() for name in agents}
         cfg.registry_port = _free_port()
-    from agents.mcp_mount import MountError  # heavy (the MCP SDK): only when running
+        cfg.console_port = None if cfg.console_port is None else 0
+    elif busy := _busy_ports(cfg):
+        print(
+            f"podium up: {', '.join(busy)} already in use on {cfg.host}: is another `podium up` running? "
+            "Stop it, or pass --any-port (--no-console if only the console's port is taken)",
+            file=sys.stderr,
+        )
+        return 1
+    from agents.tools import MountError
 
     try:
         try:
@@ -118,10 +130,15 @@ def run(args: argparse.Namespace) -> int:
                 return run_processes(cfg, lambda urls: describe(cfg, urls))
             anyio.run(lambda: run_embedded(cfg, lambda urls: describe(cfg, urls)))
         except BaseExceptionGroup as group:  # a task group's lone error, unwrapped
-            error = sole_error(group)
-            if error is group:
+            failed = _leaves(group)
+            if len(failed) == 1:
+                raise failed[0] from None
+            unready = [e for e in failed if isinstance(e, StartupError)]
+            if len(unready) < len(failed):
                 raise
-            raise error from None
+            for startup in unready:  # several agents could not start: one line each
+                print(f"podium up: agent {startup.agent}: {startup}", file=sys.stderr)
+            return 1
     except StartupError as exc:
         print(f"podium up: agent {exc.agent}: {exc}", file=sys.stderr)
         return 1
@@ -132,6 +149,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"podium up: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    return [
+        leaf for e in group.exceptions for leaf in (_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])
+    ]
+
+
+def _busy_ports(cfg: UpConfig) -> list[str]:
+    """The well-known ports ``podium up`` would listen on that some other process holds."""
+    import socket
+
+    wanted = {cfg.port(name): name for name in cfg.agents if cfg.port(name)}
+    wanted[cfg.registry_port] = "registry"
+    if cfg.console_port:
+        wanted[cfg.console_port] = "console"
+    busy = []
+    for port, name in sorted(wanted.items()):
+        with socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((cfg.host, port))
+            except OSError:
+                busy.append(f"port {port} ({name})")
+    return busy
 
 
 def parse_replicas(values: list[str], agents: list[str]) -> dict[str, int]:

@@ -1,10 +1,13 @@
 """The LLM layer: one small :class:`Engine` interface, Claude behind it, and the tool loop agents run.
 
 ``engine_from_env()`` gives the configured engine, or ``None`` for offline mode (no
-``ANTHROPIC_API_KEY``); agents then fall back to their deterministic behaviour.
+``ANTHROPIC_API_KEY``); agents then fall back to their deterministic behaviour. Claude's client is
+imported only when used (``AnthropicEngine``, ``DEFAULT_MODEL``, or a key in the environment), so an
+offline agent never loads it.
 """
 
-from agents.llm.anthropic_engine import DEFAULT_MODEL, AnthropicEngine
+from typing import TYPE_CHECKING, Any
+
 from agents.llm.engine import Engine, engine_from_env
 from agents.llm.errors import LLMAuthError, LLMBadRequest, LLMError, LLMRateLimited, LLMUnavailable
 from agents.llm.loop import LoopResult, StopReason, ToolCallRecord, call_key, run_tool_loop
@@ -49,3 +52,14 @@ __all__ = [
     "engine_from_env",
     "run_tool_loop",
 ]
+
+if TYPE_CHECKING:
+    from agents.llm.anthropic_engine import DEFAULT_MODEL, AnthropicEngine
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("AnthropicEngine", "DEFAULT_MODEL"):
+        from agents.llm import anthropic_engine
+
+        return getattr(anthropic_engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

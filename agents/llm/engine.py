@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from agents.llm.anthropic_engine import DEFAULT_MODEL, AnthropicEngine
 from agents.llm.messages import Completion, Message
 from agents.tools import ToolSpec
+
+if TYPE_CHECKING:
+    from agents.llm.anthropic_engine import AnthropicEngine
 
 
 @runtime_checkable
@@ -37,4 +39,7 @@ def engine_from_env(env: Mapping[str, str] | None = None, **options: Any) -> Ant
     key = env.get("ANTHROPIC_API_KEY", "").strip()
     if not key:
         return None
+    # Claude's client (anthropic, httpx2: tens of MB) is loaded only by a process that has a key.
+    from agents.llm.anthropic_engine import DEFAULT_MODEL, AnthropicEngine
+
     return AnthropicEngine(api_key=key, model=env.get("PODIUM_MODEL", "").strip() or DEFAULT_MODEL, **options)

@@ -59,3 +59,11 @@ class Cancelled(OrchestratorError):
     """The task was cancelled or rejected by the caller."""
 
     default = "cancelled"
+
+
+class StepFailed(OrchestratorError):
+    """A step could not produce its output."""
+
+
+class Stopped(OrchestratorError):
+    """A required step failed, or the budget ran out: the run stops."""

@@ -141,7 +141,7 @@ class Orchestrator(AgentExecutor):
 
     async def task_state(self, task_id: str) -> int | None:
         """The stored state of one of our tasks, whoever runs it."""
-        raw = await self.ctx.redis.hget(self.ctx.keys.task(task_id), "state")
+        raw = await self.ctx.redis.hget(self.ctx.keys.task(self.ctx.name, task_id), "state")
         return None if raw is None else int(raw)
 
     # -- the agent runtime's hooks -------------------------------------------------------------------

@@ -46,8 +46,30 @@ _INSTRUCTION_WORDS = set(
 _SENTENCE = re.compile(r"(?<=[.?!])\s+(?=[A-Z0-9\"'(])")
 _ALSO = re.compile(r"\s*(?:;|,\s*and also\b|\band also\b|,\s*also\b)\s*", re.I)
 _AND_NEW = re.compile(
-    r",?\s+and\s+(?=(?:what|how|why|when|where|which|who|is|are|does|do|can|compute|calculate|work out|"
+    r",?\s+and\s+(?=(?:what|how|why|when|where|which|who|compute|calculate|work out|"
     r"find|explain|describe|summari[sz]e|tell|give|list|estimate)\b)",
+    re.I,
+)
+# "and is/are/does/do/can …" starts a new question only in a sentence that asks one ("… and is 7 prime?");
+# in a statement it goes on describing the same thing ("a jacket costs 120 dollars and is 25% off.").
+_AND_ASKS = re.compile(r",?\s+and\s+(?=(?:is|are|does|do|can)\b)", re.I)
+# A sentence that asks or tells to do something; any other sentence states facts that the next part needs.
+_ASKS = re.compile(
+    r"^(?:please\s+)?(?:what|how|why|when|where|which|who|whose|whom|is|are|was|were|does|do|did|can|could|"
+    r"should|would|will|compute|calculate|work|find|explain|describe|summari[sz]e|tell|give|list|estimate|"
+    r"show|compare|write|draft|compose|review|revise|rewrite|edit|check|convert|define|cite|name|research|"
+    r"look|search|and|also|then)\b",
+    re.I,
+)
+# How to present the answer, which the researcher has no use for: "… and write a short summary",
+# "Write a summary of …", "Summarise …".
+_WRITE_TAIL = re.compile(
+    r"(?:,\s*|\s+)(?:and\s+|then\s+|and then\s+)(?:please\s+)?(?:write|summari[sz]e|draft|compose)\b.*$", re.I
+)
+_WRITE_HEAD = re.compile(
+    r"^(?:please\s+)?(?:(?:write|draft|compose)\s+(?:up\s+)?(?:an?\s+|the\s+|some\s+)?(?:[\w-]+\s+){0,3}?"
+    r"(?:summary|notes?|paragraph|answer|explanation|overview|report|description)\s+(?:of|on|about|explaining)"
+    r"|summari[sz]e)\s+",
     re.I,
 )
 MIN_OTHER_SCORE = 2.0  # a non-research skill must match a part at least this well to take it
@@ -156,11 +178,12 @@ class OfflinePlanner:
         return [step], f"no skill fits: the default agent {fallback[0]}"
 
     def _research(self, part: str, prefix: str, skill: str, roles: dict[str, list[str]]) -> list[Any]:
+        question = research_question(part)
         research = TaskStep(
             id=f"{prefix}research",
-            title=f"research: {_short(part)}",
+            title=f"research: {_short(question)}",
             part=part,
-            call=Call(skill=skill),
+            call=Call(skill=skill, text=question if question != part else None),
             gate=Gate(check="covered", max_attempts=1),
         )
         steps: list[Any] = [research]
@@ -173,7 +196,7 @@ class OfflinePlanner:
                     generator=Call(skill=roles["write"][0], inputs={"notes": f"{research.id}.findings"}),
                     evaluator=Call(
                         skill=roles["review"][0],
-                        data={"question": part},
+                        data={"question": question},
                         inputs={"draft": "$gen.result", "citations": "$gen.sources"},
                     ),
                     max_rounds=self.max_rounds,
@@ -212,19 +235,38 @@ def split_request(text: str) -> list[str]:
     pieces: list[str] = []
     for sentence in _SENTENCE.split(text):
         for chunk in _ALSO.split(sentence):
-            pieces += [p for p in _AND_NEW.split(chunk) if p and p.strip()]
+            for piece in _AND_NEW.split(chunk):
+                pieces += _AND_ASKS.split(piece) if piece.rstrip().endswith("?") else [piece]
     parts: list[str] = []
+    context = ""  # statements waiting for the part that asks about them
     for piece in (p.strip(" ,;") for p in pieces):
         if not piece:
             continue
         content = [t for t in key_terms(piece) if t not in _INSTRUCTION_WORDS] + re.findall(r"\d", piece)
-        if parts and (not content or len(piece.split()) < 3):
-            parts[-1] = (
-                f"{parts[-1].rstrip('.')}. {piece}" if parts[-1][-1:] not in ".?!" else f"{parts[-1]} {piece}"
-            )
+        if parts and not context and (not content or len(piece.split()) < 3):
+            parts[-1] = _join(parts[-1], piece)
+        elif not _ASKS.match(piece) and not piece.endswith("?"):
+            context = _join(context, piece) if context else piece
         else:
-            parts.append(piece)
+            parts.append(_join(context, piece) if context else piece)
+            context = ""
+    if context:  # nothing asked after the statements: they are the request
+        parts.append(context)
     return parts
+
+
+def _join(first: str, then: str) -> str:
+    return f"{first.rstrip('.')}. {then}" if first[-1:] not in ".?!" else f"{first} {then}"
+
+
+def research_question(part: str) -> str:
+    """``part`` without how to present the answer ("… and write a short summary", "Summarise …"): what
+    the researcher is asked. The whole part still goes to the writer."""
+    question = _WRITE_TAIL.sub("", part).strip(" ,;")
+    question = _WRITE_HEAD.sub("", question).strip(" ,;")
+    if len(key_terms(question)) < 1 or classify(question).kind != "research":
+        return part
+    return question[:1].upper() + question[1:]
 
 
 def _short(text: str, limit: int = 60) -> str:

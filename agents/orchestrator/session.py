@@ -22,6 +22,7 @@ from a2a.server.tasks.task_updater import TaskUpdater
 from a2a.types.a2a_pb2 import Part, Task, TaskState
 from google.protobuf.json_format import MessageToDict
 
+from agents.orchestrator.approval import approval_asks, approval_prompt, parse_decision
 from agents.orchestrator.budget import Spending
 from agents.orchestrator.catalog import Catalog
 from agents.orchestrator.checkpoint import Request, RunState
@@ -335,28 +336,9 @@ class Session:
     async def _pause(
         self, state: RunState, waiting: list[str], catalog: Catalog, decided: dict[str, dict[str, Any]]
     ) -> None:
-        orch, plan = self.orch, state.plan
-        assert plan is not None
-        asks: list[dict[str, Any]] = []
-        for step_id in waiting:
-            if step_id in decided:
-                continue
-            step = plan.step(step_id)
-            reason = orch.approval_reason(catalog)(step)
-            if reason is None:
-                continue
-            calls = step.calls()
-            asks.append(
-                {
-                    "step": step_id,
-                    "title": step.title,
-                    "reason": reason,
-                    "skill": calls[0].skill if calls else None,
-                    "instruction": (calls[0].text if calls and calls[0].text else step.part)
-                    or state.request.text,
-                }
-            )
-        await self._ask(asks, decided)
+        assert state.plan is not None
+        reason = self.orch.approval_reason(catalog)
+        await self._ask(approval_asks(state.plan, waiting, decided, reason, state.request.text), decided)
 
     async def _ask(self, asks: list[dict[str, Any]], decided: dict[str, dict[str, Any]]) -> None:
         """Pause the task in input-required, asking the caller to decide ``asks``."""
@@ -370,13 +352,7 @@ class Session:
         }
         await orch.checkpoints.save_status(self.task.id, "waiting-approval", approval)
         await orch.leases.park(self.task.id, deadline)
-        lines = [f"- {a['step']}: {a['title'] or a['skill']} — {a['reason']}" for a in asks]
-        text = (
-            "Approval needed before I continue:\n"
-            + "\n".join(lines)
-            + "\nAnswer on this task: approve, reject, or edit: <new instruction>."
-            + f" Without an answer within {orch.settings.approval.timeout_s:g}s the answer is {orch.settings.approval.default}."
-        )
+        text = approval_prompt(asks, orch.settings.approval.timeout_s, orch.settings.approval.default)
         await self._flush()
         self._closed = True
         await self.updater.requires_input(
@@ -404,7 +380,7 @@ class Session:
                 "by": "timeout",
             }
         else:
-            decision = _parse_decision(self.context)
+            decision = parse_decision(self.context)
         if decision is None:
             return None
         return {step: dict(decision) for step in asks}
@@ -491,32 +467,6 @@ class Session:
         self._closed = self._ended = True
         message = self._message(text, {"event": "end", "reason": text}) if text else None
         await self.updater.update_status(state, message)
-
-
-def _parse_decision(context: RequestContext) -> dict[str, Any] | None:
-    message = context.message
-    if message is None:
-        return None
-    for part in message.parts:
-        if part.HasField("data"):
-            value = MessageToDict(part.data)
-            if isinstance(value, dict) and value.get("decision") in ("approve", "reject", "edit"):
-                out = {"decision": value["decision"]}
-                if value["decision"] == "edit":
-                    if not str(value.get("instruction") or "").strip():
-                        return None
-                    out["instruction"] = str(value["instruction"]).strip()
-                return out
-    text = context.get_user_input().strip()
-    low = text.lower()
-    if low.startswith("edit:") and text[5:].strip():
-        return {"decision": "edit", "instruction": text[5:].strip()}
-    first = low.split()[0].strip(".!,") if low.split() else ""
-    if first in ("approve", "approved", "yes", "y", "ok", "okay", "go"):
-        return {"decision": "approve"}
-    if first in ("reject", "rejected", "no", "n", "deny", "denied", "stop"):
-        return {"decision": "reject"}
-    return None
 
 
 def _tighter(a: Budget, b: Budget) -> Budget:

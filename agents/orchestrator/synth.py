@@ -176,7 +176,9 @@ def _section(material: Material, step_id: str, part: str, result: StepResult) ->
         for source in out["sources"]:
             if isinstance(source, dict):
                 doc = str(source.get("docId") or source.get("doc_id") or "")
-                mapping[str(source.get("marker"))] = material.source(doc, str(source.get("quote") or ""))
+                mapping[_marker_key(source.get("marker"))] = material.source(
+                    doc, str(source.get("quote") or "")
+                )
         text = _MARKER.sub(lambda m: f"[{mapping.get(m.group(1), m.group(1))}]", body)
         if out.get("accepted") is False:
             material.gaps.append(_unaccepted(part, out))
@@ -257,3 +259,10 @@ def _show(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return f"{value:g}"
     return str(value) if isinstance(value, int | float) else repr(value)
+
+
+def _marker_key(marker: Any) -> str:
+    """A source's marker as the text writes it: data parts carry every number as a float (``1.0``)."""
+    if isinstance(marker, float) and marker.is_integer():
+        return str(int(marker))
+    return str(marker)

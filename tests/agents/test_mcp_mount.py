@@ -103,7 +103,7 @@ def test_a_bad_config_is_rejected_at_load_naming_the_field(tmp_path: Path, conte
 
 def test_an_env_var_points_a_server_at_a_shared_http_deployment(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_config("analyst").mcp[0]
-    assert cfg.transport == "stdio"
+    assert cfg.transport == "in_process"  # Podium mounts its own servers in process
     monkeypatch.setenv("PODIUM_MCP_CALC_URL", "http://calc:8711/mcp")
     moved = cfg.with_env_overrides()
     assert moved.transport == "http" and moved.url == "http://calc:8711/mcp"

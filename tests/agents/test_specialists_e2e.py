@@ -1,5 +1,5 @@
 """End to end: the four specialists as real `podium agent` processes on the test Redis (their MCP
-servers mounted as configured: docs and calc over stdio, the blackboard in process), called with the
+servers mounted as shipped: docs, calc and the blackboard in process), called with the
 a2a client over the bus and over JSON-RPC. Known answers, kept citations, a review loop through the
 blackboard, and misrouted tasks rejected with a reason."""
 

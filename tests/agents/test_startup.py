@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from tests.agents.agent_procs import AgentProc
-from tests.support import REDIS_SERVER, Proc, RedisServer, free_port, wait_until
+from tests.support import CI, REDIS_SERVER, Proc, RedisServer, free_port, wait_until
 
 pytestmark = pytest.mark.anyio
-needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed")
+needs_redis = pytest.mark.skipif(REDIS_SERVER is None and not CI, reason="redis-server not installed")
 
 A2A = {"A2A-Version": "1.0"}
 

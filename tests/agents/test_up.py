@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import signal
+import socket
 
 import anyio
 import httpx
@@ -109,3 +110,20 @@ def test_podium_up_rejects_unknown_agents() -> None:
         assert "unknown agent(s) nobody" in proc.output()
     finally:
         proc.close()
+
+
+def test_podium_up_names_the_ports_already_in_use() -> None:
+    """A second `podium up` (here: something else on the registry's port) gets one line naming the port
+    and what to do, not a traceback from each agent's server."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        proc = Proc.podium("up", "--agents", "echo", "--registry-port", str(port))
+        try:
+            assert proc.proc.wait(30) == 1
+            out = proc.output()
+            assert f"port {port} (registry)" in out and "--any-port" in out, out
+            assert "Traceback" not in out
+        finally:
+            proc.close()

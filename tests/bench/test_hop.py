@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -15,10 +16,28 @@ def test_bench_hop_json_reports_both_transports(redis_url: str) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    for key in ("bus_p50_ms", "bus_p99_ms", "http_p50_ms", "http_p99_ms", "bus_rps", "http_rps"):
-        assert result[key] > 0, key
+    assert set(result) == {
+        "requests", "concurrent_requests", "concurrency", "redis",
+        "bus_p50_ms", "bus_p99_ms", "bus_get_p50_ms", "bus_rps",
+        "http_p50_ms", "http_p99_ms", "http_get_p50_ms", "http_rps",
+        "p50_ratio", "rps_ratio", "get_p50_ratio",
+        "floor_p50_ms", "floor_p99_ms", "floor_get_p50_ms", "bus_overhead_ms", "http_overhead_ms", "overhead_ratio",
+    }  # fmt: skip
+    assert (result["requests"], result["concurrent_requests"], result["concurrency"]) == (5, 16, 4)
+    assert result["redis"] == redis_url
+    for transport in ("bus", "http"):  # measured latencies and rates: finite, positive, ordered
+        p50, p99 = result[f"{transport}_p50_ms"], result[f"{transport}_p99_ms"]
+        assert all(isinstance(v, float) and math.isfinite(v) for v in (p50, p99, result[f"{transport}_rps"]))
+        assert 0 < p50 <= p99
+        assert 0 < result[f"{transport}_get_p50_ms"] and result[f"{transport}_rps"] > 0
     assert result["p50_ratio"] == result["bus_p50_ms"] / result["http_p50_ms"]
     assert result["rps_ratio"] == result["bus_rps"] / result["http_rps"]
+    assert result["get_p50_ratio"] == result["bus_get_p50_ms"] / result["http_get_p50_ms"]
+    # the floor (no transport) and each transport's overhead above it
+    assert 0 < result["floor_p50_ms"] <= result["floor_p99_ms"] and result["floor_get_p50_ms"] > 0
+    for transport in ("bus", "http"):
+        assert result[f"{transport}_overhead_ms"] == result[f"{transport}_p50_ms"] - result["floor_p50_ms"]
+    assert result["overhead_ratio"] == result["bus_overhead_ms"] / result["http_overhead_ms"]
     assert "starting podium agent echo" in done.stderr  # progress goes to stderr, JSON alone to stdout
 
 

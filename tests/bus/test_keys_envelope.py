@@ -11,7 +11,7 @@ def test_keys_are_namespaced_and_share_hash_tags() -> None:
     k = Keys("ns1")
     assert k.inbox("echo") == "ns1:inbox:{echo}"
     assert k.dlq("echo").endswith("{echo}")
-    assert k.task("t1").split("{")[1] == k.task_events("t1").split("{")[1].replace(":events", "")
+    assert k.task("a", "t1").split("{")[1] == k.task_events("a", "t1").split("{")[1].replace(":events", "")
     assert k.agent_of_stream(k.inbox("echo")) == "echo"
 
 

@@ -15,7 +15,7 @@ from bus.backpressure import AgentOverloaded, Inboxes, retry_after, set_limits
 from bus.connection import connect
 from bus.eviction import EvictionPolicyError, check_eviction
 from tests.bus.helpers import running, until
-from tests.support import INSTALL_HINT, REDIS_SERVER, RedisServer
+from tests.support import REDIS_SERVER, RedisServer, no_redis_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_redis]
 
@@ -24,7 +24,7 @@ AGENT = "worker"
 
 def server(*args: str) -> Iterator[RedisServer]:
     if REDIS_SERVER is None:
-        pytest.skip(INSTALL_HINT)
+        no_redis_server()
     srv = RedisServer(extra_args=args).start()
     yield srv
     srv.close()

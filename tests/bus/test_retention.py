@@ -116,14 +116,14 @@ async def test_reply_streams_are_trimmed_by_their_reader_and_orphans_expire(bus:
 
 
 async def test_a_live_tasks_events_are_kept_and_capped_once_it_ends(bus: StreamBus) -> None:
-    store = RedisTaskStore(bus.redis, bus.keys, events_maxlen=5)
+    store = RedisTaskStore(bus.redis, bus.keys, "agent", events_maxlen=5)
     ctx = ServerCallContext()
     task = Task(id="long", context_id="c", status=TaskStatus(state=TaskState.TASK_STATE_WORKING))
     version = TaskVersion.MISSING
     for _ in range(30):
         event = TaskStatusUpdateEvent(task_id="long", context_id="c", status=task.status)
         version = await store.save(task, event=event, prev_version=version, context=ctx)
-    events = bus.keys.task_events("long")
+    events = bus.keys.task_events("agent", "long")
     assert await bus.redis.xlen(events) == 30  # a live task: a subscriber may still need every event
     task.status.state = TaskState.TASK_STATE_COMPLETED
     event = TaskStatusUpdateEvent(task_id="long", context_id="c", status=task.status)

@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 import pytest
+from a2a.auth.user import User
 from a2a.server.cluster import ConcurrentTaskModificationError, TaskVersion
 from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import ListTasksRequest, Task, TaskState, TaskStatus, TaskStatusUpdateEvent
@@ -41,7 +42,7 @@ def _ctx() -> ServerCallContext:
 
 
 async def test_versions_compare_and_swap(client) -> None:
-    store = RedisTaskStore(client, Keys(f"t{uuid.uuid4().hex[:8]}"))
+    store = RedisTaskStore(client, Keys(f"t{uuid.uuid4().hex[:8]}"), "agent")
     t = _task("a", TaskState.TASK_STATE_SUBMITTED)
     v1 = await store.save(t, prev_version=TaskVersion.MISSING, context=_ctx())
     with pytest.raises(ConcurrentTaskModificationError):
@@ -58,7 +59,7 @@ async def test_versions_compare_and_swap(client) -> None:
 
 
 async def test_cancel_overwrites_running_but_not_finished(client) -> None:
-    store = RedisTaskStore(client, Keys(f"t{uuid.uuid4().hex[:8]}"))
+    store = RedisTaskStore(client, Keys(f"t{uuid.uuid4().hex[:8]}"), "agent")
     running = _task("r", TaskState.TASK_STATE_WORKING)
     await store.save(running, prev_version=TaskVersion.MISSING, context=_ctx())
     cancel = _task("r", TaskState.TASK_STATE_CANCELED)
@@ -72,7 +73,7 @@ async def test_cancel_overwrites_running_but_not_finished(client) -> None:
 
 
 async def test_list_filters_and_pages(client) -> None:
-    store = RedisTaskStore(client, Keys(f"t{uuid.uuid4().hex[:8]}"))
+    store = RedisTaskStore(client, Keys(f"t{uuid.uuid4().hex[:8]}"), "agent")
     for i in range(5):
         await store.save(_task(f"t{i}", TaskState.TASK_STATE_COMPLETED, context_id="c1" if i % 2 else "c2"),
                          prev_version=TaskVersion.MISSING, context=_ctx())  # fmt: skip
@@ -89,8 +90,8 @@ async def test_list_filters_and_pages(client) -> None:
 
 async def test_event_stream_tails_events_after_a_version(client) -> None:
     keys = Keys(f"t{uuid.uuid4().hex[:8]}")
-    store = RedisTaskStore(client, keys)
-    stream = RedisTaskEventStream(client, keys, block_ms=100)
+    store = RedisTaskStore(client, keys, "agent")
+    stream = RedisTaskEventStream(client, keys, "agent", block_ms=100)
     t = _task("e", TaskState.TASK_STATE_SUBMITTED)
     v = await store.save(t, event=t, prev_version=TaskVersion.MISSING, context=_ctx())
     got: list[int] = []
@@ -109,3 +110,98 @@ async def test_event_stream_tails_events_after_a_version(client) -> None:
                 update = TaskStatusUpdateEvent(task_id="e", context_id="ctx", status=TaskStatus(state=state))
                 v = await store.save(t, event=update, prev_version=v, context=_ctx())
     assert got == [TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED]
+
+
+TERMINAL_STATES = (
+    TaskState.TASK_STATE_COMPLETED,
+    TaskState.TASK_STATE_CANCELED,
+    TaskState.TASK_STATE_FAILED,
+    TaskState.TASK_STATE_REJECTED,
+)
+
+
+@pytest.mark.parametrize("final", TERMINAL_STATES, ids=lambda s: TaskState.Name(s))
+async def test_a_finished_task_never_changes_again(client, final) -> None:
+    """Even a writer holding the current version cannot move a finished task: a cancel that landed is
+    never followed by COMPLETED, a completed task is never cancelled, and no event is logged."""
+    keys = Keys(f"t{uuid.uuid4().hex[:8]}")
+    store = RedisTaskStore(client, keys, "agent")
+    t = _task("f", TaskState.TASK_STATE_WORKING)
+    v = await store.save(t, prev_version=TaskVersion.MISSING, context=_ctx())
+    v = await store.save(_task("f", final), prev_version=v, context=_ctx())
+    events = await client.xlen(keys.task_events("agent", "f"))
+    for later in (*TERMINAL_STATES, TaskState.TASK_STATE_WORKING):
+        update = TaskStatusUpdateEvent(task_id="f", context_id="ctx", status=TaskStatus(state=later))
+        with pytest.raises(ConcurrentTaskModificationError):
+            await store.save(_task("f", later), event=update, prev_version=v, context=_ctx())
+    stored = await store.get("f", _ctx())
+    assert stored is not None and stored.version == v and stored.task.status.state == final
+    assert await client.xlen(keys.task_events("agent", "f")) == events
+
+
+async def test_each_agent_has_its_own_tasks(client) -> None:
+    """Two agents' stores in one namespace: neither reads, lists, cancels or deletes the other's task;
+    two stores of one agent (its replicas) share them."""
+    keys = Keys(f"t{uuid.uuid4().hex[:8]}")
+    echo, echo_replica, writer = (RedisTaskStore(client, keys, n) for n in ("echo", "echo", "writer"))
+    v = await echo.save(
+        _task("x", TaskState.TASK_STATE_WORKING), prev_version=TaskVersion.MISSING, context=_ctx()
+    )
+    assert await writer.get("x", _ctx()) is None
+    assert (await writer.list(ListTasksRequest(), _ctx())).tasks == []
+    with pytest.raises(ConcurrentTaskModificationError):  # a cancel of a task the writer does not have
+        await writer.save(_task("x", TaskState.TASK_STATE_CANCELED), prev_version=v, context=_ctx())
+    await writer.delete("x", _ctx())
+    shared = await echo_replica.get("x", _ctx())
+    assert shared is not None and shared.version == v
+    assert shared.task.status.state == TaskState.TASK_STATE_WORKING
+    assert [t.id for t in (await echo_replica.list(ListTasksRequest(), _ctx())).tasks] == ["x"]
+    # The same task id at the writer is another task altogether.
+    await writer.save(
+        _task("x", TaskState.TASK_STATE_COMPLETED), prev_version=TaskVersion.MISSING, context=_ctx()
+    )
+    mine = await echo.get("x", _ctx())
+    assert mine is not None and mine.task.status.state == TaskState.TASK_STATE_WORKING
+
+
+class _User(User):
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def user_name(self) -> str:
+        return self._name
+
+
+async def test_a_task_is_visible_to_its_owner_only(client) -> None:
+    store = RedisTaskStore(client, Keys(f"t{uuid.uuid4().hex[:8]}"), "agent")
+    alice, bob = ServerCallContext(user=_User("alice")), ServerCallContext(user=_User("bob"))
+    await store.save(
+        _task("a1", TaskState.TASK_STATE_WORKING), prev_version=TaskVersion.MISSING, context=alice
+    )
+    await store.save(_task("b1", TaskState.TASK_STATE_WORKING), prev_version=TaskVersion.MISSING, context=bob)
+    assert await store.get("a1", bob) is None and await store.get("a1", _ctx()) is None
+    got = await store.get("a1", alice)
+    assert got is not None and got.task.id == "a1"
+    assert [t.id for t in (await store.list(ListTasksRequest(), bob)).tasks] == ["b1"]
+    await store.delete("a1", bob)  # not bob's: nothing happens
+    assert await store.get("a1", alice) is not None
+
+
+async def test_tasks_expire(client) -> None:
+    keys = Keys(f"t{uuid.uuid4().hex[:8]}")
+    store = RedisTaskStore(client, keys, "agent", ttl_s=1)
+    t = _task("old", TaskState.TASK_STATE_SUBMITTED)
+    v = await store.save(t, event=t, prev_version=TaskVersion.MISSING, context=_ctx())
+    t.status.state = TaskState.TASK_STATE_COMPLETED
+    await store.save(t, event=t, prev_version=v, context=_ctx())
+    assert await store.get("old", _ctx()) is not None
+    with anyio.fail_after(10):
+        while await store.get("old", _ctx()) is not None or await client.exists(  # noqa: ASYNC110
+            keys.task_events("agent", "old")
+        ):
+            await anyio.sleep(0.05)

@@ -131,6 +131,36 @@ async def test_independent_parts_run_as_parallel_sections(cluster: Cluster) -> N
     assert ended["sections"] >= max(ended["p1-answer"], ended["p2-compute"])
 
 
+async def test_a_revision_loop_that_makes_no_progress_stops_with_its_draft(cluster: Cluster) -> None:
+    """The reviewer asks about something the notes cannot cover; the writer's revision is its first draft
+    again, so the loop stops there (not accepted) instead of sending the reviewer the same draft again."""
+    plan = {
+        "steps": [
+            {"id": "notes", "pattern": "task", "call": {"skill": "research", "text": "the with statement"}},
+            {
+                "id": "answer",
+                "pattern": "loop",
+                "generator": {"skill": "write", "inputs": {"notes": "notes.findings"}},
+                "evaluator": {
+                    "skill": "review",
+                    "data": {"question": "What is the airspeed velocity of an unladen swallow?"},
+                    "inputs": {"draft": "$gen.result", "citations": "$gen.sources"},
+                },
+                "maxRounds": 4,
+            },
+        ]
+    }
+    task, _ = await cluster.ask("write up the with statement", data={"plan": plan})
+    assert task.status.state == TaskState.TASK_STATE_COMPLETED, status_text(task)
+    text, _ = answer_of(task)
+    assert "with" in text.lower() and re.search(r"\[\d+\]", text), text
+    entries = await cluster.trace(task.id)
+    loop = by_event(entries, "loop", "answer")
+    assert [e.state for e in loop] == ["revise", "stalled"], "\n".join(e.line() for e in entries)
+    reviews = [e for e in by_event(entries, "handoff", "answer") if e.agent == "reviewer"]
+    assert len(reviews) == 1  # the unchanged draft was not reviewed again
+
+
 async def test_a_vote_reaches_its_quorum_and_names_the_voter_that_disagreed(cluster: Cluster) -> None:
     plan = {
         "steps": [

@@ -67,7 +67,7 @@ def plan_and_results() -> tuple[Any, dict[str, StepResult]]:
     )
     more = {
         "result": "It enters the context manager [1].\n\nSources:\n[1] with — “w”",
-        "sources": [{"marker": 1, "docId": "with", "quote": "w"}],
+        "sources": [{"marker": 1.0, "docId": "with", "quote": "w"}],  # data parts carry numbers as floats
     }
     calc = {
         "result": "15% of 240 = 36",

@@ -10,7 +10,7 @@ import pytest
 from agents.orchestrator.catalog import Catalog
 from agents.orchestrator.errors import PlanError
 from agents.orchestrator.plan import LoopStep, ParallelStep, TaskStep
-from agents.orchestrator.planner import OfflinePlanner, split_request
+from agents.orchestrator.planner import OfflinePlanner, research_question, split_request
 from bus.keys import Keys
 from registry.cards import card_from_json, load_card
 from registry.store import Registry
@@ -31,11 +31,34 @@ pytestmark = pytest.mark.anyio
         ("What is 15% of 240 and how do generators work?", ["What is 15% of 240", "how do generators work?"]),
         ("Explain decorators; compute 2 + 2.", ["Explain decorators", "compute 2 + 2."]),
         ("Compare lists and tuples.", ["Compare lists and tuples."]),
+        # statements are context for the question after them, not parts of their own
+        (
+            "A jacket costs 120 dollars and is 25% off. What do I pay?",
+            ["A jacket costs 120 dollars and is 25% off. What do I pay?"],
+        ),
+        (
+            "My rent is 1200 a month. It rises 5%. What is the new rent? How do generators work?",
+            ["My rent is 1200 a month. It rises 5%. What is the new rent?", "How do generators work?"],
+        ),
+        ("What is 15% of 240 and is 7 prime?", ["What is 15% of 240", "is 7 prime?"]),
         ("   ", []),
     ],
 )
 def test_a_request_is_split_into_its_independent_parts(request_text: str, parts: list[str]) -> None:
     assert split_request(request_text) == parts
+
+
+@pytest.mark.parametrize(
+    ("part", "question"),
+    [
+        ("Explain Python generators and write a short summary", "Explain Python generators"),
+        ("Write a short summary of Python decorators", "Python decorators"),
+        ("Summarise how the with statement works", "How the with statement works"),
+        ("How does yield work?", "How does yield work?"),
+    ],
+)
+def test_the_researcher_is_asked_the_question_without_how_to_present_it(part: str, question: str) -> None:
+    assert research_question(part) == question
 
 
 async def catalog(redis: Any, keys: Keys, names: tuple[str, ...], outside: bool = False) -> Catalog:
@@ -77,6 +100,16 @@ async def test_a_documentation_question_is_research_then_a_write_review_loop(red
     assert isinstance(loop, LoopStep) and loop.generator.skill == "write" and loop.evaluator.skill == "review"
     assert loop.generator.inputs == {"notes": "research.findings"} and loop.max_rounds == 4
     assert plan.answer == ["answer"]
+
+
+async def test_the_research_step_asks_the_question_and_the_writer_gets_the_whole_part(
+    redis: Any, keys: Keys
+) -> None:
+    part = "Explain Python generators and write a short summary"
+    research, loop = (await OfflinePlanner().plan(part, {}, await catalog(redis, keys, ALL))).steps
+    assert isinstance(research, TaskStep) and research.call.text == "Explain Python generators"
+    assert isinstance(loop, LoopStep) and loop.part == part and loop.generator.text is None
+    assert loop.evaluator.data == {"question": "Explain Python generators"}
 
 
 async def test_independent_parts_become_parallel_sections(redis: Any, keys: Keys) -> None:

@@ -19,7 +19,7 @@ from agents.orchestrator.breaker import breaker_states
 from bus.connection import connect
 from bus.keys import Keys
 from tests.agents.orchestrator.cluster import Cluster, answer_of, status_text
-from tests.support import RedisServer
+from tests.support import Proc, RedisServer
 
 pytestmark = pytest.mark.anyio
 COOLDOWN_S = 5.0
@@ -280,3 +280,26 @@ async def test_tokens_the_agents_report_come_out_of_the_request_budget(cluster: 
         and runs.get("counter|tokens 2") == 1
         and "counter|tokens 3" not in runs
     )
+
+
+def test_podium_ask_answers_approval_with_approve_and_never_hangs_without_a_terminal(
+    cluster: Cluster,
+) -> None:
+    """`podium ask` as a user types it: the plan reaches a step tagged as needing approval. With no
+    terminal (stdin is not one here) it fails at once saying what to do; ``--approve`` answers yes."""
+    question = "Publish a post announcing the spring release"
+    proc = Proc.podium("ask", "--url", cluster.orchestrator_url, "--json", question)
+    try:
+        assert proc.proc.wait(60) == 1, proc.output()
+        out = proc.output()
+        assert "asks for approval and there is no terminal" in out and "--approve" in out, out
+    finally:
+        proc.close()
+    proc = Proc.podium("ask", "--url", cluster.orchestrator_url, "--approve", question)
+    try:
+        assert proc.proc.wait(60) == 0, proc.output()
+        assert "answering approve (--approve)" in proc.output()
+    finally:
+        proc.close()
+    runs = anyio.run(cluster.runs)
+    assert runs[f"publisher|{question}"] == 1, runs  # once: after the approval, not before it

@@ -7,6 +7,7 @@ the hop."""
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from a2a.types.a2a_pb2 import GetTaskRequest, Role, SendMessageRequest, TaskStat
 
 from tests.agents.agent_procs import fetch_card
 from tests.agents.orchestrator.cluster import Cluster, status_text
-from tests.support import RedisServer, wait_until
+from tests.support import ROOT, RedisServer, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -42,6 +43,10 @@ async def test_one_trace_spans_the_caller_orchestrator_specialists_and_mcp_serve
 ) -> None:
     cluster = Cluster(redis_server.url, f"t{uuid.uuid4().hex[:12]}", tmp_path / "home")
     cluster.env["PODIUM_OTEL_FILE"] = str(tmp_path / "spans-{pid}.jsonl")
+    # The researcher's docs server as its own stdio process, so the trace crosses an MCP transport.
+    shutil.copy(
+        ROOT / "tests" / "agents" / "stdio_config" / "researcher.json", cluster.configs / "researcher.json"
+    )
     try:
         cluster.start("researcher", "writer", "reviewer", "orchestrator")
         card = await fetch_card(cluster.orchestrator_url)

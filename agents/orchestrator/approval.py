@@ -1,0 +1,82 @@
+"""Human approval: what the caller is asked before a step runs, and how their answer is read.
+
+A step whose skill is tagged as needing approval (or a plan over the cost limit) pauses the task in
+``input-required`` with one ask per step; the caller answers on the same task with text
+(``approve``, ``reject``, ``edit: <new instruction>``) or a data part ``{"decision": …}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from a2a.server.agent_execution import RequestContext
+from google.protobuf.json_format import MessageToDict
+
+from agents.orchestrator.plan import Plan
+
+
+def approval_asks(
+    plan: Plan,
+    waiting: list[str],
+    decided: dict[str, dict[str, Any]],
+    reason_for: Callable[[Any], str | None],
+    request_text: str,
+) -> list[dict[str, Any]]:
+    """One ask per waiting step not yet decided that needs approval: what it is and why it asks."""
+    asks: list[dict[str, Any]] = []
+    for step_id in waiting:
+        if step_id in decided:
+            continue
+        step = plan.step(step_id)
+        reason = reason_for(step)
+        if reason is None:
+            continue
+        calls = step.calls()
+        asks.append(
+            {
+                "step": step_id,
+                "title": step.title,
+                "reason": reason,
+                "skill": calls[0].skill if calls else None,
+                "instruction": (calls[0].text if calls and calls[0].text else step.part) or request_text,
+            }
+        )
+    return asks
+
+
+def approval_prompt(asks: list[dict[str, Any]], timeout_s: float, default: str) -> str:
+    lines = [f"- {a['step']}: {a['title'] or a['skill']} — {a['reason']}" for a in asks]
+    return (
+        "Approval needed before I continue:\n"
+        + "\n".join(lines)
+        + "\nAnswer on this task: approve, reject, or edit: <new instruction>."
+        + f" Without an answer within {timeout_s:g}s the answer is {default}."
+    )
+
+
+def parse_decision(context: RequestContext) -> dict[str, Any] | None:
+    """The caller's decision in their answer, or None when the answer is not one."""
+    message = context.message
+    if message is None:
+        return None
+    for part in message.parts:
+        if part.HasField("data"):
+            value = MessageToDict(part.data)
+            if isinstance(value, dict) and value.get("decision") in ("approve", "reject", "edit"):
+                out = {"decision": value["decision"]}
+                if value["decision"] == "edit":
+                    if not str(value.get("instruction") or "").strip():
+                        return None
+                    out["instruction"] = str(value["instruction"]).strip()
+                return out
+    text = context.get_user_input().strip()
+    low = text.lower()
+    if low.startswith("edit:") and text[5:].strip():
+        return {"decision": "edit", "instruction": text[5:].strip()}
+    first = low.split()[0].strip(".!,") if low.split() else ""
+    if first in ("approve", "approved", "yes", "y", "ok", "okay", "go"):
+        return {"decision": "approve"}
+    if first in ("reject", "rejected", "no", "n", "deny", "denied", "stop"):
+        return {"decision": "reject"}
+    return None

@@ -1,0 +1,229 @@
+"""The bus binding's recovery promises, through the a2a-sdk client over ``redis-streams``.
+
+An agent served in this process by the same parts ``podium agent`` uses (``AgentRequestHandler`` on a
+``RedisTaskStore``, ``BusRequestServer`` behind a ``Consumer``), on a real redis-server. Its executor
+reports the hop budget it was given and counts how often it ran for each task, so each test sees what the
+binding passed on and whether the agent ran again:
+
+- every hop takes one hop from the budget, and a request with none left is refused before the agent runs;
+- a request whose deadline passed before an agent took it raises ``A2AClientTimeoutError`` in the caller;
+- a request the bus redelivers whose task waits for input is answered with that task, not run again;
+- the task store and a ``BusClient``'s reply stream carry on across a Redis restart.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from a2a.client import ClientCallContext, ClientConfig, ClientFactory
+from a2a.client.errors import A2AClientTimeoutError
+from a2a.helpers.proto_helpers import new_data_part, new_task_from_user_message, new_text_message
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.agent_execution.simple_request_context_builder import SimpleRequestContextBuilder
+from a2a.server.events.event_queue_v2 import EventQueue
+from a2a.server.tasks.task_updater import TaskUpdater
+from a2a.types.a2a_pb2 import (
+    AgentCapabilities,
+    AgentCard,
+    GetTaskRequest,
+    SendMessageRequest,
+    Task,
+    TaskState,
+)
+from a2a.utils.errors import InvalidRequestError
+from google.protobuf.json_format import MessageToDict
+
+from agents.handler import AgentRequestHandler, MessageIds
+from bus.a2a_client import BusClient
+from bus.a2a_server import BusRequestServer
+from bus.binding import bus_interface
+from bus.connection import connect
+from bus.consumer import Consumer
+from bus.envelope import Budget, Envelope, Kind
+from bus.keys import Keys
+from bus.streams import StreamBus
+from bus.task_store import RedisTaskEventStream, RedisTaskStore
+from tests.agents.agent_procs import text_request
+from tests.bus.helpers import running, until
+
+pytestmark = pytest.mark.anyio
+
+AGENT = "probe"
+
+
+class Probe(AgentExecutor):
+    """Answers with the hop budget it was given; a message saying "ask" waits for input instead."""
+
+    def __init__(self) -> None:
+        self.runs: Counter[str] = Counter()
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None
+        task = context.current_task or new_task_from_user_message(context.message)
+        if context.current_task is None:
+            await event_queue.enqueue_event(task)
+        self.runs[task.id] += 1
+        updater = TaskUpdater(event_queue, task.id, task.context_id)
+        if context.get_user_input() == "ask":
+            await updater.requires_input(new_text_message("which one?", context_id=task.context_id))
+            return
+        budget = context.call_context.state.get("budget") if context.call_context else None
+        hops = budget.hops if isinstance(budget, Budget) else None
+        await updater.add_artifact([new_data_part({"hops": hops})], name="budget")
+        await updater.complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        raise NotImplementedError
+
+
+def _card(keys: Keys) -> AgentCard:
+    return AgentCard(
+        name=AGENT,
+        description="probe",
+        version="1",
+        supported_interfaces=[bus_interface(keys.namespace, AGENT)],
+        capabilities=AgentCapabilities(streaming=False),
+        default_input_modes=["text/plain"],
+        default_output_modes=["application/json"],
+    )
+
+
+@asynccontextmanager
+async def serving(redis: Any, keys: Keys, probe: Probe, **options: Any) -> AsyncIterator[None]:
+    """The probe agent, served over the bus as ``podium agent`` serves one, for the block's duration."""
+    store = RedisTaskStore(redis, keys, AGENT)
+    handler = AgentRequestHandler(
+        probe,
+        store,
+        _card(keys),
+        agent=AGENT,
+        event_stream=RedisTaskEventStream(redis, keys, AGENT, block_ms=100),
+        request_context_builder=SimpleRequestContextBuilder(
+            task_id_generator=MessageIds(AGENT, "task"), context_id_generator=MessageIds(AGENT, "context")
+        ),
+    )
+    bus = StreamBus(redis, keys)
+    server = BusRequestServer(bus, handler, agent=AGENT, task_store=store)
+    consumer = Consumer(bus, AGENT, server, consumer=f"c-{uuid.uuid4().hex[:6]}", block_ms=100, **options)
+    try:
+        async with running(consumer):
+            yield
+    finally:  # as the runtime does: a task waiting for input keeps its producer and consumer until closed
+        with anyio.CancelScope(shield=True):
+            await handler.aclose()
+
+
+@asynccontextmanager
+async def calling(redis: Any, keys: Keys) -> AsyncIterator[tuple[BusClient, Any]]:
+    async with BusClient(redis, keys, sender="test", default_timeout=30) as bus_client:
+        factory = ClientFactory(ClientConfig(streaming=False, supported_protocol_bindings=["redis-streams"]))
+        bus_client.register(factory)
+        client = factory.create(_card(keys))
+        try:
+            yield bus_client, client
+        finally:
+            await client.close()
+
+
+async def _send(client: Any, request: SendMessageRequest, context: ClientCallContext | None = None) -> Task:
+    with anyio.fail_after(30):
+        events = [ev async for ev in client.send_message(request, context=context)]
+    assert events and events[-1].HasField("task")
+    return events[-1].task
+
+
+def _hops(task: Task) -> Any:
+    data = [p.data for a in task.artifacts for p in a.parts if p.HasField("data")]
+    assert len(data) == 1
+    return MessageToDict(data[0])["hops"]
+
+
+async def test_every_hop_spends_one_and_none_left_is_refused(redis, keys: Keys) -> None:
+    probe = Probe()
+    async with serving(redis, keys, probe), calling(redis, keys) as (_, client):
+        task = await _send(
+            client, text_request("one hop"), ClientCallContext(state={"budget": Budget(hops=3)})
+        )
+        assert task.status.state == TaskState.TASK_STATE_COMPLETED and _hops(task) == 2
+        task = await _send(
+            client, text_request("last hop"), ClientCallContext(state={"budget": Budget(hops=1)})
+        )
+        assert _hops(task) == 0
+        assert _hops(await _send(client, text_request("no budget"))) is None  # unlimited stays unlimited
+        runs = sum(probe.runs.values())
+        with pytest.raises(InvalidRequestError, match="hop budget exhausted"):
+            await _send(
+                client, text_request("no hop left"), ClientCallContext(state={"budget": Budget(hops=0)})
+            )
+        assert sum(probe.runs.values()) == runs  # refused before the agent ran
+
+
+async def test_a_request_expired_before_an_agent_took_it_times_out_in_the_caller(redis, keys: Keys) -> None:
+    probe = Probe()
+    async with serving(redis, keys, probe), calling(redis, keys) as (_, client):
+        past = ClientCallContext(state={"budget": Budget(deadline=time.time() - 1)}, timeout=30)
+        with anyio.fail_after(20), pytest.raises(A2AClientTimeoutError, match="deadline expired"):
+            await _send(client, text_request("too late"), past)
+        assert not probe.runs
+
+
+async def test_a_redelivered_request_whose_task_waits_for_input_is_answered_not_run_again(
+    redis, keys: Keys
+) -> None:
+    probe = Probe()
+    request = text_request("ask")
+    async with calling(redis, keys) as (bus_client, client):
+        async with serving(redis, keys, probe):
+            first = await _send(client, request)
+        assert first.status.state == TaskState.TASK_STATE_INPUT_REQUIRED and probe.runs[first.id] == 1
+        # The same request again, taken by a replica that dies before answering: it stays pending.
+        inbox = keys.inbox(AGENT)
+        env = Envelope(
+            method="SendMessage",
+            payload=MessageToDict(request),
+            reply_to=bus_client.reply_to,
+            deadline=time.time() + 60,
+        )
+        await StreamBus(redis, keys).publish(inbox, env)
+        taken = await redis.xreadgroup(AGENT, "dead-replica", {inbox: ">"}, count=1)
+        assert taken and taken[0][1]
+        replies: list[Envelope] = []
+
+        async def answered() -> bool:
+            for _, fields in await redis.xrange(bus_client.reply_to):
+                reply = Envelope.decode(fields[b"e"])
+                if reply.correlation_id == env.id:
+                    replies.append(reply)
+            return bool(replies)
+
+        async with serving(redis, keys, probe, claim_idle_ms=50):
+            await until(answered, within=20, what="the redelivered request's answer")
+    answer = replies[0]
+    assert answer.kind == Kind.RESPONSE
+    assert answer.payload["task"]["id"] == first.id
+    assert answer.payload["task"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+    assert probe.runs[first.id] == 1  # answered from the store: the agent did not run again
+
+
+async def test_task_store_and_reply_stream_across_a_redis_restart(killable_redis, keys: Keys) -> None:
+    redis = connect(killable_redis.url)
+    probe = Probe()
+    try:
+        async with serving(redis, keys, probe), calling(redis, keys) as (_, client):
+            before = await _send(client, text_request("before"))
+            killable_redis.restart()  # append-only, fsync always: the task survives
+            after = await _send(client, text_request("after"))  # same BusClient, same reply stream
+            assert after.status.state == TaskState.TASK_STATE_COMPLETED
+            with anyio.fail_after(30):
+                again = await client.get_task(GetTaskRequest(id=before.id))
+            assert again.status.state == TaskState.TASK_STATE_COMPLETED and again.artifacts
+            assert probe.runs == Counter({before.id: 1, after.id: 1})
+    finally:
+        await redis.aclose()
