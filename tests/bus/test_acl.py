@@ -136,7 +136,7 @@ async def test_each_user_may_do_its_job_and_nothing_more(
     await analyst.xreadgroup("analyst", "a-1", {k.inbox("analyst"): ">"}, count=1)
     await writer.xgroup_create(k.inbox("writer"), "writer", id="0", mkstream=True)
     await writer.xadd(k.inbox("writer"), {"e": "for the writer"})
-    writer_task = k.task("writer", "t1") if _scoped() else k.task("t1")  # type: ignore[call-arg]
+    writer_task = k.task("writer", "t1")
     await writer.hset(writer_task, "state", "working")
     # another agent's inbox group, its entries, its claims: refused
     assert await _refused(analyst.xreadgroup("writer", "a-1", {k.inbox("writer"): ">"}, count=1))
@@ -150,8 +150,11 @@ async def test_each_user_may_do_its_job_and_nothing_more(
     )
     # publishing to another agent's inbox is what it may do there (bus.backpressure's admission script)
     await analyst.eval("return redis.call('XADD', KEYS[1], '*', 'e', 'x')", 1, k.inbox("writer"))
-    if _scoped():  # tasks are scoped per agent: another agent's are out of reach
-        assert await _refused(analyst.hgetall(writer_task))
+    # another agent's tasks, their events and its task index are out of reach
+    assert await _refused(analyst.hgetall(writer_task))
+    assert await _refused(analyst.xrange(k.task_events("writer", "t1")))
+    assert await _refused(analyst.zrange(k.task_index("writer"), 0, -1))
+    await analyst.hgetall(k.task("analyst", "t1"))
     # another process's replies: it may answer into them, not read them
     await analyst.xadd(k.reply("writer.c1"), {"e": "reply"})
     assert await _refused(analyst.xrange(k.reply("writer.c1")))
@@ -178,12 +181,6 @@ async def test_each_user_may_do_its_job_and_nothing_more(
     assert await _refused(registry.xreadgroup("writer", "r-1", {k.inbox("writer"): ">"}, count=1))
     assert len(await admin.xrange(k.inbox("writer"))) == 2
     assert k.inbox("writer").encode() in [key async for key in admin.scan_iter(match=f"{k.namespace}:*")]
-
-
-def _scoped() -> bool:
-    from bus.acl import _scoped as scoped
-
-    return scoped("task")
 
 
 async def test_an_agent_started_with_another_agents_user_is_refused_in_one_line(secured: Secured) -> None:
