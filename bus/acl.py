@@ -11,7 +11,7 @@ lets an agent read another agent's inbox group, claim its work or read its tasks
 owns the run checkpoints, traces, leases and circuit breakers.
 
 The ``registry`` user serves the registry's HTTP API (cards, heartbeats, queue statistics); ``admin`` is
-for the CLI's inspection and repair commands (``podium agents``, ``dlq``, ``trace``, ``up``) and may touch
+for the CLI's inspection and repair commands (``podium agents``, ``dlq``, ``trace``, ``up``, ``console``) and may touch
 every key of the namespace; ``mcp`` is for MCP servers that keep state (the blackboard). No user may run
 FLUSHALL, CONFIG, KEYS, DEBUG, MONITOR, SHUTDOWN, ACL or any other administrative command, and the
 ``default`` user is switched off.

@@ -22,8 +22,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from agents.commands.acl import read_env_file
+from agents.console import data
 from bus.acl import password_variable
 from bus.keys import Keys
+from bus.streams import StreamBus
 from registry.store import Registry
 from tests.support import REDIS_SERVER, ROOT, Proc, RedisServer
 
@@ -176,6 +178,10 @@ async def test_each_user_may_do_its_job_and_nothing_more(
     assert await admin.zscore(k.instances("writer"), "gone-1") == 1.0  # left for the registry user
     await Registry(registry, k).list()
     assert await admin.zscore(k.instances("writer"), "gone-1") is None
+    # the console's views as the admin user (it reads every agent's queues, tasks and dead letters)
+    await data.agents(admin, k)
+    await data.tasks(admin, k)
+    await data.dead_letter_counts(StreamBus(admin, k))
     # the registry reads cards and queues, and consumes nothing; the admin sees every key of the namespace
     await registry.hgetall(k.cards())
     assert await _refused(registry.xreadgroup("writer", "r-1", {k.inbox("writer"): ">"}, count=1))
