@@ -11,7 +11,7 @@ lets an agent read another agent's inbox group, claim its work or read its tasks
 owns the run checkpoints, traces, leases and circuit breakers.
 
 The ``registry`` user serves the registry's HTTP API (cards, heartbeats, queue statistics); ``admin`` is
-for the CLI's inspection and repair commands (``podium agents``, ``dlq``, ``trace``, ``up``) and may touch
+for the CLI's inspection and repair commands (``podium agents``, ``dlq``, ``trace``, ``up``, ``console``) and may touch
 every key of the namespace; ``mcp`` is for MCP servers that keep state (the blackboard). No user may run
 FLUSHALL, CONFIG, KEYS, DEBUG, MONITOR, SHUTDOWN, ACL or any other administrative command, and the
 ``default`` user is switched off.
@@ -23,7 +23,6 @@ space changes the rules with it.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -77,22 +76,9 @@ def _keys(patterns: Sequence[str], prefix: str = "~") -> str:
     return " ".join(f"{prefix}{p}" for p in dict.fromkeys(patterns))
 
 
-def _scoped(method: str) -> bool:
-    """Whether ``Keys.<method>`` takes the agent (task keys scoped per agent) or only a task id."""
-    return "agent" in inspect.signature(getattr(Keys, method)).parameters
-
-
 def task_patterns(keys: Keys, agent: str) -> list[str]:
-    """The task keys ``agent`` may use: its own when task keys are scoped by agent, else every task's
-    (then tasks are shared by all agents, and only the other rules separate them)."""
-    if _scoped("task"):
-        found = [keys.task(agent, "*"), keys.task_events(agent, "*")]  # type: ignore[call-arg]
-        found.append(keys.task_index(agent) if _scoped("task_index") else keys.task_index())  # type: ignore[call-arg]
-    else:
-        found = [keys.task("*"), keys.task_events("*"), keys.task_index()]  # type: ignore[call-arg]
-    if hasattr(keys, "cancels"):
-        found.append(keys.cancels(agent))
-    return found
+    """The task keys ``agent`` may use: its own tasks, their events, its task index and cancel stream."""
+    return [keys.task(agent, "*"), keys.task_events(agent, "*"), keys.task_index(agent), keys.cancels(agent)]
 
 
 def agent_rules(keys: Keys, agent: str) -> str:

@@ -67,12 +67,16 @@ async def test_podium_up_embedded_runs_everything_in_one_process() -> None:
         # podium ask, as the hint printed says, on a research question and a computation
         hint = re.search(r'Ask it: (podium ask --url \S+) "', out)
         assert hint and hint.group(1) == f"podium ask --url {urls['orchestrator']}", out
-        answer = _podium_ask(urls["orchestrator"], "How does Python's with statement work?")
+        # one question with a research part and a computation part: planned as parallel sections
+        answer = _podium_ask(
+            urls["orchestrator"], "How does Python's with statement work? And also, what is 15% of 240?"
+        )
         text, sources = answer.split("\n\nSources:", 1)
         markers = set(re.findall(r"\[(\d+)\]", text))
         assert markers and all(f"[{m}]" in sources for m in markers), answer  # cited, each source listed
         assert "context manager" in text.lower() and "__enter__" in answer, answer
-        assert re.search(r"15% of 240 (=|is) 36\b", _podium_ask(urls["orchestrator"], "What is 15% of 240?"))
+        assert re.search(r"15% of 240 (=|is) 36\b", text), answer
+        assert "calc:evaluate" in sources and re.search(r"\[\d+\] with — ", sources), sources
         # the README's curl, as written but for the port (where curl exists)
         readme = (ROOT / "README.md").read_text()
         block = readme[readme.index("```bash\n", readme.index("\n### curl\n")) + 8 :]
