@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -54,13 +55,17 @@ SAVE_OUTAGE_S = 30.0
 _TERMINAL_ARG = ",".join(str(int(s)) for s in TERMINAL)
 
 # KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner,
-# state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none), agent.
+# state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none), agent, write id.
 # Returns the new version, or -1 when the write is refused: a finished task never changes again, a
 # cancel needs the task to exist, any other write needs the version it read. A live task's events are
 # never trimmed (a subscriber may still need every one); the length cap applies once the task is terminal.
+# The same write sent again (its reply was lost to a dropped connection, so the caller retried it: same
+# write id) finds itself applied and returns its version again, changing nothing: a retry never turns
+# into a conflict, while every other writer's still does.
 _SAVE = """
-local row = redis.call('HMGET', KEYS[1], 'version', 'state')
+local row = redis.call('HMGET', KEYS[1], 'version', 'state', 'write')
 local cur = tonumber(row[1] or '0')
+if row[3] == ARGV[12] then return cur end
 for s in string.gmatch(ARGV[9], '[^,]+') do
   if row[2] == s then return -1 end
 end
@@ -70,7 +75,7 @@ elseif cur ~= tonumber(ARGV[2]) then
   return -1
 end
 local new = cur + 1
-redis.call('HSET', KEYS[1], 'task', ARGV[1], 'version', new, 'owner', ARGV[5], 'state', ARGV[6], 'updated', ARGV[7])
+redis.call('HSET', KEYS[1], 'task', ARGV[1], 'version', new, 'owner', ARGV[5], 'state', ARGV[6], 'updated', ARGV[7], 'write', ARGV[12])
 if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'agent', ARGV[11]) end
 if ARGV[4] ~= '' then
   redis.call('XADD', KEYS[2], '*', 'v', new, 'e', ARGV[4])
@@ -142,7 +147,9 @@ class RedisTaskStore(VersionedTaskStore):
             )
             index.add_done_callback(_retrieved)  # awaited below, unless the save fails first
         # A save lost to a Redis restart would fail a running task for good: ride a short outage out
-        # instead. A new task's first save fails sooner: nothing has started that could be lost.
+        # instead. A new task's first save fails sooner: nothing has started that could be lost. The write
+        # id makes a retry whose first try was applied (its reply lost) find itself done.
+        write_id = os.urandom(12).hex()
         new = await through_outages(
             lambda: self._save(
                 keys=[self._keys.task(self._agent, task.id), self._keys.task_events(self._agent, task.id)],
@@ -158,6 +165,7 @@ class RedisTaskStore(VersionedTaskStore):
                     _TERMINAL_ARG,
                     self._ttl_s,
                     self._agent,
+                    write_id,
                 ],
             ),
             within=READ_OUTAGE_S if prev_version.is_missing else SAVE_OUTAGE_S,

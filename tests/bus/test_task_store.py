@@ -205,3 +205,35 @@ async def test_tasks_expire(client) -> None:
             keys.task_events("agent", "old")
         ):
             await anyio.sleep(0.05)
+
+
+async def test_a_save_whose_reply_was_lost_is_not_a_conflict_when_retried(client) -> None:
+    """The connection drops after Redis applied a save but before its reply came back (a restart, a
+    network blip): the store sends it again, finds its own write applied, and goes on; one event only.
+    Another writer's save with the same stale version is still refused."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    keys = Keys(f"t{uuid.uuid4().hex[:8]}")
+    store = RedisTaskStore(client, keys, "agent")
+    applied = store._save
+    sent = 0
+
+    async def reply_lost_once(**kwargs: Any) -> Any:
+        nonlocal sent
+        sent += 1
+        result = await applied(**kwargs)
+        if sent in (1, 3):
+            raise RedisConnectionError("connection lost before the reply")
+        return result
+
+    store._save = reply_lost_once
+    t = _task("lossy", TaskState.TASK_STATE_SUBMITTED)
+    v1 = await store.save(t, event=t, prev_version=TaskVersion.MISSING, context=_ctx())
+    t.status.state = TaskState.TASK_STATE_COMPLETED
+    v2 = await store.save(t, event=t, prev_version=v1, context=_ctx())
+    assert sent == 4 and v2.is_after(v1)
+    stored = await store.get("lossy", _ctx())
+    assert stored is not None and stored.version == v2
+    assert await client.xlen(keys.task_events("agent", "lossy")) == 2  # each write's event once
+    with pytest.raises(ConcurrentTaskModificationError):  # a different writer, same stale version
+        await store.save(_task("lossy", TaskState.TASK_STATE_WORKING), prev_version=v1, context=_ctx())

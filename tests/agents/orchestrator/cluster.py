@@ -105,6 +105,8 @@ class Cluster:
         started = []
         for name in names:
             key = instance or f"{name}-1"
+            if (replaced := self.procs.pop(key, None)) is not None:  # e.g. restarted after a kill
+                replaced.close()
             proc = AgentProc(
                 name, self.redis_url, self.namespace, key, *args, env={**self.env, **(env or {})}
             )

@@ -130,20 +130,30 @@ async def test_chaos(killable_redis: RedisServer, tmp_path: Path) -> None:
         async with cluster.client(url=cluster.procs["orch-2"].url) as client:
             for i, message in messages.items():
                 task_id = task_id_for("orchestrator", message.message_id)
-                with anyio.fail_after(120):
+                last = "never read"
+                with anyio.move_on_after(120):
                     while True:
                         try:
                             task = await client.get_task(GetTaskRequest(id=task_id))
                         except Exception as exc:
                             states[i] = f"lost ({type(exc).__name__})"
                             break
+                        last = f"{TaskState.Name(task.status.state)}: {status_text(task)[:200]}"
                         if task.status.state in TERMINAL:
                             states[i] = TaskState.Name(task.status.state)
                             if task.status.state != TaskState.TASK_STATE_COMPLETED:
                                 reasons[status_text(task)[:160]] += 1
                             break
                         await anyio.sleep(0.5)
+                if i not in states:
+                    states[i] = f"lost (not finished after 120 s; last seen {last})"
+                    print(f"chaos: task t{i} {task_id} not finished: {last}")
         effects = await cluster.effects([f"t{i} {s}" for i in range(TASKS) for s in "ab"])
+        for text in (t for t, n in effects.items() if n > 1):  # how it came to run twice: the decisions
+            i = int(text.split()[0][1:])
+            print(f"chaos: {text!r} ran {effects[text]} times; task t{i}'s trace:")
+            for entry in await cluster.trace(task_id_for("orchestrator", messages[i].message_id)):
+                print("   ", entry.line())
         if os.environ.get("CHAOS_DEBUG"):  # the orchestrators' errors, to see why a task failed
             for key, proc in cluster.procs.items():
                 if key.startswith("orch"):
