@@ -76,6 +76,7 @@ class Cluster:
         config["orchestrator"] = {"leaseS": 3, "timeoutS": 30, **(orchestrator or {})}
         (self.configs / "orchestrator.json").write_text(json.dumps(config))
         self.procs: dict[str, AgentProc] = {}
+        self.retired: list[AgentProc] = []  # replaced after a kill: their output is kept until close
         self.env = {
             "ANTHROPIC_API_KEY": "",
             "REDIS_URL": "",
@@ -106,7 +107,7 @@ class Cluster:
         for name in names:
             key = instance or f"{name}-1"
             if (replaced := self.procs.pop(key, None)) is not None:  # e.g. restarted after a kill
-                replaced.close()
+                self.retired.append(replaced)
             proc = AgentProc(
                 name, self.redis_url, self.namespace, key, *args, env={**self.env, **(env or {})}
             )
@@ -123,7 +124,7 @@ class Cluster:
     def close(self) -> None:
         for proc in self.procs.values():
             proc.proc.signal(signal.SIGTERM)
-        for proc in self.procs.values():
+        for proc in [*self.procs.values(), *self.retired]:
             proc.close()
 
     async def trace(self, task_id: str) -> list[TraceEntry]:

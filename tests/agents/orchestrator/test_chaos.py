@@ -155,8 +155,11 @@ async def test_chaos(killable_redis: RedisServer, tmp_path: Path) -> None:
             for entry in await cluster.trace(task_id_for("orchestrator", messages[i].message_id)):
                 print("   ", entry.line())
         if os.environ.get("CHAOS_DEBUG"):  # the orchestrators' errors, to see why a task failed
-            for key, proc in cluster.procs.items():
-                if key.startswith("orch"):
+            for key, proc in [
+                *cluster.procs.items(),
+                *((f"{p.instance} (killed)", p) for p in cluster.retired),
+            ]:
+                if key.startswith(("orch", "counter")):
                     out = proc.proc.output()
                     for block in out.split("\n20"):
                         if "Traceback" in block or "ERROR" in block or "failed" in block.lower():
