@@ -68,11 +68,11 @@ class Consumer:
         handler: Handler,
         *,
         consumer: str,
-        concurrency: int = 16,
+        concurrency: int = 128,
         claim_idle_ms: int = 30_000,
         max_deliveries: int = 5,
         block_ms: int = 1000,
-        batch: int = 32,
+        batch: int = 128,
         retry_backoff_ms: int = 200,
         start_id: str = "0",
     ) -> None:

@@ -26,7 +26,7 @@ async def main(url: str, namespace: str, agent: str, name: str) -> None:
         await anyio.sleep_forever()
 
     try:
-        await Consumer(bus, agent, handler, consumer=name, claim_idle_ms=300).run()
+        await Consumer(bus, agent, handler, consumer=name, claim_idle_ms=300, concurrency=16).run()
     finally:
         await client.aclose()
 
