@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Awaitable
 from typing import Any, Literal
 
@@ -148,7 +147,7 @@ def _settle(future: asyncio.Future[Any], result: Any) -> None:
         future.set_result(result)
 
 
-_PIPELINES: weakref.WeakKeyDictionary[Any, AutoPipeline] = weakref.WeakKeyDictionary()
+_ATTR = "_podium_autopipeline"
 
 
 def coalesced(redis: Any) -> Any:
@@ -156,7 +155,8 @@ def coalesced(redis: Any) -> Any:
     itself). Pass it where non-blocking commands are issued; keep blocking reads on ``redis``."""
     if isinstance(redis, AutoPipeline) or is_embedded(redis):
         return redis
-    pipeline = _PIPELINES.get(redis)
-    if pipeline is None:
-        pipeline = _PIPELINES[redis] = AutoPipeline(redis)
+    pipeline = getattr(redis, _ATTR, None)
+    if pipeline is None:  # kept on the client, so the two are collected together
+        pipeline = AutoPipeline(redis)
+        setattr(redis, _ATTR, pipeline)
     return pipeline

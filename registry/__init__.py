@@ -2,8 +2,13 @@
 
 The agent runtime calls :func:`load_card` to build its card and ``Registry.announce`` to stay registered while it
 runs; the orchestrator discovers specialists with ``Registry.find``; ``podium registry`` serves
-:func:`create_app` to outside systems.
+:func:`create_app` to outside systems. The store, discovery, signing (PyJWT, cryptography) and HTTP service
+are imported on first use, so a process that only loads its card (an agent that does not register) never
+loads them.
 """
+
+import importlib as _importlib
+import typing as _typing
 
 from registry.cards import card_from_json, card_to_dict, cards_dir, load_card, validate_card
 from registry.entries import AgentEntry, Instance, Match, new_instance_id
@@ -24,10 +29,36 @@ from registry.errors import (
     UpstreamUnreachable,
     UrlNotAllowed,
 )
-from registry.fetch import fetch_card
-from registry.http import Settings, create_app
-from registry.signing import CardSigner, KeyPair, TrustedKeys, generate_keypair
-from registry.store import Registry
+
+if _typing.TYPE_CHECKING:
+    from registry.fetch import fetch_card
+    from registry.http import Settings, create_app
+    from registry.signing import CardSigner, KeyPair, TrustedKeys, generate_keypair
+    from registry.store import Registry
+
+_LAZY = {
+    "fetch_card": "registry.fetch",
+    "Settings": "registry.http",
+    "create_app": "registry.http",
+    "CardSigner": "registry.signing",
+    "KeyPair": "registry.signing",
+    "TrustedKeys": "registry.signing",
+    "generate_keypair": "registry.signing",
+    "Registry": "registry.store",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(_importlib.import_module(module), name)
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AgentEntry",

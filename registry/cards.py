@@ -106,8 +106,8 @@ def load_card(
         _check_interfaces(card, source)
     if security_token_required:
         require_bearer(card, source)
-    if signer is None:
-        from registry.signing import CardSigner
+    if signer is None and os.environ.get("PODIUM_SIGNING_KEY"):
+        from registry.signing import CardSigner  # PyJWT and cryptography: only for a process that signs
 
         signer = CardSigner.from_env()
     changed = card.SerializeToString(deterministic=True) != before

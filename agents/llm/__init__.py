@@ -6,7 +6,7 @@ imported only when used (``AnthropicEngine``, ``DEFAULT_MODEL``, or a key in the
 offline agent never loads it.
 """
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from agents.llm.engine import Engine, engine_from_env
 from agents.llm.errors import LLMAuthError, LLMBadRequest, LLMError, LLMRateLimited, LLMUnavailable
@@ -53,13 +53,17 @@ __all__ = [
     "run_tool_loop",
 ]
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from agents.llm.anthropic_engine import DEFAULT_MODEL, AnthropicEngine
 
+_CLAUDE = ("AnthropicEngine", "DEFAULT_MODEL")
 
-def __getattr__(name: str) -> Any:
-    if name in ("AnthropicEngine", "DEFAULT_MODEL"):
-        from agents.llm import anthropic_engine
 
-        return getattr(anthropic_engine, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __getattr__(name: str) -> _typing.Any:
+    if name not in _CLAUDE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from agents.llm import anthropic_engine
+
+    for loaded in _CLAUDE:  # imported now: from here on plain module attributes
+        globals()[loaded] = getattr(anthropic_engine, loaded)
+    return globals()[name]

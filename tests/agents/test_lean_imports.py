@@ -1,5 +1,6 @@
 """An agent process loads only what it uses: no embedded bus (fakeredis, lupa) with a real Redis, no Claude
-client (anthropic) without a key, no MCP SDK for an agent that mounts no tools."""
+client (anthropic) without a key, no MCP SDK for an agent that mounts no tools, no card signing (PyJWT)
+without a signing key."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 
 from tests.support import ROOT
 
-HEAVY = ("fakeredis", "lupa", "anthropic", "mcp")
+HEAVY = ("fakeredis", "lupa", "anthropic", "mcp", "jwt")
 # What `podium agent echo` imports and runs up to serving, short of binding sockets.
 PROBE = f"""
 import json, sys, anyio
@@ -18,12 +19,14 @@ from contextlib import AsyncExitStack
 import agents.commands.agent, agents.echo, agents.llm, agents.specialists.writer
 from agents import runtime
 from bus.connection import connect
+from registry.cards import load_card
 
 async def main():
     async with AsyncExitStack() as stack:
         tools = await runtime._mount_tools(stack, "echo", None, runtime.RuntimeConfig("echo"))
         engine = await runtime._engine(stack)
         client = connect()
+        load_card("echo")
         return type(tools).__name__, engine is None, type(client).__module__.split(".")[0]
 
 tools, offline, client = anyio.run(main)
@@ -33,7 +36,11 @@ print(json.dumps({{"loaded": [m for m in {HEAVY!r} if m in sys.modules], "tools"
 
 
 def _probe(**env: str) -> dict[str, object]:
-    full = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "REDIS_URL")} | env
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ANTHROPIC_API_KEY", "REDIS_URL", "PODIUM_SIGNING_KEY")
+    } | env
     done = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, cwd=ROOT, env=full, timeout=60
     )
