@@ -8,7 +8,9 @@ binding passed on and whether the agent ran again:
 - every hop takes one hop from the budget, and a request with none left is refused before the agent runs;
 - a request whose deadline passed before an agent took it raises ``A2AClientTimeoutError`` in the caller;
 - a request the bus redelivers whose task waits for input is answered with that task, not run again;
-- the task store and a ``BusClient``'s reply stream carry on across a Redis restart.
+- the task store and a ``BusClient``'s reply stream carry on across a Redis restart;
+- every A2A method works over the bus: streaming, subscribing, listing, cancelling, push configs and the
+  extended card.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -28,13 +30,22 @@ from a2a.helpers.proto_helpers import new_data_part, new_task_from_user_message,
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.agent_execution.simple_request_context_builder import SimpleRequestContextBuilder
 from a2a.server.events.event_queue_v2 import EventQueue
+from a2a.server.tasks.inmemory_push_notification_config_store import InMemoryPushNotificationConfigStore
 from a2a.server.tasks.task_updater import TaskUpdater
 from a2a.types.a2a_pb2 import (
     AgentCapabilities,
     AgentCard,
+    CancelTaskRequest,
+    DeleteTaskPushNotificationConfigRequest,
+    GetExtendedAgentCardRequest,
+    GetTaskPushNotificationConfigRequest,
     GetTaskRequest,
+    ListTaskPushNotificationConfigsRequest,
+    ListTasksRequest,
     SendMessageRequest,
+    SubscribeToTaskRequest,
     Task,
+    TaskPushNotificationConfig,
     TaskState,
 )
 from a2a.utils.errors import InvalidRequestError
@@ -74,22 +85,26 @@ class Probe(AgentExecutor):
         if context.get_user_input() == "ask":
             await updater.requires_input(new_text_message("which one?", context_id=task.context_id))
             return
+        await updater.start_work()
+        if context.get_user_input() == "wait":
+            await anyio.sleep_forever()  # until cancelled
         budget = context.call_context.state.get("budget") if context.call_context else None
         hops = budget.hops if isinstance(budget, Budget) else None
         await updater.add_artifact([new_data_part({"hops": hops})], name="budget")
         await updater.complete()
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        raise NotImplementedError
+        assert context.task_id and context.context_id
+        await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
 
 
-def _card(keys: Keys) -> AgentCard:
+def _card(keys: Keys, description: str = "probe") -> AgentCard:
     return AgentCard(
         name=AGENT,
-        description="probe",
+        description=description,
         version="1",
         supported_interfaces=[bus_interface(keys.namespace, AGENT)],
-        capabilities=AgentCapabilities(streaming=False),
+        capabilities=AgentCapabilities(streaming=True, push_notifications=True, extended_agent_card=True),
         default_input_modes=["text/plain"],
         default_output_modes=["application/json"],
     )
@@ -105,6 +120,8 @@ async def serving(redis: Any, keys: Keys, probe: Probe, **options: Any) -> Async
         _card(keys),
         agent=AGENT,
         event_stream=RedisTaskEventStream(redis, keys, AGENT, block_ms=100),
+        push_config_store=InMemoryPushNotificationConfigStore(),
+        extended_agent_card=_card(keys, "the extended card"),
         request_context_builder=SimpleRequestContextBuilder(
             task_id_generator=MessageIds(AGENT, "task"), context_id_generator=MessageIds(AGENT, "context")
         ),
@@ -121,9 +138,11 @@ async def serving(redis: Any, keys: Keys, probe: Probe, **options: Any) -> Async
 
 
 @asynccontextmanager
-async def calling(redis: Any, keys: Keys) -> AsyncIterator[tuple[BusClient, Any]]:
+async def calling(redis: Any, keys: Keys, streaming: bool = False) -> AsyncIterator[tuple[BusClient, Any]]:
     async with BusClient(redis, keys, sender="test", default_timeout=30) as bus_client:
-        factory = ClientFactory(ClientConfig(streaming=False, supported_protocol_bindings=["redis-streams"]))
+        factory = ClientFactory(
+            ClientConfig(streaming=streaming, supported_protocol_bindings=["redis-streams"])
+        )
         bus_client.register(factory)
         client = factory.create(_card(keys))
         try:
@@ -227,3 +246,65 @@ async def test_task_store_and_reply_stream_across_a_redis_restart(killable_redis
             assert probe.runs == Counter({before.id: 1, after.id: 1})
     finally:
         await redis.aclose()
+
+
+async def test_every_a2a_method_over_the_bus(redis, keys: Keys) -> None:
+    async with serving(redis, keys, Probe()), calling(redis, keys, streaming=True) as (_, client):
+        with anyio.fail_after(30):
+            events = [ev async for ev in client.send_message(text_request("streamed"))]
+            kinds = [ev.WhichOneof("payload") for ev in events]
+            assert kinds[0] == "task" and "status_update" in kinds and "artifact_update" in kinds
+            done = events[-1].status_update if kinds[-1] == "status_update" else events[-1].task
+            assert done.status.state == TaskState.TASK_STATE_COMPLETED
+            streamed = done.task_id if kinds[-1] == "status_update" else done.id
+
+            async with aclosing(client.send_message(text_request("wait"))) as stream:
+                async for ev in stream:  # the task, then its events until it ends: take the task
+                    waiting = ev.task.id
+                    break
+            listed = await client.list_tasks(ListTasksRequest())
+            assert {t.id for t in listed.tasks} == {streamed, waiting} and listed.total_size == 2
+            assert (
+                await client.get_task(GetTaskRequest(id=streamed))
+            ).status.state == TaskState.TASK_STATE_COMPLETED
+
+            seen: list[Any] = []
+
+            async def subscribe() -> None:
+                async for ev in client.subscribe(SubscribeToTaskRequest(id=waiting)):
+                    seen.append(ev)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(subscribe)
+                while (await client.get_task(GetTaskRequest(id=waiting))).status.state != TaskState.TASK_STATE_WORKING:  # noqa: ASYNC110  # fmt: skip
+                    await anyio.sleep(0.02)
+                await anyio.sleep(0.2)  # let the subscription attach; the final state is checked either way
+                cancelled = await client.cancel_task(CancelTaskRequest(id=waiting))
+                assert cancelled.status.state == TaskState.TASK_STATE_CANCELED
+            states = [
+                ev.status_update.status.state if ev.HasField("status_update") else ev.task.status.state
+                for ev in seen
+                if ev.HasField("status_update") or ev.HasField("task")
+            ]
+            assert states and states[-1] == TaskState.TASK_STATE_CANCELED
+
+            config = TaskPushNotificationConfig(task_id=streamed, id="p1", url="https://example.org/hook")
+            created = await client.create_task_push_notification_config(config)
+            assert (created.task_id, created.id, created.url) == (streamed, "p1", "https://example.org/hook")
+            got = await client.get_task_push_notification_config(
+                GetTaskPushNotificationConfigRequest(task_id=streamed, id="p1")
+            )
+            assert got.url == "https://example.org/hook"
+            listed_configs = await client.list_task_push_notification_configs(
+                ListTaskPushNotificationConfigsRequest(task_id=streamed)
+            )
+            assert [c.id for c in listed_configs.configs] == ["p1"]
+            await client.delete_task_push_notification_config(
+                DeleteTaskPushNotificationConfigRequest(task_id=streamed, id="p1")
+            )
+            listed_configs = await client.list_task_push_notification_configs(
+                ListTaskPushNotificationConfigsRequest(task_id=streamed)
+            )
+            assert list(listed_configs.configs) == []
+            extended = await client.get_extended_agent_card(GetExtendedAgentCardRequest())
+            assert extended.description == "the extended card"
