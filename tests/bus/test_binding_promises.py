@@ -308,3 +308,46 @@ async def test_every_a2a_method_over_the_bus(redis, keys: Keys) -> None:
             assert list(listed_configs.configs) == []
             extended = await client.get_extended_agent_card(GetExtendedAgentCardRequest())
             assert extended.description == "the extended card"
+
+
+async def _raw_answer(redis: Any, keys: Keys, reply_to: str, env: Envelope) -> Envelope:
+    """Publish ``env`` to the probe's inbox as it stands and wait for its one answer."""
+    env.reply_to = reply_to
+    await StreamBus(redis, keys).publish(keys.inbox(AGENT), env)
+    found: list[Envelope] = []
+
+    async def answered() -> bool:
+        for _, fields in await redis.xrange(reply_to):
+            reply = Envelope.decode(fields[b"e"])
+            if reply.correlation_id == env.id:
+                found.append(reply)
+        return bool(found)
+
+    await until(answered, within=20, what=f"an answer to {env.method}")
+    return found[0]
+
+
+async def test_requests_the_agent_cannot_take_get_the_a2a_error_that_names_why(redis, keys: Keys) -> None:
+    async with serving(redis, keys, Probe()), calling(redis, keys) as (bus_client, _):
+        reply_to = bus_client.reply_to
+
+        async def error_of(env: Envelope) -> tuple[int, str]:
+            answer = await _raw_answer(redis, keys, reply_to, env)
+            assert answer.kind == Kind.ERROR, answer
+            return answer.payload["error"]["code"], answer.payload["error"]["message"]
+
+        assert await error_of(Envelope(kind=Kind.EVENT, method="GetTask", payload={"id": "x"})) == (
+            -32600,
+            "expected a request envelope, got 'event'",
+        )
+        assert await error_of(Envelope(method="Teleport", payload={})) == (
+            -32601,
+            "Method 'Teleport' not found",
+        )
+        code, message = await error_of(Envelope(method="GetTask", payload={"id": {"nested": "wrong"}}))
+        assert code == -32602 and message
+        big = Envelope(method="SendMessage", payload=MessageToDict(text_request("x" * 1_100_000)))
+        assert await error_of(big) == (-32600, "Payload too large")
+        # A field this agent does not know yet (a newer client) is ignored, not refused.
+        code, _ = await error_of(Envelope(method="GetTask", payload={"id": "nope", "futureField": 1}))
+        assert code == -32001  # task not found: the request itself was understood
