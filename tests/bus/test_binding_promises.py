@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 import pytest
 from a2a.client import ClientCallContext, ClientConfig, ClientFactory
-from a2a.client.errors import A2AClientTimeoutError
+from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.helpers.proto_helpers import new_data_part, new_task_from_user_message, new_text_message
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.agent_execution.simple_request_context_builder import SimpleRequestContextBuilder
@@ -48,13 +48,19 @@ from a2a.types.a2a_pb2 import (
     TaskPushNotificationConfig,
     TaskState,
 )
-from a2a.utils.errors import InvalidRequestError
+from a2a.utils.errors import (
+    JSON_RPC_ERROR_CODE_MAP,
+    A2AError,
+    InternalError,
+    InvalidParamsError,
+    InvalidRequestError,
+)
 from google.protobuf.json_format import MessageToDict
 
 from agents.handler import AgentRequestHandler, MessageIds
 from bus.a2a_client import BusClient
 from bus.a2a_server import BusRequestServer
-from bus.binding import bus_interface
+from bus.binding import bus_interface, error_from_payload, error_payload
 from bus.connection import connect
 from bus.consumer import Consumer
 from bus.envelope import Budget, Envelope, Kind
@@ -351,3 +357,43 @@ async def test_requests_the_agent_cannot_take_get_the_a2a_error_that_names_why(r
         # A field this agent does not know yet (a newer client) is ignored, not refused.
         code, _ = await error_of(Envelope(method="GetTask", payload={"id": "nope", "futureField": 1}))
         assert code == -32001  # task not found: the request itself was understood
+
+
+async def test_an_error_crosses_the_bus_with_its_class_message_and_data(redis, keys: Keys) -> None:
+    """A bad message gets invalid params naming the field, data included, as over HTTP."""
+    bad = text_request("")
+    async with serving(redis, keys, Probe()), calling(redis, keys) as (_, client):
+        with anyio.fail_after(30), pytest.raises(InvalidParamsError) as caught:
+            await _send(client, bad)
+    assert caught.value.message == "message.parts[0].text: a text part must not be empty"
+    assert caught.value.data == {
+        "errors": [{"field": "message.parts[0].text", "message": "a text part must not be empty"}]
+    }
+
+
+def test_every_a2a_error_and_the_bus_own_errors_round_trip() -> None:
+    for cls in JSON_RPC_ERROR_CODE_MAP:
+        back = error_from_payload(error_payload(cls(message="why", data={"field": "x"})))
+        assert type(back) is cls and back.message == "why" and back.data == {"field": "x"}
+        assert error_payload(cls(message="why"))["error"] == {
+            "code": JSON_RPC_ERROR_CODE_MAP[cls],
+            "message": "why",
+        }
+
+    class Unmapped(A2AError):
+        pass
+
+    assert error_payload(Unmapped(message="odd"))["error"]["code"] == JSON_RPC_ERROR_CODE_MAP[InternalError]
+    timeout = error_from_payload({"error": {"code": "DEADLINE_EXPIRED"}})
+    assert isinstance(timeout, A2AClientTimeoutError) and "deadline expired" in str(timeout)
+    dead = error_from_payload(
+        {"error": {"code": "DEAD_LETTERED", "message": "boom", "data": {"attempts": 5}}}
+    )
+    assert type(dead) is InternalError and dead.message == "request dead-lettered: boom"
+    assert dead.data == {"attempts": 5}
+    unknown = error_from_payload({"error": {"code": 12345, "message": "what"}})
+    assert type(unknown) is A2AClientError and str(unknown) == "A2A error 12345: what"
+    malformed = error_from_payload({"oops": 1})
+    assert type(malformed) is A2AClientError and "malformed error reply on the bus" in str(malformed)
+    data_not_a_dict = error_from_payload({"error": {"code": -32602, "message": "m", "data": [1]}})
+    assert type(data_not_a_dict) is InvalidParamsError and not data_not_a_dict.data
