@@ -29,12 +29,14 @@ from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.helpers.proto_helpers import new_data_part, new_task_from_user_message, new_text_message
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.agent_execution.simple_request_context_builder import SimpleRequestContextBuilder
+from a2a.server.context import ServerCallContext
 from a2a.server.events.event_queue_v2 import EventQueue
 from a2a.server.tasks.inmemory_push_notification_config_store import InMemoryPushNotificationConfigStore
 from a2a.server.tasks.task_updater import TaskUpdater
 from a2a.types.a2a_pb2 import (
     AgentCapabilities,
     AgentCard,
+    AgentInterface,
     CancelTaskRequest,
     DeleteTaskPushNotificationConfigRequest,
     GetExtendedAgentCardRequest,
@@ -60,10 +62,11 @@ from google.protobuf.json_format import MessageToDict
 from agents.handler import AgentRequestHandler, MessageIds
 from bus.a2a_client import BusClient
 from bus.a2a_server import BusRequestServer
-from bus.binding import bus_interface, error_from_payload, error_payload
+from bus.binding import bus_interface, error_from_payload, error_payload, parse_bus_url
 from bus.connection import connect
 from bus.consumer import Consumer
 from bus.envelope import Budget, Envelope, Kind
+from bus.errors import ConfigError
 from bus.keys import Keys
 from bus.streams import StreamBus
 from bus.task_store import RedisTaskEventStream, RedisTaskStore
@@ -76,7 +79,8 @@ AGENT = "probe"
 
 
 class Probe(AgentExecutor):
-    """Answers with the hop budget it was given; a message saying "ask" waits for input instead."""
+    """Answers with the hop budget it was given; a message saying "ask" waits for input instead, "wait"
+    works until cancelled, "once" works forever the first time and finishes the second."""
 
     def __init__(self) -> None:
         self.runs: Counter[str] = Counter()
@@ -92,8 +96,10 @@ class Probe(AgentExecutor):
             await updater.requires_input(new_text_message("which one?", context_id=task.context_id))
             return
         await updater.start_work()
-        if context.get_user_input() == "wait":
-            await anyio.sleep_forever()  # until cancelled
+        if context.get_user_input() == "wait" or (
+            context.get_user_input() == "once" and self.runs[task.id] == 1
+        ):
+            await anyio.sleep_forever()  # until cancelled (or, "once", until its replica dies)
         budget = context.call_context.state.get("budget") if context.call_context else None
         hops = budget.hops if isinstance(budget, Budget) else None
         await updater.add_artifact([new_data_part({"hops": hops})], name="budget")
@@ -117,7 +123,9 @@ def _card(keys: Keys, description: str = "probe") -> AgentCard:
 
 
 @asynccontextmanager
-async def serving(redis: Any, keys: Keys, probe: Probe, **options: Any) -> AsyncIterator[None]:
+async def serving(
+    redis: Any, keys: Keys, probe: Probe, grace: float = 5.0, **options: Any
+) -> AsyncIterator[None]:
     """The probe agent, served over the bus as ``podium agent`` serves one, for the block's duration."""
     store = RedisTaskStore(redis, keys, AGENT)
     handler = AgentRequestHandler(
@@ -136,7 +144,7 @@ async def serving(redis: Any, keys: Keys, probe: Probe, **options: Any) -> Async
     server = BusRequestServer(bus, handler, agent=AGENT, task_store=store)
     consumer = Consumer(bus, AGENT, server, consumer=f"c-{uuid.uuid4().hex[:6]}", block_ms=100, **options)
     try:
-        async with running(consumer):
+        async with running(consumer, grace=grace):
             yield
     finally:  # as the runtime does: a task waiting for input keeps its producer and consumer until closed
         with anyio.CancelScope(shield=True):
@@ -234,7 +242,42 @@ async def test_a_redelivered_request_whose_task_waits_for_input_is_answered_not_
     assert answer.kind == Kind.RESPONSE
     assert answer.payload["task"]["id"] == first.id
     assert answer.payload["task"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+    assert "contextId" in answer.payload["task"]  # protobuf JSON names, as over JSON-RPC
     assert probe.runs[first.id] == 1  # answered from the store: the agent did not run again
+
+
+async def test_a_request_whose_replica_died_mid_task_is_continued_by_another(redis, keys: Keys) -> None:
+    probe = Probe()
+    async with calling(redis, keys) as (bus_client, _):
+        env = Envelope(
+            method="SendMessage", payload=MessageToDict(text_request("once")), deadline=time.time() + 60
+        )
+
+        async def working() -> bool:
+            return sum(probe.runs.values()) == 1
+
+        async with serving(redis, keys, probe, grace=0.05):  # takes it, then dies without answering
+            env.reply_to = bus_client.reply_to
+            await StreamBus(redis, keys).publish(keys.inbox(AGENT), env)
+            await until(working, within=20, what="the first replica to start the task")
+        [task_id] = probe.runs
+        stored = await RedisTaskStore(redis, keys, AGENT).get(task_id, ServerCallContext())
+        assert stored is not None and stored.task.status.state == TaskState.TASK_STATE_WORKING
+        answers: list[Envelope] = []
+
+        async def answered() -> bool:
+            for _, fields in await redis.xrange(bus_client.reply_to):
+                reply = Envelope.decode(fields[b"e"])
+                if reply.correlation_id == env.id:
+                    answers.append(reply)
+            return bool(answers)
+
+        async with serving(redis, keys, probe, claim_idle_ms=50):  # claims it: a redelivery
+            await until(answered, within=15, what="the other replica to finish the task")
+    assert answers[0].kind == Kind.RESPONSE
+    assert answers[0].payload["task"]["id"] == task_id
+    assert answers[0].payload["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert probe.runs[task_id] == 2  # continued on the same task, not started as a new one
 
 
 async def test_task_store_and_reply_stream_across_a_redis_restart(killable_redis, keys: Keys) -> None:
@@ -350,8 +393,13 @@ async def test_requests_the_agent_cannot_take_get_the_a2a_error_that_names_why(r
             -32601,
             "Method 'Teleport' not found",
         )
-        code, message = await error_of(Envelope(method="GetTask", payload={"id": {"nested": "wrong"}}))
-        assert code == -32602 and message
+        answer = await _raw_answer(
+            redis, keys, reply_to, Envelope(method="GetTask", payload={"id": {"nested": "wrong"}})
+        )
+        assert (
+            answer.payload["error"]["code"] == -32602
+            and "id" in answer.payload["error"]["data"]["parseError"]
+        )
         big = Envelope(method="SendMessage", payload=MessageToDict(text_request("x" * 1_100_000)))
         assert await error_of(big) == (-32600, "Payload too large")
         # A field this agent does not know yet (a newer client) is ignored, not refused.
@@ -385,7 +433,9 @@ def test_every_a2a_error_and_the_bus_own_errors_round_trip() -> None:
 
     assert error_payload(Unmapped(message="odd"))["error"]["code"] == JSON_RPC_ERROR_CODE_MAP[InternalError]
     timeout = error_from_payload({"error": {"code": "DEADLINE_EXPIRED"}})
-    assert isinstance(timeout, A2AClientTimeoutError) and "deadline expired" in str(timeout)
+    assert isinstance(timeout, A2AClientTimeoutError)
+    assert str(timeout) == "deadline expired before the agent took the request"
+    assert str(error_from_payload({"error": {"code": "DEADLINE_EXPIRED", "message": "late"}})) == "late"
     dead = error_from_payload(
         {"error": {"code": "DEAD_LETTERED", "message": "boom", "data": {"attempts": 5}}}
     )
@@ -397,3 +447,21 @@ def test_every_a2a_error_and_the_bus_own_errors_round_trip() -> None:
     assert type(malformed) is A2AClientError and "malformed error reply on the bus" in str(malformed)
     data_not_a_dict = error_from_payload({"error": {"code": -32602, "message": "m", "data": [1]}})
     assert type(data_not_a_dict) is InvalidParamsError and not data_not_a_dict.data
+
+
+def test_the_bus_interface_and_its_url() -> None:
+    assert bus_interface("ns", "echo") == AgentInterface(
+        protocol_binding="redis-streams", url="redis-streams://ns/echo", protocol_version="1.0"
+    )
+    keys, agent = parse_bus_url("redis-streams://ns/echo/")
+    assert (keys.namespace, agent, keys.inbox(agent)) == ("ns", "echo", "ns:inbox:{echo}")
+    for bad in ("http://ns/echo", "redis-streams:///echo", "redis-streams://ns/", "redis-streams://ns"):
+        with pytest.raises(ConfigError) as caught:
+            parse_bus_url(bad)
+        assert (
+            str(caught.value)
+            == f"not a redis-streams URL: {bad!r}; expected redis-streams://<namespace>/<agent>"
+        )
+    with pytest.raises(ConfigError) as caught:
+        parse_bus_url("redis-streams://ns/bad name")
+    assert str(caught.value).startswith("redis-streams URL 'redis-streams://ns/bad name': invalid agent name")

@@ -180,10 +180,12 @@ class _User(User):
 async def test_a_task_is_visible_to_its_owner_only(client) -> None:
     store = RedisTaskStore(client, Keys(f"t{uuid.uuid4().hex[:8]}"), "agent")
     alice, bob = ServerCallContext(user=_User("alice")), ServerCallContext(user=_User("bob"))
+    # bob's first: ListTasks reads newest first, so bob's passes alice's task before reaching his own
+    await store.save(_task("b1", TaskState.TASK_STATE_WORKING), prev_version=TaskVersion.MISSING, context=bob)
+    await anyio.sleep(0.002)  # a later index score
     await store.save(
         _task("a1", TaskState.TASK_STATE_WORKING), prev_version=TaskVersion.MISSING, context=alice
     )
-    await store.save(_task("b1", TaskState.TASK_STATE_WORKING), prev_version=TaskVersion.MISSING, context=bob)
     assert await store.get("a1", bob) is None and await store.get("a1", _ctx()) is None
     got = await store.get("a1", alice)
     assert got is not None and got.task.id == "a1"
