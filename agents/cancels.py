@@ -11,6 +11,7 @@ at once (:class:`StoppableExecutor`) and lets the executor's own ``cancel`` clea
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -95,6 +96,7 @@ class StoppableExecutor(AgentExecutor):
         self.inner = inner
         self.agent = agent
         self._running: dict[str, set[anyio.CancelScope]] = {}
+        self._cancelling: set[str] = set()  # cancelled through this replica; a2a-sdk stops the executor
 
     def running(self, task_id: str) -> bool:
         return bool(self._running.get(task_id))
@@ -115,7 +117,12 @@ class StoppableExecutor(AgentExecutor):
             self._running.setdefault(task_id, set()).add(scope)
             try:
                 await self.inner.execute(context, event_queue)
+            except asyncio.CancelledError:
+                if task_id in self._cancelling:  # cancelled here, through this replica's own handler
+                    logger.info("agent %s: task %s stopped after a cancel", self.agent, task_id)
+                raise
             finally:
+                self._cancelling.discard(task_id)
                 scopes = self._running.get(task_id)
                 if scopes is not None:
                     scopes.discard(scope)
@@ -135,11 +142,11 @@ class StoppableExecutor(AgentExecutor):
         logger.info("agent %s: task %s stopped after a cancel", self.agent, context.task_id)
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        """A cancel this replica handles for a task it runs: a2a-sdk calls this, then stops the execute."""
-        running = self.running(context.task_id or "")
+        """A cancel taken by this replica while it runs the task: a2a-sdk stops the executor after this."""
+        if context.task_id and self.running(context.task_id):
+            logger.info("agent %s: task %s was cancelled; stopping its executor", self.agent, context.task_id)
+            self._cancelling.add(context.task_id)
         await self.inner.cancel(context, event_queue)
-        if running:
-            logger.info("agent %s: task %s stopped after a cancel", self.agent, context.task_id)
 
     def __getattr__(self, name: str) -> Any:  # the runtime's optional hooks (serve, routes, aclose)
         if name == "inner":

@@ -142,14 +142,19 @@ async def _states(redis_url: str, ns: str, task_id: str) -> list[int]:
     return states
 
 
-@pytest.mark.parametrize("via", ["HTTP+JSON", "redis-streams"])
-async def test_a_cancel_sent_elsewhere_stops_the_replica_running_the_task(
-    agents, bus_client, redis_url: str, ns: str, via: str
+@pytest.mark.parametrize(
+    ("to", "via"),
+    [("a", "HTTP+JSON"), ("a", "redis-streams"), ("b", "JSONRPC")],
+    ids=["other-replica-http", "shared-inbox", "running-replica-http"],
+)
+async def test_a_cancel_stops_the_replica_running_the_task_wherever_it_is_sent(
+    agents, bus_client, redis_url: str, ns: str, to: str, via: str
 ) -> None:
+    """B runs the task; the cancel goes to A over HTTP, to the shared inbox (either replica may take
+    it), or to B itself. B's executor stops at once in every case, and the task stays CANCELED."""
     a, b = agents["a"], agents["b"]
-    task_id = await _start_long(b, f"cancel me via {via}")
-    card_a = await fetch_card(a.url)
-    via_a = make_client(card_a, via, bus=bus_client, streaming=False)
+    task_id = await _start_long(b, f"cancel me via {to} {via}")
+    via_a = make_client(await fetch_card(agents[to].url), via, bus=bus_client, streaming=False)
     try:
         with anyio.fail_after(30):
             while (await via_a.get_task(GetTaskRequest(id=task_id))).status.state != TaskState.TASK_STATE_WORKING:  # noqa: ASYNC110  # fmt: skip

@@ -109,7 +109,11 @@ async def test_bus_and_task_store_on_a_cluster(cluster_url: str) -> None:
         version = await store.save(task, event=task, prev_version=TaskVersion.MISSING, context=ctx)
         stored = await store.get("t1", ctx)
         assert stored is not None and stored.version == version
-        assert (await store.list(ListTasksRequest(), ctx)).total_size == 1
+        for other in ("t2", "t3", "t4"):  # tasks in other slots: ListTasks reads across the nodes
+            task = Task(id=other, context_id="c", status=TaskStatus(state=TaskState.TASK_STATE_WORKING))
+            await store.save(task, event=task, prev_version=TaskVersion.MISSING, context=ctx)
+        listed = await store.list(ListTasksRequest(), ctx)
+        assert sorted(t.id for t in listed.tasks) == ["t1", "t2", "t3", "t4"]
     finally:
         await client.aclose()
 

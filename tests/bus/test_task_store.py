@@ -180,10 +180,12 @@ class _User(User):
 async def test_a_task_is_visible_to_its_owner_only(client) -> None:
     store = RedisTaskStore(client, Keys(f"t{uuid.uuid4().hex[:8]}"), "agent")
     alice, bob = ServerCallContext(user=_User("alice")), ServerCallContext(user=_User("bob"))
+    # bob's first: ListTasks reads newest first, so bob's passes alice's task before reaching his own
+    await store.save(_task("b1", TaskState.TASK_STATE_WORKING), prev_version=TaskVersion.MISSING, context=bob)
+    await anyio.sleep(0.002)  # a later index score
     await store.save(
         _task("a1", TaskState.TASK_STATE_WORKING), prev_version=TaskVersion.MISSING, context=alice
     )
-    await store.save(_task("b1", TaskState.TASK_STATE_WORKING), prev_version=TaskVersion.MISSING, context=bob)
     assert await store.get("a1", bob) is None and await store.get("a1", _ctx()) is None
     got = await store.get("a1", alice)
     assert got is not None and got.task.id == "a1"
@@ -237,3 +239,45 @@ async def test_a_save_whose_reply_was_lost_is_not_a_conflict_when_retried(client
     assert await client.xlen(keys.task_events("agent", "lossy")) == 2  # each write's event once
     with pytest.raises(ConcurrentTaskModificationError):  # a different writer, same stale version
         await store.save(_task("lossy", TaskState.TASK_STATE_WORKING), prev_version=v1, context=_ctx())
+
+
+async def test_list_filters_by_state_and_time_newest_first_and_pages_without_gaps(client) -> None:
+    store = RedisTaskStore(client, Keys(f"t{uuid.uuid4().hex[:8]}"), "agent")
+    states = [TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_WORKING] * 3
+    for i, state in enumerate(states):  # t0 oldest ... t5 newest, one second apart
+        t = _task(f"t{i}", state)
+        t.status.timestamp.FromSeconds(1_700_000_000 + i)
+        await store.save(t, prev_version=TaskVersion.MISSING, context=_ctx())
+    everything = await store.list(ListTasksRequest(), _ctx())
+    assert [t.id for t in everything.tasks] == ["t5", "t4", "t3", "t2", "t1", "t0"]  # newest first
+    assert everything.total_size == 6 and everything.page_size > 0 and not everything.next_page_token
+    working = await store.list(ListTasksRequest(status=TaskState.TASK_STATE_WORKING), _ctx())
+    assert [t.id for t in working.tasks] == ["t5", "t3", "t1"] and working.total_size == 3
+    since = ListTasksRequest()
+    since.status_timestamp_after.FromSeconds(1_700_000_003)  # at or after t3's status time
+    assert [t.id for t in (await store.list(since, _ctx())).tasks] == ["t5", "t4", "t3"]
+    pages, token = [], ""
+    while True:
+        page = await store.list(ListTasksRequest(page_size=4, page_token=token), _ctx())
+        assert page.page_size == 4 and page.total_size == 6
+        pages.append([t.id for t in page.tasks])
+        token = page.next_page_token
+        if not token:
+            break
+    assert pages == [["t5", "t4", "t3", "t2"], ["t1", "t0"]]
+    exact = await store.list(ListTasksRequest(page_size=6), _ctx())  # a full last page: no next token
+    assert len(exact.tasks) == 6 and not exact.next_page_token
+
+
+async def test_delete_removes_the_task_its_events_and_its_listing(client) -> None:
+    keys = Keys(f"t{uuid.uuid4().hex[:8]}")
+    store = RedisTaskStore(client, keys, "agent")
+    for task_id in ("gone", "kept"):
+        t = _task(task_id, TaskState.TASK_STATE_COMPLETED)
+        await store.save(t, event=t, prev_version=TaskVersion.MISSING, context=_ctx())
+    await store.delete("gone", _ctx())
+    assert await store.get("gone", _ctx()) is None
+    assert not await client.exists(keys.task("agent", "gone"), keys.task_events("agent", "gone"))
+    assert [t.id for t in (await store.list(ListTasksRequest(), _ctx())).tasks] == ["kept"]
+    assert await client.zrange(keys.task_index("agent"), 0, -1) == [b"kept"]
+    assert await store.get("kept", _ctx()) is not None
