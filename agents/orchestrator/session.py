@@ -11,6 +11,7 @@ lease works on it; another one that is handed the same task waits for that run t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,7 @@ class Session:
         self._ended = False  # a terminal status was sent: the run must never start again
         self._outbox: list[TraceEntry] = []
         self._sender: asyncio.Task[None] | None = None
+        self._hurry = asyncio.Event()  # set when the run pauses or ends: send what is queued at once
 
     # -- entry ---------------------------------------------------------------------------------------
 
@@ -449,12 +451,16 @@ class Session:
             await self.updater.update_status(
                 TaskState.TASK_STATE_WORKING, self.updater.new_agent_message(parts)
             )
-            await asyncio.sleep(UPDATE_WINDOW_S)
+            if not self._hurry.is_set():  # gather what comes meanwhile, unless the run is ending
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), UPDATE_WINDOW_S)
 
     async def _flush(self) -> None:
-        """Send what is queued now, before a status that ends the stream."""
+        """Send what is queued now, before a status that ends the stream (no waiting out the window)."""
+        self._hurry.set()
         while self._sender is not None and not self._sender.done():
             await asyncio.shield(self._sender)
+        self._hurry.clear()  # a run that goes on (after an outage) coalesces again
         await self.trace.drain()
 
     def _message(self, text: str, data: dict[str, Any]) -> Any:
