@@ -35,7 +35,7 @@ from a2a.utils.proto_utils import to_stream_response
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 
 from bus.autopipeline import coalesced
-from bus.backoff import through_outages
+from bus.backoff import TRANSIENT, through_outages
 from bus.keys import Keys
 from bus.notify import notifier_for
 
@@ -147,8 +147,10 @@ class RedisTaskStore(VersionedTaskStore):
             )
             index.add_done_callback(_retrieved)  # awaited below, unless the save fails first
         # A save lost to a Redis restart would fail a running task for good: ride a short outage out
-        # instead. A new task's first save fails sooner: nothing has started that could be lost. The write
-        # id makes a retry whose first try was applied (its reply lost) find itself done.
+        # instead. A new task's first save fails sooner when an HTTP caller waits for the answer (it gets a
+        # prompt error); over the bus nobody holds a connection, the caller's deadline governs, and failing
+        # the save would fail a task whose executor may already be acting. The write id makes a retry whose
+        # first try was applied (its reply lost) find itself done.
         write_id = os.urandom(12).hex()
         new = await through_outages(
             lambda: self._save(
@@ -168,10 +170,16 @@ class RedisTaskStore(VersionedTaskStore):
                     write_id,
                 ],
             ),
-            within=READ_OUTAGE_S if prev_version.is_missing else SAVE_OUTAGE_S,
+            within=SAVE_OUTAGE_S if not prev_version.is_missing or _over_the_bus(context) else READ_OUTAGE_S,
         )
         if index is not None:
-            await index
+            try:
+                await index
+            except TRANSIENT:  # Redis went away as it was sent: the save waited, so the index write does too
+                await through_outages(
+                    lambda: self._redis.zadd(self._keys.task_index(self._agent), {task.id: now_ms}),
+                    within=SAVE_OUTAGE_S,
+                )
         if int(new) < 0:
             raise ConcurrentTaskModificationError(task.id)
         if self._notifier is not None:
@@ -281,6 +289,11 @@ class RedisTaskEventStream(TaskEventStream):
     async def destroy(self, task_id: str) -> None:
         """Let a finished task's log linger for late subscribers, then expire."""
         await self._redis.expire(self._keys.task_events(self._agent, task_id), self._linger_s)
+
+
+def _over_the_bus(context: ServerCallContext) -> bool:
+    """True for a request the bus delivered (``bus.a2a_server`` names its envelope in the context)."""
+    return "envelope_id" in context.state
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

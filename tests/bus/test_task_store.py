@@ -281,3 +281,38 @@ async def test_delete_removes_the_task_its_events_and_its_listing(client) -> Non
     assert [t.id for t in (await store.list(ListTasksRequest(), _ctx())).tasks] == ["kept"]
     assert await client.zrange(keys.task_index("agent"), 0, -1) == [b"kept"]
     assert await store.get("kept", _ctx()) is not None
+
+
+async def test_a_new_tasks_first_save_waits_out_an_outage_over_the_bus_and_fails_fast_over_http(
+    killable_redis, monkeypatch
+) -> None:
+    """Redis goes away as two new tasks are saved: the one an HTTP caller waits for fails after the short
+    wait (a prompt error); the one the bus delivered waits for Redis and is saved once it is back."""
+    import bus.task_store
+
+    monkeypatch.setattr(bus.task_store, "READ_OUTAGE_S", 0.5)
+    client = connect(killable_redis.url)
+    keys = Keys(f"t{uuid.uuid4().hex[:8]}")
+    store = RedisTaskStore(client, keys, "agent")
+    await store.get("warm", _ctx())  # connected before the outage
+    outcome: dict[str, Any] = {}
+
+    async def save(name: str, context: ServerCallContext) -> None:
+        try:
+            t = _task(name, TaskState.TASK_STATE_SUBMITTED)
+            outcome[name] = await store.save(t, prev_version=TaskVersion.MISSING, context=context)
+        except Exception as exc:
+            outcome[name] = exc
+
+    try:
+        killable_redis.stop()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(save, "http", _ctx())
+            tg.start_soon(save, "bus", ServerCallContext(state={"envelope_id": "e1"}))
+            await anyio.sleep(2.0)
+            assert isinstance(outcome.get("http"), Exception) and "bus" not in outcome, outcome
+            await anyio.to_thread.run_sync(killable_redis.start)
+        assert isinstance(outcome["bus"], TaskVersion), outcome
+        assert (await store.get("bus", _ctx())) is not None and await store.get("http", _ctx()) is None
+    finally:
+        await client.aclose()
