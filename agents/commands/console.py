@@ -16,8 +16,8 @@ from functools import partial
 import anyio
 from redis.exceptions import RedisError
 
-from agents.console.app import DEFAULT_PORT, TOKEN_ENV, Settings, is_loopback
-from bus.connection import connect, redact
+from agents.console.app import DEFAULT_PORT, TOKEN_ENV, Settings
+from bus.connection import connect, is_loopback, redact
 from bus.errors import ConfigError
 from bus.keys import Keys
 

@@ -11,7 +11,6 @@ DNS-rebinding page cannot reach the API either.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -33,6 +32,7 @@ from agents.console import data
 from agents.console.asker import MAX_QUESTION, Asker, AskError
 from agents.console.live import Feeds
 from agents.console.live import event as live_event
+from bus.connection import is_loopback
 from bus.keys import Keys, validate_name
 from bus.streams import StreamBus
 
@@ -61,15 +61,6 @@ class Settings:
     orchestrator_url: str | None = None
     a2a_token: str | None = None
     wake_s: float = 1.0
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
