@@ -49,6 +49,7 @@ RESUME_KEY = "podium.resume"
 TEXT_MODES = ("text/plain", "application/json")
 UPDATE_WINDOW_S = 0.02
 OUTAGE_LIMIT_S = 120.0  # how long a run waits for Redis to come back before it gives up
+END_CHECK_S = 30.0  # how long a run waits to see its final status stored before leaving it to a resume
 
 
 class BadRequest(OrchestratorError):
@@ -268,6 +269,12 @@ class Session:
             )
         else:
             await self._end(TaskState.TASK_STATE_COMPLETED, None)
+        if not await self._ended_in_store():
+            # The final status never reached the task store (the request's event consumer is gone, e.g.
+            # after Redis went away under it): the run stays as it is and its lease expires, so a replica
+            # resumes it from the checkpoint and ends it again, instead of leaving the task working forever.
+            logger.warning("task %s: its final status was not stored; it will be resumed to end it", task_id)
+            return
         # the task has ended: its bookkeeping must not make the run start again
         await through_outages(lambda: orch.checkpoints.save_status(task_id, status), within=OUTAGE_LIMIT_S)
         await through_outages(lambda: orch.leases.release(task_id), within=OUTAGE_LIMIT_S)
@@ -467,6 +474,19 @@ class Session:
         """A status message: a text part for people and a data part for programs."""
         parts: list[Part] = [new_text_part(text), new_data_part(data)]
         return self.updater.new_agent_message(parts)
+
+    async def _ended_in_store(self) -> bool:
+        """Whether the terminal status just sent reached the task store (it is saved by the A2A handler's
+        event consumer, a moment after the status is enqueued)."""
+        deadline = time.monotonic() + END_CHECK_S
+        while time.monotonic() < deadline:
+            try:
+                if await self.orch.task_state(self.task.id) in TERMINAL:
+                    return True
+            except TRANSIENT:
+                pass
+            await anyio.sleep(0.05)
+        return False
 
     async def _end(self, state: TaskState, text: str | None) -> None:
         await self._flush()
