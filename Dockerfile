@@ -17,6 +17,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 # The code, installed in place (editable, no dependencies), so the image holds one copy of it.
 COPY README.md ./
+COPY podium ./podium
 COPY agents ./agents
 COPY bus ./bus
 COPY registry ./registry

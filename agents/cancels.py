@@ -21,9 +21,9 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events.event_queue_v2 import EventQueue
 from a2a.server.tasks.task_updater import TaskUpdater
 
-from bus.backoff import TRANSIENT, Backoff
-from bus.keys import Keys
-from bus.notify import notifier_for
+from podium.bus.backoff import TRANSIENT, Backoff
+from podium.bus.keys import Keys
+from podium.bus.notify import notifier_for
 
 logger = logging.getLogger(__name__)
 

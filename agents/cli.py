@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from agents.lifeline import tie_to_parent
+from podium.agents.lifeline import tie_to_parent
 
 
 def _quiet_unconfigured_tracing() -> None:
@@ -27,18 +27,21 @@ def _quiet_unconfigured_tracing() -> None:
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "up": ("agents.commands.up", "run the whole system on this machine"),
-    "ask": ("agents.commands.ask", "ask the orchestrator a question over A2A"),
-    "agent": ("agents.commands.agent", "run one agent: A2A HTTP + bus consumer + registry heartbeat"),
-    "registry": ("agents.commands.registry", "run the registry HTTP service"),
-    "agents": ("agents.commands.agents", "list registered agents and their health"),
-    "mcp": ("agents.commands.mcp", "run one MCP server over stdio or Streamable HTTP"),
-    "trace": ("agents.commands.trace", "show a task's decisions"),
-    "dlq": ("agents.commands.dlq", "list or replay dead letters"),
-    "console": ("agents.commands.console", "the live web console: agents, tasks, traces, dead letters"),
-    "bench": ("agents.commands.bench", "run benchmarks"),
-    "card": ("agents.commands.card", "sign cards and generate signing keys"),
-    "acl": ("agents.commands.acl", "write a Redis ACL file: one least-privilege user per agent"),
+    "up": ("podium.agents.commands.up", "run the whole system on this machine"),
+    "ask": ("podium.agents.commands.ask", "ask the orchestrator a question over A2A"),
+    "agent": ("podium.agents.commands.agent", "run one agent: A2A HTTP + bus consumer + registry heartbeat"),
+    "registry": ("podium.agents.commands.registry", "run the registry HTTP service"),
+    "agents": ("podium.agents.commands.agents", "list registered agents and their health"),
+    "mcp": ("podium.agents.commands.mcp", "run one MCP server over stdio or Streamable HTTP"),
+    "trace": ("podium.agents.commands.trace", "show a task's decisions"),
+    "dlq": ("podium.agents.commands.dlq", "list or replay dead letters"),
+    "console": (
+        "podium.agents.commands.console",
+        "the live web console: agents, tasks, traces, dead letters",
+    ),
+    "bench": ("podium.agents.commands.bench", "run benchmarks"),
+    "card": ("podium.agents.commands.card", "sign cards and generate signing keys"),
+    "acl": ("podium.agents.commands.acl", "write a Redis ACL file: one least-privilege user per agent"),
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

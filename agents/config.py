@@ -67,7 +67,7 @@ class McpServerConfig(BaseModel):
     @field_validator("in_process")
     @classmethod
     def _known_server(cls, name: str | None) -> str | None:
-        from mcp_servers import SERVERS
+        from podium.mcp_servers import SERVERS
 
         if name is not None and name not in SERVERS:
             raise ValueError(f"unknown server {name!r}; choose from {', '.join(sorted(SERVERS))}")

@@ -8,8 +8,8 @@ from typing import Any
 
 from a2a.types import AgentCard
 
-from agents.tools import NoTools, ToolBox
-from bus.keys import Keys
+from podium.agents.tools import NoTools, ToolBox
+from podium.bus.keys import Keys
 
 
 @dataclass

@@ -29,8 +29,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bus.backpressure import AgentOverloaded, jsonrpc_error, rest_error, retry_after_header
-from registry.card_http import AGENT_CARD_MAX_AGE_S, card_etag, card_response
+from podium.bus.backpressure import AgentOverloaded, jsonrpc_error, rest_error, retry_after_header
+from podium.registry.card_http import AGENT_CARD_MAX_AGE_S, card_etag, card_response
 
 logger = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CONNECTION_CLOSED, CallToolResult, TextContent, Tool
 
-from agents.config import DEFAULT_TOKEN_ENV, McpServerConfig, load_config
-from agents.lifeline import child_env
-from agents.tools import MountError, ToolResult, ToolSpec
-from bus.telemetry import span, traced_tools, traceparent
+from podium.agents.config import DEFAULT_TOKEN_ENV, McpServerConfig, load_config
+from podium.agents.lifeline import child_env
+from podium.agents.tools import MountError, ToolResult, ToolSpec
+from podium.bus.telemetry import span, traced_tools, traceparent
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def stdio_parameters(cfg: McpServerConfig, shared: Shared = Shared()) -> StdioSe
     assert cfg.command
     command = list(cfg.command)
     if command[0] == "podium":
-        command = [sys.executable, "-m", "agents.cli", *command[1:]]
+        command = [sys.executable, "-m", "podium.agents.cli", *command[1:]]
     # OpenTelemetry settings too, so a stdio server's spans join the agent's trace
     env = {
         k: v
@@ -98,7 +98,7 @@ def stdio_parameters(cfg: McpServerConfig, shared: Shared = Shared()) -> StdioSe
 def in_process_server(name: str, shared: Shared = Shared()) -> Any:
     """A fresh server of ``mcp_servers``, given whichever of the shared Redis client, URL and namespace
     its ``create_server`` accepts (``redis``, ``url``, ``namespace``)."""
-    import mcp_servers
+    from podium import mcp_servers
 
     factory = importlib.import_module(mcp_servers.SERVERS[name]).create_server
     offered = {"redis": shared.redis, "url": shared.redis_url, "namespace": shared.namespace}

@@ -39,26 +39,26 @@ from a2a.server.agent_execution.simple_request_context_builder import SimpleRequ
 from a2a.types.a2a_pb2 import AgentCard, AgentInterface
 from redis.exceptions import NoPermissionError, OutOfMemoryError
 
-from agents.cancels import CancelNotices, StoppableExecutor
-from agents.context import AgentContext
-from agents.handler import AgentRequestHandler, MessageIds
-from agents.http import build_app
-from agents.tools import NoTools
-from bus.a2a_server import BusRequestServer
-from bus.backoff import TRANSIENT, Backoff
-from bus.backpressure import DEFAULT_CAPACITY, DEFAULT_RETRY_AFTER_S, Inboxes, set_limits
-from bus.binding import bus_interface
-from bus.connection import connect, is_embedded, redact
-from bus.consumer import Consumer
-from bus.errors import AccessDenied, ConfigError
-from bus.eviction import allowed_from_env, check_eviction
-from bus.keys import Keys, validate_name
-from bus.ready import ping, wait_for_redis
-from bus.retention import Retention, RetentionPolicy
-from bus.streams import StreamBus
-from bus.task_store import RedisTaskEventStream, RedisTaskStore
-from bus.telemetry import setup as setup_tracing
-from bus.telemetry import traced_executor
+from podium.agents.cancels import CancelNotices, StoppableExecutor
+from podium.agents.context import AgentContext
+from podium.agents.handler import AgentRequestHandler, MessageIds
+from podium.agents.http import build_app
+from podium.agents.tools import NoTools
+from podium.bus.a2a_server import BusRequestServer
+from podium.bus.backoff import TRANSIENT, Backoff
+from podium.bus.backpressure import DEFAULT_CAPACITY, DEFAULT_RETRY_AFTER_S, Inboxes, set_limits
+from podium.bus.binding import bus_interface
+from podium.bus.connection import connect, is_embedded, redact
+from podium.bus.consumer import Consumer
+from podium.bus.errors import AccessDenied, ConfigError
+from podium.bus.eviction import allowed_from_env, check_eviction
+from podium.bus.keys import Keys, validate_name
+from podium.bus.ready import ping, wait_for_redis
+from podium.bus.retention import Retention, RetentionPolicy
+from podium.bus.streams import StreamBus
+from podium.bus.task_store import RedisTaskEventStream, RedisTaskStore
+from podium.bus.telemetry import setup as setup_tracing
+from podium.bus.telemetry import traced_executor
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +67,12 @@ DEFAULT_STARTUP_TIMEOUT_S = 60.0
 
 # agent name -> module with ``build(ctx: AgentContext) -> AgentExecutor``
 EXECUTORS: dict[str, str] = {
-    "echo": "agents.echo",
-    "researcher": "agents.specialists.researcher",
-    "analyst": "agents.specialists.analyst",
-    "writer": "agents.specialists.writer",
-    "reviewer": "agents.specialists.reviewer",
-    "orchestrator": "agents.orchestrator",
+    "echo": "podium.agents.echo",
+    "researcher": "podium.agents.specialists.researcher",
+    "analyst": "podium.agents.specialists.analyst",
+    "writer": "podium.agents.specialists.writer",
+    "reviewer": "podium.agents.specialists.reviewer",
+    "orchestrator": "podium.agents.orchestrator",
 }
 
 
@@ -165,7 +165,7 @@ class StartupError(Exception):
 def executor_module(name: str) -> str:
     """The module that builds agent ``name``'s executor: the one its config names (``"executor"``), else
     Podium's own. Raises ``LookupError`` for an agent with none, ``AgentConfigError`` for a bad config."""
-    from agents.config import load_config
+    from podium.agents.config import load_config
 
     module_name = load_config(name).executor or EXECUTORS.get(name)
     if module_name is None:
@@ -324,7 +324,7 @@ class AgentRuntime:
         self._redis_error = ""
 
     async def _serve(self, sock: socket.socket, on_ready: Callable[[AgentRuntime], None] | None) -> None:
-        from registry.cards import load_card  # the registry package owns cards
+        from podium.registry.cards import load_card  # the registry package owns cards
 
         cfg = self.config
         port = sock.getsockname()[1]
@@ -539,11 +539,11 @@ def _url_host(host: str) -> str:
 async def _mount_tools(stack: AsyncExitStack, name: str, redis: Any, cfg: RuntimeConfig) -> Any:
     """The agent's mounted MCP tools, per its config (none when it has no config); in-process and stdio
     servers share the agent's Redis and namespace. An agent that mounts nothing never loads the MCP SDK."""
-    from agents.config import load_config
+    from podium.agents.config import load_config
 
     if not load_config(name).mcp:
         return NoTools()
-    from agents.mcp_mount import mount_for_agent
+    from podium.agents.mcp_mount import mount_for_agent
 
     return await stack.enter_async_context(
         mount_for_agent(name, redis=redis, redis_url=cfg.redis_url, namespace=cfg.namespace)
@@ -552,7 +552,7 @@ async def _mount_tools(stack: AsyncExitStack, name: str, redis: Any, cfg: Runtim
 
 async def _engine(stack: AsyncExitStack) -> Any:
     """Claude when ANTHROPIC_API_KEY is set, else None (offline mode)."""
-    from agents.llm import engine_from_env
+    from podium.agents.llm import engine_from_env
 
     engine = engine_from_env()
     if engine is not None:
@@ -561,7 +561,7 @@ async def _engine(stack: AsyncExitStack) -> Any:
 
 
 def _announce(redis: Any, keys: Keys, card: AgentCard, cfg: RuntimeConfig, url: str) -> Any:
-    from registry import Registry
+    from podium.registry import Registry
 
     registry = Registry(redis, keys)
     return registry.announce(

@@ -95,7 +95,7 @@ class Supervisor:
         stopping: Callable[[], bool],
         say: Callable[[str], None],
         relay: Callable[[str], None],
-        command: tuple[str, ...] = (sys.executable, "-m", "agents.cli"),
+        command: tuple[str, ...] = (sys.executable, "-m", "podium.agents.cli"),
     ) -> None:
         self.children = {spec.name: Child(spec) for spec in specs}
         self.env = dict(env)

@@ -30,9 +30,9 @@ import anyio
 import uvicorn
 from redis.exceptions import RedisError
 
-from agents.console.launch import UpConsole, for_up
-from agents.lifeline import child_env
-from agents.runtime import (
+from podium.agents.console.launch import UpConsole, for_up
+from podium.agents.lifeline import child_env
+from podium.agents.runtime import (
     DEFAULT_STARTUP_TIMEOUT_S,
     EXECUTORS,
     STARTUP_TIMEOUT_ENV,
@@ -40,12 +40,12 @@ from agents.runtime import (
     QuietServer,
     RuntimeConfig,
 )
-from agents.runtime import _url_host as url_host
-from agents.supervisor import ChildSpec, RestartPolicy, Supervisor
-from bus.connection import connect, redact
-from bus.eviction import ALLOW_ENV, check_eviction
-from bus.keys import Keys
-from bus.ready import wait_for_redis
+from podium.agents.runtime import _url_host as url_host
+from podium.agents.supervisor import ChildSpec, RestartPolicy, Supervisor
+from podium.bus.connection import connect, redact
+from podium.bus.eviction import ALLOW_ENV, check_eviction
+from podium.bus.keys import Keys
+from podium.bus.ready import wait_for_redis
 
 REGISTRY_PORT = 8701
 STOP_HINT = "Ctrl-C stops everything."
@@ -102,8 +102,8 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
 
     Raises what an agent's :meth:`AgentRuntime.run` raises (e.g. ``StartupError``), and ``OSError``.
     """
-    from registry.http import Settings, create_app
-    from registry.store import Registry
+    from podium.registry.http import Settings, create_app
+    from podium.registry.store import Registry
 
     redis = connect(None)
     keys = Keys(cfg.namespace)
@@ -379,7 +379,7 @@ def _report_alive(cfg: UpConfig) -> None:
 async def alive_line(redis: Any, cfg: UpConfig) -> str:
     """Which agents are alive in the registry, once each has as many instances as it runs replicas (or
     after a few seconds: then what is there)."""
-    from registry.store import Registry
+    from podium.registry.store import Registry
 
     want = {name: cfg.replicas.get(name, 1) for name in cfg.agents}
     registry = Registry(redis, Keys(cfg.namespace))

@@ -22,13 +22,13 @@ from typing import Any
 
 import anyio
 
-from bench.runner import Progress, emit, measure_with_redis
-from bus.connection import connect
-from bus.consumer import Consumer, Delivery
-from bus.envelope import Envelope
-from bus.errors import BusError
-from bus.keys import Keys
-from bus.streams import StreamBus
+from podium.bench.runner import Progress, emit, measure_with_redis
+from podium.bus.connection import connect
+from podium.bus.consumer import Consumer, Delivery
+from podium.bus.envelope import Envelope
+from podium.bus.errors import BusError
+from podium.bus.keys import Keys
+from podium.bus.streams import StreamBus
 
 AGENT = "bench"
 

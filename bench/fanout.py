@@ -28,10 +28,10 @@ from a2a.helpers.proto_helpers import new_data_part, new_text_message
 from a2a.types.a2a_pb2 import AgentCard, Role, SendMessageRequest, TaskState
 from google.protobuf.json_format import ParseDict
 
-from agents.orchestrator.trace import read_trace
-from bench.runner import Progress, emit, measure_with_redis
-from bus.connection import connect
-from bus.keys import Keys
+from podium.agents.orchestrator.trace import read_trace
+from podium.bench.runner import Progress, emit, measure_with_redis
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
 
 READY = re.compile(r"podium agent (\S+) ready: A2A (\S+)")
 
@@ -74,7 +74,7 @@ class _Agents:
             cmd = [
                 sys.executable,
                 "-m",
-                "agents.cli",
+                "podium.agents.cli",
                 "agent",
                 name,
                 "--concurrency",

@@ -26,8 +26,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.runner import Progress, emit, measure_with_redis
-from bus.errors import ConfigError
+from podium.bench.runner import Progress, emit, measure_with_redis
+from podium.bus.errors import ConfigError
 
 PROC = Path("/proc")
 ROOT = str(Path(__file__).resolve().parent.parent)
@@ -134,14 +134,16 @@ async def _measure(args: argparse.Namespace, redis_url: str, progress: Progress)
         "PYTHONPATH": os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p),
     }
     env.pop("ANTHROPIC_API_KEY", None)  # offline mode: measured is Podium, not a model client at rest
-    podium = [sys.executable, "-m", "agents.cli"]
+    podium = [sys.executable, "-m", "podium.agents.cli"]
 
     def agent(name: str) -> _Measured:
         cmd = [*podium, "agent", name, "--no-register", "--instance", f"fp-{name}"]
         return _Measured(name, cmd, re.compile(rf"podium agent {re.escape(name)} ready: "), env)
 
     progress.say("bare a2a-sdk echo server")
-    bare = _Measured("bare", [sys.executable, "-m", "bench.bare_echo"], re.compile("bare echo ready: "), env)
+    bare = _Measured(
+        "bare", [sys.executable, "-m", "podium.bench.bare_echo"], re.compile("bare echo ready: "), env
+    )
     out: dict[str, Any] = {"benchmark": "footprint", "settle_s": args.settle}
     bare_r = bare.run(args.settle)
     progress.say("podium agent echo")

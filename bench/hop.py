@@ -35,14 +35,14 @@ from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import AgentCard, GetTaskRequest, Role, SendMessageRequest, StreamResponse, TaskState
 from google.protobuf.json_format import ParseDict
 
-from agents.echo import EchoExecutor
-from agents.handler import AgentRequestHandler, MessageIds
-from bench.runner import Progress, emit, measure_with_redis
-from bus.a2a_client import BusClient
-from bus.connection import connect
-from bus.keys import Keys
-from bus.task_store import RedisTaskEventStream, RedisTaskStore
-from bus.telemetry import traced_executor
+from podium.agents.echo import EchoExecutor
+from podium.agents.handler import AgentRequestHandler, MessageIds
+from podium.bench.runner import Progress, emit, measure_with_redis
+from podium.bus.a2a_client import BusClient
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
+from podium.bus.task_store import RedisTaskEventStream, RedisTaskStore
+from podium.bus.telemetry import traced_executor
 
 READY = re.compile(r"podium agent echo ready: A2A (\S+)")
 
@@ -126,7 +126,7 @@ class _echo_agent:
 
     def __init__(self, redis_url: str, namespace: str, concurrency: int) -> None:
         self.log = tempfile.NamedTemporaryFile(prefix="podium-bench-echo-", suffix=".log", delete=False)
-        cmd = [sys.executable, "-m", "agents.cli", "agent", "echo", "--redis-url", redis_url,
+        cmd = [sys.executable, "-m", "podium.agents.cli", "agent", "echo", "--redis-url", redis_url,
                "--namespace", namespace, "--instance", "bench", "--no-register",
                "--concurrency", str(max(concurrency * 2, 16))]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ})

@@ -16,8 +16,8 @@ from typing import Any
 
 import anyio
 
-from bus.connection import redact
-from bus.errors import BusError, ConfigError
+from podium.bus.connection import redact
+from podium.bus.errors import BusError, ConfigError
 
 INSTALL_HINT = (
     "redis-server not found: install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install "

@@ -1,11 +1,11 @@
 """Podium's Redis Streams transport: envelope, keys, connections, streams, consumer groups, DLQ."""
 
-from bus.connection import connect, is_embedded
-from bus.consumer import Consumer, Delivery, Handler
-from bus.envelope import Budget, BudgetExhausted, Envelope, Kind
-from bus.errors import AccessDenied, BusClosed, BusError, ConfigError, DeadlineExpired, EnvelopeError
-from bus.keys import Keys
-from bus.streams import DeadLetter, StreamBus
+from podium.bus.connection import connect, is_embedded
+from podium.bus.consumer import Consumer, Delivery, Handler
+from podium.bus.envelope import Budget, BudgetExhausted, Envelope, Kind
+from podium.bus.errors import AccessDenied, BusClosed, BusError, ConfigError, DeadlineExpired, EnvelopeError
+from podium.bus.keys import Keys
+from podium.bus.streams import DeadLetter, StreamBus
 
 __all__ = [
     "AccessDenied",

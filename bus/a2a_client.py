@@ -51,13 +51,13 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.message import Message as ProtoMessage
 from redis.exceptions import OutOfMemoryError
 
-from bus.backpressure import DEFAULT_CAPACITY, AgentOverloaded, Inboxes
-from bus.binding import BINDING, error_from_payload, parse_bus_url
-from bus.envelope import Budget, Envelope, Kind
-from bus.errors import BusClosed, ConfigError
-from bus.keys import Keys
-from bus.retention import trim_through
-from bus.streams import StreamBus
+from podium.bus.backpressure import DEFAULT_CAPACITY, AgentOverloaded, Inboxes
+from podium.bus.binding import BINDING, error_from_payload, parse_bus_url
+from podium.bus.envelope import Budget, Envelope, Kind
+from podium.bus.errors import BusClosed, ConfigError
+from podium.bus.keys import Keys
+from podium.bus.retention import trim_through
+from podium.bus.streams import StreamBus
 
 logger = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from a2a.utils.proto_utils import to_stream_response
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from google.protobuf.message import Message as ProtoMessage
 
-from bus.binding import METHODS, STREAMING, error_payload
-from bus.consumer import Delivery
-from bus.envelope import BudgetExhausted, Envelope, Kind
-from bus.streams import StreamBus
-from bus.task_store import RedisTaskStore
+from podium.bus.binding import METHODS, STREAMING, error_payload
+from podium.bus.consumer import Delivery
+from podium.bus.envelope import BudgetExhausted, Envelope, Kind
+from podium.bus.streams import StreamBus
+from podium.bus.task_store import RedisTaskStore
 
 logger = logging.getLogger(__name__)
 

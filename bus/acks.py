@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 
-from bus.backoff import Backoff
+from podium.bus.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 

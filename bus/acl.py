@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bus.keys import Keys, validate_name
+from podium.bus.keys import Keys, validate_name
 
 ORCHESTRATOR = "orchestrator"
 SERVICE_USERS = ("admin", "registry", "mcp")

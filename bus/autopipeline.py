@@ -27,7 +27,7 @@ from typing import Any, Literal
 from redis.commands.core import AsyncCoreCommands
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bus.connection import is_embedded
+from podium.bus.connection import is_embedded
 
 logger = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ import httpx
 from a2a.client.errors import A2AClientError
 from redis.exceptions import OutOfMemoryError
 
-from bus.envelope import FIELD, Envelope
-from bus.keys import Keys
-from bus.notify import notifier_for
+from podium.bus.envelope import FIELD, Envelope
+from podium.bus.keys import Keys
+from podium.bus.notify import notifier_for
 
 DEFAULT_CAPACITY = 1000
 DEFAULT_RETRY_AFTER_S = 1.0

@@ -26,8 +26,8 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP, A2AError, InternalError
 
-from bus.errors import ConfigError
-from bus.keys import Keys, validate_name
+from podium.bus.errors import ConfigError
+from podium.bus.keys import Keys, validate_name
 
 BINDING = "redis-streams"
 SCHEME = "redis-streams"

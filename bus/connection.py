@@ -19,7 +19,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bus.errors import ConfigError
+from podium.bus.errors import ConfigError
 
 if TYPE_CHECKING:
     import fakeredis

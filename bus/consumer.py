@@ -24,14 +24,14 @@ import anyio
 from anyio.abc import TaskStatus
 from redis.exceptions import ResponseError
 
-from bus.acks import AckBatcher
-from bus.backoff import TRANSIENT, Backoff, out_of_memory
-from bus.envelope import FIELD, Envelope
-from bus.errors import BusClosed, ConfigError, EnvelopeError
-from bus.jobs import Job, JobQueue
-from bus.keys import validate_name
-from bus.redelivery import Redelivery
-from bus.streams import StreamBus, decode_entry, field, stream_entries, text
+from podium.bus.acks import AckBatcher
+from podium.bus.backoff import TRANSIENT, Backoff, out_of_memory
+from podium.bus.envelope import FIELD, Envelope
+from podium.bus.errors import BusClosed, ConfigError, EnvelopeError
+from podium.bus.jobs import Job, JobQueue
+from podium.bus.keys import validate_name
+from podium.bus.redelivery import Redelivery
+from podium.bus.streams import StreamBus, decode_entry, field, stream_entries, text
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bus.errors import EnvelopeError
+from podium.bus.errors import EnvelopeError
 
 SCHEMA_VERSION = 1
 FIELD = "e"  # the single field of every stream entry

@@ -17,8 +17,8 @@ from typing import Any
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
-from bus.connection import is_embedded
-from bus.errors import ConfigError
+from podium.bus.connection import is_embedded
+from podium.bus.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from bus.connection import is_embedded
+from podium.bus.connection import is_embedded
 
 _Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Event]
 

@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 from redis.exceptions import RedisError
 
-from bus.backoff import Backoff
+from podium.bus.backoff import Backoff
 
 PING_TIMEOUT_S = 2.0
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import anyio
 
-from bus.backoff import TRANSIENT
-from bus.envelope import FIELD, Envelope
-from bus.jobs import Job
-from bus.streams import StreamBus, error_reply, field, text
+from podium.bus.backoff import TRANSIENT
+from podium.bus.envelope import FIELD, Envelope
+from podium.bus.jobs import Job
+from podium.bus.streams import StreamBus, error_reply, field, text
 
-logger = logging.getLogger("bus.consumer")
+logger = logging.getLogger("podium.bus.consumer")
 
 
 class Redelivery:

@@ -25,8 +25,8 @@ from typing import Any
 
 import anyio
 
-from bus.backoff import Backoff
-from bus.keys import Keys
+from podium.bus.backoff import Backoff
+from podium.bus.keys import Keys
 
 logger = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from typing import Any
 
 from redis.exceptions import OutOfMemoryError, ResponseError
 
-from bus.autopipeline import coalesced
-from bus.envelope import FIELD, Envelope, Kind
-from bus.errors import EnvelopeError
-from bus.keys import Keys
-from bus.notify import StreamNotifier, notifier_for
+from podium.bus.autopipeline import coalesced
+from podium.bus.envelope import FIELD, Envelope, Kind
+from podium.bus.errors import EnvelopeError
+from podium.bus.keys import Keys
+from podium.bus.notify import StreamNotifier, notifier_for
 
 logger = logging.getLogger(__name__)
 

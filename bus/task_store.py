@@ -34,10 +34,10 @@ from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
 from a2a.utils.proto_utils import to_stream_response
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 
-from bus.autopipeline import coalesced
-from bus.backoff import TRANSIENT, through_outages
-from bus.keys import Keys
-from bus.notify import notifier_for
+from podium.bus.autopipeline import coalesced
+from podium.bus.backoff import TRANSIENT, through_outages
+from podium.bus.keys import Keys
+from podium.bus.notify import notifier_for
 
 logger = logging.getLogger(__name__)
 

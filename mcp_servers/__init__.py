@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from mcp_servers.errors import (
+from podium.mcp_servers.errors import (
     AllowedHostError,
     BoardLimitError,
     DocsPathError,
@@ -30,9 +30,9 @@ __all__ = [
 ]
 
 SERVERS: dict[str, str] = {
-    "docs": "mcp_servers.docs",
-    "calc": "mcp_servers.calc",
-    "blackboard": "mcp_servers.blackboard",
+    "docs": "podium.mcp_servers.docs",
+    "calc": "podium.mcp_servers.calc",
+    "blackboard": "podium.mcp_servers.blackboard",
 }
 
 
@@ -44,6 +44,6 @@ def create_server(name: str, **options: Any) -> Any:
     module = SERVERS.get(name)
     if module is None:
         raise UnknownServerError(f"unknown MCP server {name!r}; choose from {', '.join(sorted(SERVERS))}")
-    from bus.telemetry import traced_tools
+    from podium.bus.telemetry import traced_tools
 
     return traced_tools(importlib.import_module(module).create_server(**options), name)

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from mcp_servers.errors import ExpressionError
-from mcp_servers.expr import (
+from podium.mcp_servers.errors import ExpressionError
+from podium.mcp_servers.expr import (
     CONTEXT,
     MAX_LENGTH,
     MAX_MAGNITUDE,

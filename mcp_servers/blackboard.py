@@ -17,11 +17,11 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from bus.connection import connect
-from bus.keys import Keys
-from mcp_servers.board import MAX_AUTHOR, MAX_KEY, Board, Limits, StoredNote
-from mcp_servers.errors import BoardLimitError
-from mcp_servers.tooling import default_server, state, tool
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
+from podium.mcp_servers.board import MAX_AUTHOR, MAX_KEY, Board, Limits, StoredNote
+from podium.mcp_servers.errors import BoardLimitError
+from podium.mcp_servers.tooling import default_server, state, tool
 
 PREVIEW = 200
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bus.keys import Keys, validate_name
-from mcp_servers.errors import BoardLimitError
+from podium.bus.keys import Keys, validate_name
+from podium.mcp_servers.errors import BoardLimitError
 
 MAX_KEY = 200
 MAX_AUTHOR = 128

@@ -17,9 +17,9 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from mcp_servers import arith
-from mcp_servers.errors import ExpressionError
-from mcp_servers.tooling import default_server, tool
+from podium.mcp_servers import arith
+from podium.mcp_servers.errors import ExpressionError
+from podium.mcp_servers.tooling import default_server, tool
 
 MAX_VALUES = 10_000
 MAX_PERCENTILES = 101

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from mcp_servers.errors import DocsPathError
+from podium.mcp_servers.errors import DocsPathError
 
 logger = logging.getLogger(__name__)
 

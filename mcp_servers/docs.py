@@ -20,10 +20,10 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from pydantic import BaseModel, Field
 
-from mcp_servers import corpus
-from mcp_servers.bm25 import BM25Index, snippet
-from mcp_servers.errors import DocsPathError
-from mcp_servers.tooling import default_server, state, tool
+from podium.mcp_servers import corpus
+from podium.mcp_servers.bm25 import BM25Index, snippet
+from podium.mcp_servers.errors import DocsPathError
+from podium.mcp_servers.tooling import default_server, state, tool
 
 logger = logging.getLogger(__name__)
 

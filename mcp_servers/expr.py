@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from mcp_servers.errors import ExpressionError
+from podium.mcp_servers.errors import ExpressionError
 
 MAX_LENGTH = 1000
 MAX_DEPTH = 60

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp_servers.errors import AllowedHostError
+from podium.mcp_servers.errors import AllowedHostError
 
 logger = logging.getLogger(__name__)
 

@@ -28,10 +28,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-import mcp_servers
-from bus.connection import is_loopback
-from mcp_servers.errors import McpServersError
-from mcp_servers.rebinding import HOSTS_ENV, ORIGINS_ENV, AllowedHosts, RebindingGuard
+from podium import mcp_servers
+from podium.bus.connection import is_loopback
+from podium.mcp_servers.errors import McpServersError
+from podium.mcp_servers.rebinding import HOSTS_ENV, ORIGINS_ENV, AllowedHosts, RebindingGuard
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def run_http(
         flush=True,
     )
     uvicorn.run(
-        "mcp_servers.serve:create_app",
+        "podium.mcp_servers.serve:create_app",
         factory=True,
         host=host,
         port=port,

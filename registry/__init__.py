@@ -10,9 +10,9 @@ loads them.
 import importlib as _importlib
 import typing as _typing
 
-from registry.cards import card_from_json, card_to_dict, cards_dir, load_card, validate_card
-from registry.entries import AgentEntry, Instance, Match, new_instance_id
-from registry.errors import (
+from podium.registry.cards import card_from_json, card_to_dict, cards_dir, load_card, validate_card
+from podium.registry.entries import AgentEntry, Instance, Match, new_instance_id
+from podium.registry.errors import (
     AgentNotFound,
     CardError,
     FetchError,
@@ -31,20 +31,20 @@ from registry.errors import (
 )
 
 if _typing.TYPE_CHECKING:
-    from registry.fetch import fetch_card
-    from registry.http import Settings, create_app
-    from registry.signing import CardSigner, KeyPair, TrustedKeys, generate_keypair
-    from registry.store import Registry
+    from podium.registry.fetch import fetch_card
+    from podium.registry.http import Settings, create_app
+    from podium.registry.signing import CardSigner, KeyPair, TrustedKeys, generate_keypair
+    from podium.registry.store import Registry
 
 _LAZY = {
-    "fetch_card": "registry.fetch",
-    "Settings": "registry.http",
-    "create_app": "registry.http",
-    "CardSigner": "registry.signing",
-    "KeyPair": "registry.signing",
-    "TrustedKeys": "registry.signing",
-    "generate_keypair": "registry.signing",
-    "Registry": "registry.store",
+    "fetch_card": "podium.registry.fetch",
+    "Settings": "podium.registry.http",
+    "create_app": "podium.registry.http",
+    "CardSigner": "podium.registry.signing",
+    "KeyPair": "podium.registry.signing",
+    "TrustedKeys": "podium.registry.signing",
+    "generate_keypair": "podium.registry.signing",
+    "Registry": "podium.registry.store",
 }
 
 

@@ -22,11 +22,11 @@ from a2a.types import AgentCard, AgentInterface, SecurityRequirement, StringList
 from a2a.utils.constants import PROTOCOL_VERSION_CURRENT
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 
-from bus.keys import validate_name
-from registry.errors import CardError
+from podium.bus.keys import validate_name
+from podium.registry.errors import CardError
 
 if TYPE_CHECKING:
-    from registry.signing import CardSigner
+    from podium.registry.signing import CardSigner
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,9 @@ def load_card(
     if security_token_required:
         require_bearer(card, source)
     if signer is None and os.environ.get("PODIUM_SIGNING_KEY"):
-        from registry.signing import CardSigner  # PyJWT and cryptography: only for a process that signs
+        from podium.registry.signing import (
+            CardSigner,
+        )  # PyJWT and cryptography: only for a process that signs
 
         signer = CardSigner.from_env()
     changed = card.SerializeToString(deterministic=True) != before

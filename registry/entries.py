@@ -12,8 +12,8 @@ from typing import Any
 
 from a2a.types import AgentCard
 
-from bus.backpressure import QueueStats
-from registry.cards import card_to_dict
+from podium.bus.backpressure import QueueStats
+from podium.registry.cards import card_to_dict
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,9 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import ParseError
 from google.protobuf.message import Message
 
-from bus.binding import SCHEME as BUS_SCHEME
-from registry.cards import MAX_CARD_BYTES, validate_card
-from registry.errors import (
+from podium.bus.binding import SCHEME as BUS_SCHEME
+from podium.registry.cards import MAX_CARD_BYTES, validate_card
+from podium.registry.errors import (
     CardError,
     FetchError,
     NotAnAgentCard,

@@ -31,12 +31,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bus.connection import is_loopback
-from registry import errors
-from registry.card_http import REGISTRY_CARD_MAX_AGE_S, card_response
-from registry.cards import MAX_CARD_BYTES, card_from_json, card_to_dict, registry_name
-from registry.fetch import DEFAULT_TIMEOUT, check_card_urls, fetch_card
-from registry.store import Registry
+from podium.bus.connection import is_loopback
+from podium.registry import errors
+from podium.registry.card_http import REGISTRY_CARD_MAX_AGE_S, card_response
+from podium.registry.cards import MAX_CARD_BYTES, card_from_json, card_to_dict, registry_name
+from podium.registry.fetch import DEFAULT_TIMEOUT, check_card_urls, fetch_card
+from podium.registry.store import Registry
 
 logger = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from jwt.exceptions import InvalidKeyError
 
-from bus.keys import validate_name
-from registry.errors import InvalidSignature, SigningKeyError, UnknownKey, UnsignedCard
+from podium.bus.keys import validate_name
+from podium.registry.errors import InvalidSignature, SigningKeyError, UnknownKey, UnsignedCard
 
 ALGORITHMS = ("ES256", "EdDSA")
 

@@ -27,13 +27,13 @@ import anyio
 from a2a.types import AgentCard
 from redis.exceptions import NoPermissionError, RedisError
 
-from bus.backpressure import Inboxes
-from bus.keys import Keys, validate_name
-from registry.cards import card_from_json, card_to_dict, validate_card
-from registry.entries import AgentEntry, Instance, Match, instance_from_json, new_instance_id
-from registry.errors import CardError, NameTaken, SignatureError
-from registry.ranking import BM25, skill_terms
-from registry.signing import TrustedKeys
+from podium.bus.backpressure import Inboxes
+from podium.bus.keys import Keys, validate_name
+from podium.registry.cards import card_from_json, card_to_dict, validate_card
+from podium.registry.entries import AgentEntry, Instance, Match, instance_from_json, new_instance_id
+from podium.registry.errors import CardError, NameTaken, SignatureError
+from podium.registry.ranking import BM25, skill_terms
+from podium.registry.signing import TrustedKeys
 
 logger = logging.getLogger(__name__)
 

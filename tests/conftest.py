@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from bus.connection import connect
-from bus.keys import Keys
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
 from tests.support import CI, INSTALL_HINT, REDIS_CLI, REDIS_SERVER, RedisServer, no_redis_server
 
 

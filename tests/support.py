@@ -149,7 +149,7 @@ class Proc:
 
     @classmethod
     def podium(cls, *args: str, env: Mapping[str, str] | None = None) -> Proc:
-        return cls([sys.executable, "-m", "agents.cli", *args], env=env)
+        return cls([sys.executable, "-m", "podium.agents.cli", *args], env=env)
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")

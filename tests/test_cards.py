@@ -12,9 +12,9 @@ from a2a.types import AgentCard, AgentInterface
 from a2a.utils.proto_utils import validate_proto_required_fields
 from google.protobuf.json_format import ParseDict
 
-from registry.cards import card_from_json, card_names, card_to_dict, cards_dir, load_card
-from registry.errors import CardError
-from registry.signing import CardSigner, TrustedKeys, generate_keypair
+from podium.registry.cards import card_from_json, card_names, card_to_dict, cards_dir, load_card
+from podium.registry.errors import CardError
+from podium.registry.signing import CardSigner, TrustedKeys, generate_keypair
 
 CARDS = Path(__file__).resolve().parent.parent / "cards"
 EXPECTED = {"orchestrator", "researcher", "analyst", "writer", "reviewer", "echo"}
@@ -175,7 +175,7 @@ def test_stale_file_signatures_are_dropped_when_the_card_is_completed(
     signed = CardSigner.from_file(pair.private).sign(load_card("echo"))
     path = write(tmp_path, "echo", card_to_dict(signed))
     assert load_card(path).signatures  # unchanged card: the file's signature still covers it
-    with caplog.at_level(logging.WARNING, logger="registry.cards"):
+    with caplog.at_level(logging.WARNING, logger="podium.registry.cards"):
         card = load_card(path, interfaces=interfaces("echo"))
     assert not card.signatures
     assert "PODIUM_SIGNING_KEY" in caplog.text

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from agents import cli
+from podium.agents import cli
 from tests.support import ROOT
 
 UNREACHABLE = "redis://127.0.0.1:1/0"  # refused at once; nothing in these cases may wait for it
@@ -137,7 +137,7 @@ FIRST_OF_EACH = list({(x.args or ("",))[0]: x for x in reversed(MISTAKES)}.value
 @pytest.mark.parametrize("mistake", FIRST_OF_EACH, ids=[x.id for x in FIRST_OF_EACH])
 def test_a_usage_mistake_is_one_line_and_exit_2_in_a_real_process(mistake: Mistake) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "agents.cli", *mistake.args],
+        [sys.executable, "-m", "podium.agents.cli", *mistake.args],
         env=_env(mistake.env),
         cwd=ROOT,
         capture_output=True,
@@ -169,7 +169,9 @@ def test_every_command_has_usage_mistakes_here() -> None:
 
 
 def test_a_command_whose_module_is_missing_says_so_in_one_line(monkeypatch, capsys) -> None:
-    monkeypatch.setitem(cli.COMMANDS, "ghost", ("agents.commands.ghost", "a command not in this build"))
+    monkeypatch.setitem(
+        cli.COMMANDS, "ghost", ("podium.agents.commands.ghost", "a command not in this build")
+    )
     assert cli.main(["ghost", "--any", "thing"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == ["podium: 'ghost' is not available in this build"]

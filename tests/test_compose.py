@@ -25,10 +25,10 @@ import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from agents.cli import COMMANDS, build_parser
-from agents.commands.acl import TOKENS, read_env_file
-from bus.acl import password_variable
-from registry.cards import card_names
+from podium.agents.cli import COMMANDS, build_parser
+from podium.agents.commands.acl import TOKENS, read_env_file
+from podium.bus.acl import password_variable
+from podium.registry.cards import card_names
 from tests.agents.agent_procs import READY, fetch_card
 from tests.support import REDIS_SERVER, ROOT, Proc, RedisServer, free_port, port_open, wait_until
 
@@ -133,7 +133,7 @@ def secrets(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], P
         [
             sys.executable,
             "-m",
-            "agents.cli",
+            "podium.agents.cli",
             "acl",
             "--env-file",
             ".env",

@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bus.keys import Keys
+from podium.bus.keys import Keys
 from tests.agents.agent_procs import AgentProc
 from tests.support import ROOT
 

@@ -18,9 +18,9 @@ import secrets
 import sys
 from pathlib import Path
 
-from bus.acl import SERVICE_USERS, acl_file, password_variable, users
-from bus.keys import Keys
-from registry.cards import card_names
+from podium.bus.acl import SERVICE_USERS, acl_file, password_variable, users
+from podium.bus.keys import Keys
+from podium.registry.cards import card_names
 
 TOKENS = ("PODIUM_A2A_TOKEN", "PODIUM_MCP_TOKEN", "PODIUM_REGISTRY_TOKEN")
 

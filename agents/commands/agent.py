@@ -11,7 +11,7 @@ import sys
 
 import anyio
 
-from agents.runtime import (
+from podium.agents.runtime import (
     DEFAULT_STARTUP_TIMEOUT_S,
     STARTUP_TIMEOUT_ENV,
     AgentRuntime,
@@ -19,8 +19,8 @@ from agents.runtime import (
     StartupError,
     print_ready,
 )
-from bus.errors import ConfigError
-from registry.errors import RegistryError
+from podium.bus.errors import ConfigError
+from podium.registry.errors import RegistryError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"podium agent: {exc}", file=sys.stderr)
         return 2
-    from agents.tools import MountError
+    from podium.agents.tools import MountError
 
     try:
         anyio.run(lambda: AgentRuntime(config).run(on_ready=print_ready))

@@ -13,12 +13,12 @@ from typing import Any
 import anyio
 from redis.exceptions import RedisError
 
-from agents.orchestrator.breaker import breaker_states
-from bus.connection import connect, redact
-from bus.errors import ConfigError
-from bus.keys import Keys
-from registry.entries import AgentEntry
-from registry.store import Registry
+from podium.agents.orchestrator.breaker import breaker_states
+from podium.bus.connection import connect, redact
+from podium.bus.errors import ConfigError
+from podium.bus.keys import Keys
+from podium.registry.entries import AgentEntry
+from podium.registry.store import Registry
 
 NO_REDIS = (
     "podium agents: REDIS_URL is not set, so there is nothing to list: without it `podium up` runs the "

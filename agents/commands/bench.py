@@ -9,22 +9,25 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from agents.cli import Parser
+from podium.agents.cli import Parser
 
 # name -> (module, one-line help); adding a benchmark is one line here.
 BENCHMARKS: dict[str, tuple[str, str]] = {
-    "bus": ("bench.bus", "bus throughput: Podium's consumer loop against the same loop in raw redis-py"),
-    "hop": ("bench.hop", "one A2A hop over the bus against bare a2a-sdk over HTTP"),
+    "bus": (
+        "podium.bench.bus",
+        "bus throughput: Podium's consumer loop against the same loop in raw redis-py",
+    ),
+    "hop": ("podium.bench.hop", "one A2A hop over the bus against bare a2a-sdk over HTTP"),
     "relay": (
-        "bench.relay",
+        "podium.bench.relay",
         "consume-and-republish through a Consumer against the same work in raw redis-py",
     ),
     "footprint": (
-        "bench.footprint",
+        "podium.bench.footprint",
         "idle memory and time to ready of each agent against a bare a2a-sdk server",
     ),
     "fanout": (
-        "bench.fanout",
+        "podium.bench.fanout",
         "independent steps through the orchestrator: wall time against the slowest branch",
     ),
 }

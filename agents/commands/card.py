@@ -16,9 +16,16 @@ from pathlib import Path
 
 from a2a.utils.constants import PROTOCOL_VERSION_CURRENT
 
-from registry.cards import card_from_json, card_names, card_path, card_to_dict, load_card, validate_card
-from registry.errors import CardError, RegistryError, SigningKeyError
-from registry.signing import ALGORITHMS, CardSigner, TrustedKeys, generate_keypair
+from podium.registry.cards import (
+    card_from_json,
+    card_names,
+    card_path,
+    card_to_dict,
+    load_card,
+    validate_card,
+)
+from podium.registry.errors import CardError, RegistryError, SigningKeyError
+from podium.registry.signing import ALGORITHMS, CardSigner, TrustedKeys, generate_keypair
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -16,10 +16,10 @@ from functools import partial
 import anyio
 from redis.exceptions import RedisError
 
-from agents.console.app import DEFAULT_PORT, TOKEN_ENV, Settings
-from bus.connection import connect, is_loopback, redact
-from bus.errors import ConfigError
-from bus.keys import Keys
+from podium.agents.console.app import DEFAULT_PORT, TOKEN_ENV, Settings
+from podium.bus.connection import connect, is_loopback, redact
+from podium.bus.errors import ConfigError
+from podium.bus.keys import Keys
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"podium console: {exc}", file=sys.stderr)
         return 2
-    from agents.console.launch import listen, server
+    from podium.agents.console.launch import listen, server
 
     try:
         sock = listen(args.host, args.port)

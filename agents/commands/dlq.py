@@ -16,10 +16,10 @@ from typing import Any
 import anyio
 from redis.exceptions import RedisError
 
-from bus.connection import connect, redact
-from bus.errors import ConfigError
-from bus.keys import DEFAULT_NAMESPACE, Keys, validate_name
-from bus.streams import DeadLetter, StreamBus, text
+from podium.bus.connection import connect, redact
+from podium.bus.errors import ConfigError
+from podium.bus.keys import DEFAULT_NAMESPACE, Keys, validate_name
+from podium.bus.streams import DeadLetter, StreamBus, text
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

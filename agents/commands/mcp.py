@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from mcp_servers import SERVERS, AllowedHostError
+from podium.mcp_servers import SERVERS, AllowedHostError
 
 DEFAULT_PORTS = {"docs": 8710, "calc": 8711, "blackboard": 8712}
 
@@ -72,8 +72,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bus.telemetry import setup as setup_tracing
-    from mcp_servers import corpus, serve
+    from podium.bus.telemetry import setup as setup_tracing
+    from podium.mcp_servers import corpus, serve
 
     setup_tracing(f"podium-mcp-{args.name}")
 

@@ -19,14 +19,14 @@ from collections.abc import Iterator
 import anyio
 import uvicorn
 
-from bus.connection import connect, is_loopback, redact
-from bus.errors import ConfigError
-from bus.keys import Keys
-from registry.errors import SigningKeyError
-from registry.fetch import DEFAULT_TIMEOUT
-from registry.http import Settings, create_app
-from registry.signing import TrustedKeys
-from registry.store import Registry
+from podium.bus.connection import connect, is_loopback, redact
+from podium.bus.errors import ConfigError
+from podium.bus.keys import Keys
+from podium.registry.errors import SigningKeyError
+from podium.registry.fetch import DEFAULT_TIMEOUT
+from podium.registry.http import Settings, create_app
+from podium.registry.signing import TrustedKeys
+from podium.registry.store import Registry
 
 logger = logging.getLogger("podium.registry")
 

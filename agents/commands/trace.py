@@ -17,10 +17,10 @@ import anyio
 import httpx
 from redis.exceptions import RedisError
 
-from agents.orchestrator.trace import TraceEntry, read_trace, timeline
-from bus.connection import connect, redact
-from bus.errors import ConfigError
-from bus.keys import Keys
+from podium.agents.orchestrator.trace import TraceEntry, read_trace, timeline
+from podium.bus.connection import connect, redact
+from podium.bus.errors import ConfigError
+from podium.bus.keys import Keys
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 

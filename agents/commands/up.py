@@ -13,13 +13,13 @@ import sys
 import anyio
 from redis.exceptions import RedisError
 
-from agents.runtime import (
+from podium.agents.runtime import (
     DEFAULT_STARTUP_TIMEOUT_S,
     STARTUP_TIMEOUT_ENV,
     StartupError,
     startup_timeout_from_env,
 )
-from agents.up import (
+from podium.agents.up import (
     REGISTRY_PORT,
     UpConfig,
     UpError,
@@ -28,11 +28,11 @@ from agents.up import (
     run_embedded,
     run_processes,
 )
-from bus.connection import connect
-from bus.errors import ConfigError
-from bus.eviction import allowed_from_env
-from bus.keys import Keys
-from registry.errors import RegistryError
+from podium.bus.connection import connect
+from podium.bus.errors import ConfigError
+from podium.bus.eviction import allowed_from_env
+from podium.bus.keys import Keys
+from podium.registry.errors import RegistryError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    from agents.tools import MountError
+    from podium.agents.tools import MountError
 
     try:
         try:

@@ -28,13 +28,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from agents.console import data
-from agents.console.asker import MAX_QUESTION, Asker, AskError
-from agents.console.live import Feeds
-from agents.console.live import event as live_event
-from bus.connection import is_loopback
-from bus.keys import Keys, validate_name
-from bus.streams import StreamBus
+from podium.agents.console import data
+from podium.agents.console.asker import MAX_QUESTION, Asker, AskError
+from podium.agents.console.live import Feeds
+from podium.agents.console.live import event as live_event
+from podium.bus.connection import is_loopback
+from podium.bus.keys import Keys, validate_name
+from podium.bus.streams import StreamBus
 
 logger = logging.getLogger(__name__)
 

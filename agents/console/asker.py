@@ -17,8 +17,8 @@ from a2a.types.a2a_pb2 import AgentCard, Role, SendMessageRequest
 from anyio.abc import TaskGroup
 from google.protobuf.json_format import ParseDict
 
-from bus.keys import Keys
-from registry.store import Registry
+from podium.bus.keys import Keys
+from podium.registry.store import Registry
 
 logger = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from a2a.types.a2a_pb2 import Task, TaskState
 from google.protobuf.json_format import MessageToDict
 from redis.exceptions import ResponseError
 
-from agents.orchestrator.breaker import breaker_states
-from agents.orchestrator.trace import TraceEntry, read_trace
-from bus.keys import Keys
-from bus.streams import DeadLetter, StreamBus, text
-from registry.store import Registry
+from podium.agents.orchestrator.breaker import breaker_states
+from podium.agents.orchestrator.trace import TraceEntry, read_trace
+from podium.bus.keys import Keys
+from podium.bus.streams import DeadLetter, StreamBus, text
+from podium.registry.store import Registry
 
 TASK_LIMIT = 200  # the most recent tasks the list considers
 TERMINAL = {"completed", "failed", "canceled", "rejected"}

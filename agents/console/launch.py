@@ -16,9 +16,9 @@ from typing import Any
 
 import uvicorn
 
-from agents.console.app import DEFAULT_PORT, TOKEN_ENV, Settings, create_app
-from agents.runtime import QuietServer
-from bus.keys import Keys
+from podium.agents.console.app import DEFAULT_PORT, TOKEN_ENV, Settings, create_app
+from podium.agents.runtime import QuietServer
+from podium.bus.keys import Keys
 
 
 def server(

@@ -19,10 +19,10 @@ from typing import Any
 import anyio
 from redis.asyncio.cluster import RedisCluster
 
-from agents.console import data
-from bus.connection import is_embedded
-from bus.keys import Keys
-from bus.streams import text
+from podium.agents.console import data
+from podium.bus.connection import is_embedded
+from podium.bus.keys import Keys
+from podium.bus.streams import text
 
 KEEPALIVE_S = 15.0  # a comment line now and then, so proxies and browsers keep the stream open
 
@@ -123,6 +123,6 @@ class Feeds:
 
 
 async def _dlq_counts(redis: Any, keys: Keys) -> dict[str, int]:
-    from bus.streams import StreamBus
+    from podium.bus.streams import StreamBus
 
     return await data.dead_letter_counts(StreamBus(redis, keys))

@@ -8,10 +8,10 @@ offline agent never loads it.
 
 import typing as _typing
 
-from agents.llm.engine import Engine, engine_from_env
-from agents.llm.errors import LLMAuthError, LLMBadRequest, LLMError, LLMRateLimited, LLMUnavailable
-from agents.llm.loop import LoopResult, StopReason, ToolCallRecord, call_key, run_tool_loop
-from agents.llm.messages import (
+from podium.agents.llm.engine import Engine, engine_from_env
+from podium.agents.llm.errors import LLMAuthError, LLMBadRequest, LLMError, LLMRateLimited, LLMUnavailable
+from podium.agents.llm.loop import LoopResult, StopReason, ToolCallRecord, call_key, run_tool_loop
+from podium.agents.llm.messages import (
     Block,
     Completion,
     Message,
@@ -21,8 +21,8 @@ from agents.llm.messages import (
     ToolResultBlock,
     Usage,
 )
-from agents.llm.retry import NO_RETRY, RetryPolicy
-from agents.llm.scripted import EngineRequest, ScriptedEngine
+from podium.agents.llm.retry import NO_RETRY, RetryPolicy
+from podium.agents.llm.scripted import EngineRequest, ScriptedEngine
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 if _typing.TYPE_CHECKING:
-    from agents.llm.anthropic_engine import DEFAULT_MODEL, AnthropicEngine
+    from podium.agents.llm.anthropic_engine import DEFAULT_MODEL, AnthropicEngine
 
 _CLAUDE = ("AnthropicEngine", "DEFAULT_MODEL")
 
@@ -62,7 +62,7 @@ _CLAUDE = ("AnthropicEngine", "DEFAULT_MODEL")
 def __getattr__(name: str) -> _typing.Any:
     if name not in _CLAUDE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from agents.llm import anthropic_engine
+    from podium.agents.llm import anthropic_engine
 
     for loaded in _CLAUDE:  # imported now: from here on plain module attributes
         globals()[loaded] = getattr(anthropic_engine, loaded)

@@ -16,8 +16,8 @@ import anthropic
 import httpx2
 from anthropic.types import Message as AnthropicMessage
 
-from agents.llm.errors import LLMAuthError, LLMBadRequest, LLMError, LLMRateLimited, LLMUnavailable
-from agents.llm.messages import (
+from podium.agents.llm.errors import LLMAuthError, LLMBadRequest, LLMError, LLMRateLimited, LLMUnavailable
+from podium.agents.llm.messages import (
     Block,
     Completion,
     Message,
@@ -27,8 +27,8 @@ from agents.llm.messages import (
     ToolResultBlock,
     Usage,
 )
-from agents.llm.retry import RetryPolicy, is_retryable_status, retry_after_seconds
-from agents.tools import ToolSpec
+from podium.agents.llm.retry import RetryPolicy, is_retryable_status, retry_after_seconds
+from podium.agents.tools import ToolSpec
 
 logger = logging.getLogger(__name__)
 

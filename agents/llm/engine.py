@@ -6,11 +6,11 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from agents.llm.messages import Completion, Message
-from agents.tools import ToolSpec
+from podium.agents.llm.messages import Completion, Message
+from podium.agents.tools import ToolSpec
 
 if TYPE_CHECKING:
-    from agents.llm.anthropic_engine import AnthropicEngine
+    from podium.agents.llm.anthropic_engine import AnthropicEngine
 
 
 @runtime_checkable
@@ -40,6 +40,6 @@ def engine_from_env(env: Mapping[str, str] | None = None, **options: Any) -> Ant
     if not key:
         return None
     # Claude's client (anthropic, httpx2: tens of MB) is loaded only by a process that has a key.
-    from agents.llm.anthropic_engine import DEFAULT_MODEL, AnthropicEngine
+    from podium.agents.llm.anthropic_engine import DEFAULT_MODEL, AnthropicEngine
 
     return AnthropicEngine(api_key=key, model=env.get("PODIUM_MODEL", "").strip() or DEFAULT_MODEL, **options)

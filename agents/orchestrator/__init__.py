@@ -11,19 +11,19 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "BudgetExceeded": "agents.orchestrator.errors",
-    "DelegationError": "agents.orchestrator.errors",
-    "LoopDetected": "agents.orchestrator.errors",
-    "OrchestratorError": "agents.orchestrator.errors",
-    "PlanError": "agents.orchestrator.errors",
-    "Orchestrator": "agents.orchestrator.executor",
-    "Plan": "agents.orchestrator.plan",
-    "parse_plan": "agents.orchestrator.plan",
-    "validate_plan": "agents.orchestrator.plan",
-    "OfflinePlanner": "agents.orchestrator.planner",
-    "split_request": "agents.orchestrator.planner",
-    "TraceEntry": "agents.orchestrator.trace",
-    "read_trace": "agents.orchestrator.trace",
+    "BudgetExceeded": "podium.agents.orchestrator.errors",
+    "DelegationError": "podium.agents.orchestrator.errors",
+    "LoopDetected": "podium.agents.orchestrator.errors",
+    "OrchestratorError": "podium.agents.orchestrator.errors",
+    "PlanError": "podium.agents.orchestrator.errors",
+    "Orchestrator": "podium.agents.orchestrator.executor",
+    "Plan": "podium.agents.orchestrator.plan",
+    "parse_plan": "podium.agents.orchestrator.plan",
+    "validate_plan": "podium.agents.orchestrator.plan",
+    "OfflinePlanner": "podium.agents.orchestrator.planner",
+    "split_request": "podium.agents.orchestrator.planner",
+    "TraceEntry": "podium.agents.orchestrator.trace",
+    "read_trace": "podium.agents.orchestrator.trace",
 }
 
 __all__ = sorted([*_EXPORTS, "build"])
@@ -31,7 +31,7 @@ __all__ = sorted([*_EXPORTS, "build"])
 
 def build(ctx: Any) -> Any:
     """The orchestrator's executor for the agent runtime."""
-    from agents.orchestrator.executor import build as build_executor
+    from podium.agents.orchestrator.executor import build as build_executor
 
     return build_executor(ctx)
 
@@ -39,5 +39,5 @@ def build(ctx: Any) -> Any:
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'agents.orchestrator' has no attribute {name!r}")
+        raise AttributeError(f"module 'podium.agents.orchestrator' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)

@@ -13,7 +13,7 @@ from typing import Any
 from a2a.server.agent_execution import RequestContext
 from google.protobuf.json_format import MessageToDict
 
-from agents.orchestrator.plan import Plan
+from podium.agents.orchestrator.plan import Plan
 
 
 def approval_asks(

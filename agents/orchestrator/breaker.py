@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bus.keys import Keys
+from podium.bus.keys import Keys
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 

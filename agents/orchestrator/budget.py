@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.orchestrator.errors import BudgetExceeded
-from bus.envelope import Budget
+from podium.agents.orchestrator.errors import BudgetExceeded
+from podium.bus.envelope import Budget
 
 # USD per million tokens (input, output), for the spend estimate of model calls.
 PRICE_PER_MTOK = (3.0, 15.0)

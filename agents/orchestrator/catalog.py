@@ -12,8 +12,8 @@ from typing import Any
 
 from a2a.types import AgentSkill
 
-from registry.entries import AgentEntry, Match
-from registry.store import Registry
+from podium.registry.entries import AgentEntry, Match
+from podium.registry.store import Registry
 
 
 @dataclass

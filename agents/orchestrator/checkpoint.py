@@ -15,9 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from agents.orchestrator.plan import Plan
-from agents.orchestrator.results import StepResult
-from bus.keys import Keys
+from podium.agents.orchestrator.plan import Plan
+from podium.agents.orchestrator.results import StepResult
+from podium.bus.keys import Keys
 
 RUN_TTL_S = 7 * 24 * 3600
 

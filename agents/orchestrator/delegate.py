@@ -22,12 +22,12 @@ from a2a.types.a2a_pb2 import AgentCard, GetTaskRequest, Message, SendMessageReq
 from a2a.utils.errors import A2AError, InternalError
 from google.protobuf.json_format import MessageToDict
 
-from agents.orchestrator.errors import BudgetExceeded, DelegationError
-from bus.a2a_client import BusClient
-from bus.backoff import TRANSIENT
-from bus.backpressure import retry_after
-from bus.binding import BINDING
-from bus.envelope import Budget
+from podium.agents.orchestrator.errors import BudgetExceeded, DelegationError
+from podium.bus.a2a_client import BusClient
+from podium.bus.backoff import TRANSIENT
+from podium.bus.backpressure import retry_after
+from podium.bus.binding import BINDING
+from podium.bus.envelope import Budget
 
 PREFERENCE = [BINDING, "JSONRPC", "HTTP+JSON"]
 BUDGET_METADATA_KEY = "podium.budget"  # the budget over HTTP, in the A2A message metadata

@@ -23,13 +23,13 @@ import anyio
 from a2a.helpers.proto_helpers import new_data_part, new_text_part
 from a2a.types.a2a_pb2 import Message, Role
 
-from agents.orchestrator.breaker import OPEN, Breakers
-from agents.orchestrator.budget import Spending
-from agents.orchestrator.catalog import Catalog
-from agents.orchestrator.delegate import Delegator, Reply
-from agents.orchestrator.errors import BudgetExceeded, DelegationError, LoopDetected
-from agents.orchestrator.trace import Trace
-from bus import telemetry
+from podium.agents.orchestrator.breaker import OPEN, Breakers
+from podium.agents.orchestrator.budget import Spending
+from podium.agents.orchestrator.catalog import Catalog
+from podium.agents.orchestrator.delegate import Delegator, Reply
+from podium.agents.orchestrator.errors import BudgetExceeded, DelegationError, LoopDetected
+from podium.agents.orchestrator.trace import Trace
+from podium.bus import telemetry
 
 _KEY_NAMESPACE = uuid.UUID("a5c1e3b2-7d4f-4e1a-9b6c-2f8d0e4a1c37")
 

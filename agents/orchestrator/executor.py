@@ -25,25 +25,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from agents.config import load_config
-from agents.context import AgentContext
-from agents.orchestrator.breaker import Breakers
-from agents.orchestrator.budget import Spending
-from agents.orchestrator.catalog import Catalog
-from agents.orchestrator.checkpoint import Checkpoints
-from agents.orchestrator.delegate import Delegator
-from agents.orchestrator.dispatch import Policy
-from agents.orchestrator.leases import Leases
-from agents.orchestrator.plan import DynamicStep, LoopStep, ParallelStep, Plan, VoteStep
-from agents.orchestrator.planner import OfflinePlanner
-from agents.orchestrator.session import RESUME_KEY, Session
-from agents.orchestrator.settings import OrchestratorSettings, load_settings
-from agents.orchestrator.synth import Answer, Material, offline_answer
-from agents.orchestrator.trace import Trace, read_trace
-from bus.a2a_client import BusClient
-from bus.backoff import TRANSIENT
-from bus.task_store import TERMINAL
-from registry.store import Registry
+from podium.agents.config import load_config
+from podium.agents.context import AgentContext
+from podium.agents.orchestrator.breaker import Breakers
+from podium.agents.orchestrator.budget import Spending
+from podium.agents.orchestrator.catalog import Catalog
+from podium.agents.orchestrator.checkpoint import Checkpoints
+from podium.agents.orchestrator.delegate import Delegator
+from podium.agents.orchestrator.dispatch import Policy
+from podium.agents.orchestrator.leases import Leases
+from podium.agents.orchestrator.plan import DynamicStep, LoopStep, ParallelStep, Plan, VoteStep
+from podium.agents.orchestrator.planner import OfflinePlanner
+from podium.agents.orchestrator.session import RESUME_KEY, Session
+from podium.agents.orchestrator.settings import OrchestratorSettings, load_settings
+from podium.agents.orchestrator.synth import Answer, Material, offline_answer
+from podium.agents.orchestrator.trace import Trace, read_trace
+from podium.bus.a2a_client import BusClient
+from podium.bus.backoff import TRANSIENT
+from podium.bus.task_store import TERMINAL
+from podium.registry.store import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class Orchestrator(AgentExecutor):
         self.engine = ctx.engine
         self.planner: Any = self.offline
         if self.engine is not None:
-            from agents.orchestrator.model import ModelPlanner
+            from podium.agents.orchestrator.model import ModelPlanner
 
             self.planner = ModelPlanner(self.engine, self.offline)
         self._store: Any = None
@@ -105,7 +105,7 @@ class Orchestrator(AgentExecutor):
     async def synthesise(self, material: Material, spending: Spending, trace: Trace) -> Answer:
         if self.engine is None or not material.sections:
             return offline_answer(material)
-        from agents.orchestrator.model import model_answer
+        from podium.agents.orchestrator.model import model_answer
 
         return await model_answer(self.engine, material, spending=spending, trace=trace)
 

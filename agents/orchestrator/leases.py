@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bus.keys import Keys
+from podium.bus.keys import Keys
 
 # KEYS: zset, owners hash. ARGV: task, me, now ms, until ms. 1 when the lease is ours now.
 _ACQUIRE = """

@@ -13,13 +13,21 @@ from typing import Any, Protocol
 
 import anyio
 
-from agents.orchestrator.dispatch import CallSpec
-from agents.orchestrator.errors import DelegationError, StepFailed
-from agents.orchestrator.gates import check
-from agents.orchestrator.plan import Call, DynamicStep, LoopStep, ParallelStep, RouteStep, VoteStep, When
-from agents.orchestrator.results import RefError, StepResult, resolve, select
-from agents.orchestrator.trace import Trace
-from agents.specialists.routing import classify
+from podium.agents.orchestrator.dispatch import CallSpec
+from podium.agents.orchestrator.errors import DelegationError, StepFailed
+from podium.agents.orchestrator.gates import check
+from podium.agents.orchestrator.plan import (
+    Call,
+    DynamicStep,
+    LoopStep,
+    ParallelStep,
+    RouteStep,
+    VoteStep,
+    When,
+)
+from podium.agents.orchestrator.results import RefError, StepResult, resolve, select
+from podium.agents.orchestrator.trace import Trace
+from podium.agents.specialists.routing import classify
 
 
 class Expander(Protocol):

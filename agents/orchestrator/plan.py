@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from agents.orchestrator.errors import PlanError
+from podium.agents.orchestrator.errors import PlanError
 
 STEP_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 # "$request" (the step's text: the request or its part), "$gen"/"$eval" (inside a loop), or

@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agents.orchestrator.catalog import Catalog
-from agents.orchestrator.errors import PlanError
-from agents.orchestrator.plan import (
+from podium.agents.orchestrator.catalog import Catalog
+from podium.agents.orchestrator.errors import PlanError
+from podium.agents.orchestrator.plan import (
     Call,
     DynamicStep,
     Gate,
@@ -26,8 +26,8 @@ from agents.orchestrator.plan import (
     TaskStep,
     validate_plan,
 )
-from agents.specialists.routing import classify
-from agents.specialists.text import key_terms
+from podium.agents.specialists.routing import classify
+from podium.agents.specialists.text import key_terms
 
 ROLE_TAGS: dict[str, set[str]] = {
     "compute": {"math", "calculator", "arithmetic", "calculation", "calculate"},

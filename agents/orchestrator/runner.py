@@ -17,13 +17,13 @@ from typing import Any
 
 import anyio
 
-from agents.orchestrator.checkpoint import Checkpoints
-from agents.orchestrator.delegate import Reply
-from agents.orchestrator.dispatch import CallSpec, Dispatcher
-from agents.orchestrator.errors import BudgetExceeded, DelegationError, LoopDetected, StepFailed
-from agents.orchestrator.gates import Verdict, check
-from agents.orchestrator.patterns import Expander, Patterns, as_text
-from agents.orchestrator.plan import (
+from podium.agents.orchestrator.checkpoint import Checkpoints
+from podium.agents.orchestrator.delegate import Reply
+from podium.agents.orchestrator.dispatch import CallSpec, Dispatcher
+from podium.agents.orchestrator.errors import BudgetExceeded, DelegationError, LoopDetected, StepFailed
+from podium.agents.orchestrator.gates import Verdict, check
+from podium.agents.orchestrator.patterns import Expander, Patterns, as_text
+from podium.agents.orchestrator.plan import (
     Call,
     DynamicStep,
     LoopStep,
@@ -33,9 +33,9 @@ from agents.orchestrator.plan import (
     TaskStep,
     VoteStep,
 )
-from agents.orchestrator.results import RefError, StepResult, resolve
-from agents.orchestrator.trace import Trace
-from bus import telemetry
+from podium.agents.orchestrator.results import RefError, StepResult, resolve
+from podium.agents.orchestrator.trace import Trace
+from podium.bus import telemetry
 
 Approver = Callable[[Any], Awaitable[dict[str, Any] | None]]
 

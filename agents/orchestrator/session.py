@@ -23,24 +23,24 @@ from a2a.server.tasks.task_updater import TaskUpdater
 from a2a.types.a2a_pb2 import Part, Task, TaskState
 from google.protobuf.json_format import MessageToDict
 
-from agents.orchestrator.approval import approval_asks, approval_prompt, parse_decision
-from agents.orchestrator.budget import Spending
-from agents.orchestrator.catalog import Catalog
-from agents.orchestrator.checkpoint import Request, RunState
-from agents.orchestrator.delegate import BUDGET_METADATA_KEY
-from agents.orchestrator.dispatch import Dispatcher
-from agents.orchestrator.errors import BudgetExceeded, OrchestratorError, PlanError
-from agents.orchestrator.plan import Plan, parse_plan, validate_plan
-from agents.orchestrator.runner import Runner
-from agents.orchestrator.synth import gather
-from agents.orchestrator.trace import Trace, TraceEntry
-from bus import telemetry
-from bus.backoff import TRANSIENT, Backoff, through_outages
-from bus.envelope import Budget
-from bus.task_store import TERMINAL
+from podium.agents.orchestrator.approval import approval_asks, approval_prompt, parse_decision
+from podium.agents.orchestrator.budget import Spending
+from podium.agents.orchestrator.catalog import Catalog
+from podium.agents.orchestrator.checkpoint import Request, RunState
+from podium.agents.orchestrator.delegate import BUDGET_METADATA_KEY
+from podium.agents.orchestrator.dispatch import Dispatcher
+from podium.agents.orchestrator.errors import BudgetExceeded, OrchestratorError, PlanError
+from podium.agents.orchestrator.plan import Plan, parse_plan, validate_plan
+from podium.agents.orchestrator.runner import Runner
+from podium.agents.orchestrator.synth import gather
+from podium.agents.orchestrator.trace import Trace, TraceEntry
+from podium.bus import telemetry
+from podium.bus.backoff import TRANSIENT, Backoff, through_outages
+from podium.bus.envelope import Budget
+from podium.bus.task_store import TERMINAL
 
 if TYPE_CHECKING:
-    from agents.orchestrator.executor import Orchestrator
+    from podium.agents.orchestrator.executor import Orchestrator
 
 logger = logging.getLogger(__name__)
 

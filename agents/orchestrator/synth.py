@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.orchestrator.plan import Plan
-from agents.orchestrator.results import StepResult
-from agents.specialists.drafts import SOURCES_HEADING
+from podium.agents.orchestrator.plan import Plan
+from podium.agents.orchestrator.results import StepResult
+from podium.agents.specialists.drafts import SOURCES_HEADING
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")

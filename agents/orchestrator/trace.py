@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from bus.keys import Keys
+from podium.bus.keys import Keys
 
 logger = logging.getLogger(__name__)
 

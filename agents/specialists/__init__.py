@@ -5,9 +5,9 @@ Shared behaviour lives in :mod:`agents.specialists.base`; each module's docstrin
 specialist does offline and with an engine.
 """
 
-from agents.specialists.analyst import Analyst
-from agents.specialists.base import Rejected, Specialist
-from agents.specialists.models import (
+from podium.agents.specialists.analyst import Analyst
+from podium.agents.specialists.base import Rejected, Specialist
+from podium.agents.specialists.models import (
     AnalysisInput,
     AnalysisOutput,
     BlackboardSpec,
@@ -25,9 +25,9 @@ from agents.specialists.models import (
     WriterInput,
     WriterOutput,
 )
-from agents.specialists.researcher import Researcher
-from agents.specialists.reviewer import Reviewer
-from agents.specialists.writer import Writer
+from podium.agents.specialists.researcher import Researcher
+from podium.agents.specialists.reviewer import Reviewer
+from podium.agents.specialists.writer import Writer
 
 __all__ = [
     "AnalysisInput",

@@ -12,9 +12,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from agents.specialists.drafts import Draft, cite, is_claim
-from agents.specialists.models import Change, FeedbackItem, Note
-from agents.specialists.text import key_terms, markers, overlap, sentences, shorten, strip_markers, word_count
+from podium.agents.specialists.drafts import Draft, cite, is_claim
+from podium.agents.specialists.models import Change, FeedbackItem, Note
+from podium.agents.specialists.text import (
+    key_terms,
+    markers,
+    overlap,
+    sentences,
+    shorten,
+    strip_markers,
+    word_count,
+)
 
 SUPPORT = 0.5  # share of a sentence's key terms a note must hold to support it
 

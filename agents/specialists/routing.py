@@ -9,8 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agents.specialists import quantities
-from agents.specialists.text import key_terms
+from podium.agents.specialists import quantities
+from podium.agents.specialists.text import key_terms
 
 Kind = Literal["compute", "review", "revise", "write", "research", "creative"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from mcp_servers.bm25 import tokenize
+from podium.mcp_servers.bm25 import tokenize
 
 # Words that make a sentence a question or an instruction but say nothing about its subject.
 FILLER = frozenset(

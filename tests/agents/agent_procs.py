@@ -12,7 +12,7 @@ from a2a.helpers.proto_helpers import new_text_message
 from a2a.types.a2a_pb2 import AgentCard, Message, Role, SendMessageRequest
 from google.protobuf.json_format import ParseDict
 
-from bus.a2a_client import BusClient
+from podium.bus.a2a_client import BusClient
 from tests.support import Proc, wait_until
 
 READY = re.compile(r"podium agent (\S+) ready: A2A (\S+)")

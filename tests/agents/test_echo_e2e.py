@@ -20,10 +20,10 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.errors import MethodNotFoundError, TaskNotFoundError
 
-from bus.a2a_client import BusClient
-from bus.connection import connect
-from bus.envelope import Envelope, Kind
-from bus.keys import Keys
+from podium.bus.a2a_client import BusClient
+from podium.bus.connection import connect
+from podium.bus.envelope import Envelope, Kind
+from podium.bus.keys import Keys
 from tests.agents.agent_procs import AgentProc, fetch_card, make_client, text_request
 
 pytestmark = pytest.mark.anyio

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from a2a.utils.errors import InvalidParamsError
 
-from bus.a2a_client import BusClient
-from bus.binding import parse_bus_url
-from bus.connection import connect
+from podium.bus.a2a_client import BusClient
+from podium.bus.binding import parse_bus_url
+from podium.bus.connection import connect
 from tests.agents.agent_procs import AgentProc, fetch_card, make_client, text_request
 
 pytestmark = pytest.mark.anyio

@@ -16,10 +16,10 @@ HEAVY = ("fakeredis", "lupa", "anthropic", "mcp", "jwt")
 PROBE = f"""
 import json, sys, anyio
 from contextlib import AsyncExitStack
-import agents.commands.agent, agents.echo, agents.llm, agents.specialists.writer
-from agents import runtime
-from bus.connection import connect
-from registry.cards import load_card
+import podium.agents.commands.agent, podium.agents.echo, podium.agents.llm, podium.agents.specialists.writer
+from podium.agents import runtime
+from podium.bus.connection import connect
+from podium.registry.cards import load_card
 
 async def main():
     async with AsyncExitStack() as stack:

@@ -8,8 +8,8 @@ import email.utils
 import httpx2
 import pytest
 
-import agents.llm
-from agents.llm import (
+import podium.agents.llm as llm_package
+from podium.agents.llm import (
     DEFAULT_MODEL,
     AnthropicEngine,
     Engine,
@@ -28,8 +28,8 @@ from agents.llm import (
     Usage,
     engine_from_env,
 )
-from agents.llm.retry import retry_after_seconds
-from agents.tools import ToolSpec
+from podium.agents.llm.retry import retry_after_seconds
+from podium.agents.tools import ToolSpec
 from tests.agents.test_llm_support import (
     API_KEY,
     MODEL,
@@ -371,9 +371,9 @@ def test_retry_policy_backoff_is_exponential_capped_and_jittered() -> None:
 
 
 def test_exported_members() -> None:
-    exported = set(agents.llm.__all__)
-    assert all(getattr(agents.llm, name) is not None for name in exported)  # some load on first use
-    public = {name for name in vars(agents.llm) if not name.startswith("_")}
+    exported = set(llm_package.__all__)
+    assert all(getattr(llm_package, name) is not None for name in exported)  # some load on first use
+    public = {name for name in vars(llm_package) if not name.startswith("_")}
     assert {"Engine", "AnthropicEngine", "run_tool_loop", "engine_from_env", "LLMError"} <= exported
     assert public - exported <= {
         "TYPE_CHECKING",  # for the names loaded on first use

@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from agents.llm import (
+from podium.agents.llm import (
     EngineRequest,
     LLMUnavailable,
     Message,
@@ -20,8 +20,8 @@ from agents.llm import (
     call_key,
     run_tool_loop,
 )
-from agents.tools import ToolResult, ToolSpec
-from bus.envelope import Budget
+from podium.agents.tools import ToolResult, ToolSpec
+from podium.bus.envelope import Budget
 from tests.agents.test_llm_support import (
     MODEL,
     Calculator,

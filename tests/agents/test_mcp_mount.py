@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from agents.config import AgentConfigError, McpServerConfig, load_config
-from agents.mcp_mount import MountedTools, MountError, Shared, mount_for_agent, tool_name
-from agents.tools import ToolBox
-from bus.keys import Keys
+from podium.agents.config import AgentConfigError, McpServerConfig, load_config
+from podium.agents.mcp_mount import MountedTools, MountError, Shared, mount_for_agent, tool_name
+from podium.agents.tools import ToolBox
+from podium.bus.keys import Keys
 from tests.support import Proc, free_port, port_open, wait_until
 
 pytestmark = pytest.mark.anyio

@@ -14,10 +14,10 @@ import pytest
 from a2a.client.errors import A2AClientError
 from a2a.types.a2a_pb2 import TaskState
 
-from bus.a2a_client import BusClient
-from bus.backpressure import AgentOverloaded, Inboxes, retry_after
-from bus.connection import connect
-from bus.keys import Keys
+from podium.bus.a2a_client import BusClient
+from podium.bus.backpressure import AgentOverloaded, Inboxes, retry_after
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
 from tests.agents.agent_procs import AgentProc, fetch_card, make_client, text_request
 from tests.bus.helpers import until
 from tests.support import REDIS_SERVER, Proc, RedisServer, free_port, no_redis_server, port_open, wait_until

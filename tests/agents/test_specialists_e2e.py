@@ -18,9 +18,9 @@ from a2a.client.client import Client
 from a2a.helpers.proto_helpers import get_data_parts, new_data_part
 from a2a.types.a2a_pb2 import SendMessageRequest, Task, TaskState
 
-from bus.a2a_client import BusClient
-from bus.connection import connect
-from bus.keys import Keys
+from podium.bus.a2a_client import BusClient
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
 from tests.agents.agent_procs import AgentProc, fetch_card, make_client, text_request
 from tests.agents.test_specialists_support import assert_camel
 from tests.support import RedisServer

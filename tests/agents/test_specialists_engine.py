@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agents.llm import EngineRequest, ScriptedEngine, ToolCall, ToolResultBlock, Usage
+from podium.agents.llm import EngineRequest, ScriptedEngine, ToolCall, ToolResultBlock, Usage
 from tests.agents.test_llm_support import (
     MODEL,
     MessagesAPI,

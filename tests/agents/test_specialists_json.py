@@ -15,9 +15,9 @@ from a2a.types.a2a_pb2 import TaskArtifactUpdateEvent
 from google.protobuf.json_format import MessageToDict
 from pydantic.alias_generators import to_snake
 
-from agents.specialists.models import AnalysisOutput, ResearchOutput, ReviewOutput, WriterOutput
-from bus.connection import connect
-from bus.keys import Keys
+from podium.agents.specialists.models import AnalysisOutput, ResearchOutput, ReviewOutput, WriterOutput
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
 from tests.agents.test_specialists_support import (
     VERBATIM,
     answer,

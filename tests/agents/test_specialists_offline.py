@@ -17,14 +17,14 @@ from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.tasks import InMemoryTaskStore
 from a2a.types.a2a_pb2 import Task, TaskArtifactUpdateEvent, TaskState
 
-from agents.context import AgentContext
-from agents.runtime import load_executor
-from agents.specialists import quantities
-from agents.specialists.researcher import search_queries
-from agents.tools import ToolResult, ToolSpec
-from bus.connection import connect
-from bus.keys import Keys
-from registry.cards import load_card
+from podium.agents.context import AgentContext
+from podium.agents.runtime import load_executor
+from podium.agents.specialists import quantities
+from podium.agents.specialists.researcher import search_queries
+from podium.agents.tools import ToolResult, ToolSpec
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
+from podium.registry.cards import load_card
 from tests.agents.test_specialists_support import answer, rejection, request, specialist
 
 pytestmark = pytest.mark.anyio

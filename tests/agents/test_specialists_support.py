@@ -16,12 +16,12 @@ from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.tasks import InMemoryTaskStore
 from a2a.types.a2a_pb2 import Message, Role, SendMessageRequest, Task, TaskState
 
-from agents.config import McpServerConfig, load_config
-from agents.context import AgentContext
-from agents.mcp_mount import MountedTools
-from agents.runtime import load_executor
-from bus.keys import Keys
-from registry.cards import load_card
+from podium.agents.config import McpServerConfig, load_config
+from podium.agents.context import AgentContext
+from podium.agents.mcp_mount import MountedTools
+from podium.agents.runtime import load_executor
+from podium.bus.keys import Keys
+from podium.registry.cards import load_card
 
 CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]*$")
 # Maps whose keys are not Podium's: the analyst's `arguments` are the calc tool's own parameters, as sent.

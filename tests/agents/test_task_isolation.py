@@ -24,9 +24,9 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.errors import TaskNotFoundError
 
-from bus.a2a_client import BusClient
-from bus.connection import connect
-from bus.keys import Keys
+from podium.bus.a2a_client import BusClient
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
 from tests.agents.agent_procs import AgentProc, fetch_card, make_client, text_request
 from tests.support import wait_until
 

@@ -36,7 +36,10 @@ def _tree(pid: int) -> dict[int, str]:
     def complete() -> bool:
         tree.update(descendants(pid))
         cmds = " | ".join(tree.values())
-        return all(part in cmds for part in ("agents.cli registry", "agents.cli agent analyst", "mcp calc"))
+        return all(
+            part in cmds
+            for part in ("podium.agents.cli registry", "podium.agents.cli agent analyst", "mcp calc")
+        )
 
     wait_until(complete, timeout=60, what="podium up's registry, agent and MCP server processes")
     return tree
@@ -100,7 +103,7 @@ def test_podium_up_crashing_still_stops_its_children(redis_url: str, namespace: 
     """Its stdout closed under it, `podium up` fails with BrokenPipeError when it next prints: a real
     crash of the supervisor, which must still take its children down."""
     up = subprocess.Popen(
-        [sys.executable, "-m", "agents.cli", "up", "--any-port", "--agents", "analyst"],
+        [sys.executable, "-m", "podium.agents.cli", "up", "--any-port", "--agents", "analyst"],
         cwd=ROOT,
         env={**os.environ, **_env(redis_url, namespace), "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
@@ -190,7 +193,7 @@ def test_an_agents_stdio_mcp_server_dies_with_it(redis_url: str, namespace: str)
 def test_a_child_whose_parent_is_already_gone_does_not_start() -> None:
     """PODIUM_PARENT_PID names a process that is not (any more) this one's parent: it must not start."""
     done = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "agents"],
+        [sys.executable, "-m", "podium.agents.cli", "agents"],
         cwd=ROOT,
         env={**os.environ, "PODIUM_PARENT_PID": "1", "PYTHONUNBUFFERED": "1"},
         capture_output=True,

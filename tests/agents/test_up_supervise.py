@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from agents.supervisor import LOG_LINES, ChildSpec, RestartPolicy, Supervisor
+from podium.agents.supervisor import LOG_LINES, ChildSpec, RestartPolicy, Supervisor
 from tests.proctree import descendants, needs_proc, running, with_env
 from tests.support import REDIS_SERVER, Proc, wait_until
 
@@ -24,7 +24,7 @@ URL_LINE = re.compile(r"^  (\S+)\s+(http://\S+)$", re.M)
 
 
 def _agents(pid: int, name: str) -> dict[int, str]:
-    return {p: cmd for p, cmd in descendants(pid).items() if f"agents.cli agent {name} " in cmd}
+    return {p: cmd for p, cmd in descendants(pid).items() if f"podium.agents.cli agent {name} " in cmd}
 
 
 def test_replicas_a_killed_agent_comes_back_and_sigterm_leaves_nothing(

@@ -12,7 +12,7 @@ from tests.support import ROOT
 
 @needs_proc
 def test_bench_footprint_json_reports_echo_the_bare_baseline_and_each_agent(redis_url: str) -> None:
-    cmd = [sys.executable, "-m", "agents.cli", "bench", "footprint", "--redis-url", redis_url, "--agents", "writer",
+    cmd = [sys.executable, "-m", "podium.agents.cli", "bench", "footprint", "--redis-url", redis_url, "--agents", "writer",
            "--no-up", "--settle", "0", "--json"]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=ROOT)
     assert done.returncode == 0, done.stderr
@@ -29,6 +29,6 @@ def test_bench_footprint_json_reports_echo_the_bare_baseline_and_each_agent(redi
 
 
 def test_bench_footprint_rejects_bad_arguments() -> None:
-    cmd = [sys.executable, "-m", "agents.cli", "bench", "footprint", "--settle", "-1"]
+    cmd = [sys.executable, "-m", "podium.agents.cli", "bench", "footprint", "--settle", "-1"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 2 and "--settle must be at least 0" in done.stderr

@@ -11,7 +11,7 @@ from tests.support import ROOT
 
 
 def test_bench_hop_json_reports_both_transports(redis_url: str) -> None:
-    cmd = [sys.executable, "-m", "agents.cli", "bench", "hop", "--redis-url", redis_url, "--requests", "5",
+    cmd = [sys.executable, "-m", "podium.agents.cli", "bench", "hop", "--redis-url", redis_url, "--requests", "5",
            "--concurrent-requests", "16", "--concurrency", "4", "--json"]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
@@ -42,6 +42,6 @@ def test_bench_hop_json_reports_both_transports(redis_url: str) -> None:
 
 
 def test_bench_hop_rejects_bad_arguments() -> None:
-    cmd = [sys.executable, "-m", "agents.cli", "bench", "hop", "--concurrency", "0"]
+    cmd = [sys.executable, "-m", "podium.agents.cli", "bench", "hop", "--concurrency", "0"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 2 and "--concurrency must be at least 1" in done.stderr

@@ -11,7 +11,7 @@ from tests.support import ROOT
 
 
 def test_bench_relay_json_reports_both_loops_and_the_coalesced_writes(redis_url: str) -> None:
-    cmd = [sys.executable, "-m", "agents.cli", "bench", "relay", "--redis-url", redis_url, "--messages", "300",
+    cmd = [sys.executable, "-m", "podium.agents.cli", "bench", "relay", "--redis-url", redis_url, "--messages", "300",
            "--batch", "50", "--rounds", "1", "--compare-direct", "--json"]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
@@ -31,6 +31,6 @@ def test_bench_relay_json_reports_both_loops_and_the_coalesced_writes(redis_url:
 
 
 def test_bench_relay_rejects_bad_arguments() -> None:
-    cmd = [sys.executable, "-m", "agents.cli", "bench", "relay", "--messages", "0"]
+    cmd = [sys.executable, "-m", "podium.agents.cli", "bench", "relay", "--messages", "0"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 2 and "--messages must be at least 1" in done.stderr

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bus.connection import connect
-from bus.keys import Keys
-from bus.streams import StreamBus
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
+from podium.bus.streams import StreamBus
 
 
 @pytest.fixture(params=["redis", "embedded"])

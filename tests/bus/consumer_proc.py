@@ -10,11 +10,11 @@ import sys
 
 import anyio
 
-from bus.connection import connect
-from bus.consumer import Consumer, Delivery
-from bus.envelope import Envelope
-from bus.keys import Keys
-from bus.streams import StreamBus
+from podium.bus.connection import connect
+from podium.bus.consumer import Consumer, Delivery
+from podium.bus.envelope import Envelope
+from podium.bus.keys import Keys
+from podium.bus.streams import StreamBus
 
 
 async def main(url: str, namespace: str, agent: str, name: str) -> None:

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
-from bus.consumer import Consumer
-from bus.streams import StreamBus
+from podium.bus.consumer import Consumer
+from podium.bus.streams import StreamBus
 
 
 @asynccontextmanager

@@ -21,12 +21,12 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from agents.commands.acl import read_env_file
-from agents.console import data
-from bus.acl import password_variable
-from bus.keys import Keys
-from bus.streams import StreamBus
-from registry.store import Registry
+from podium.agents.commands.acl import read_env_file
+from podium.agents.console import data
+from podium.bus.acl import password_variable
+from podium.bus.keys import Keys
+from podium.bus.streams import StreamBus
+from podium.registry.store import Registry
 from tests.support import REDIS_SERVER, ROOT, Proc, RedisServer
 
 pytestmark = [
@@ -59,7 +59,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
         [
             sys.executable,
             "-m",
-            "agents.cli",
+            "podium.agents.cli",
             "acl",
             "--namespace",
             keys.namespace,

@@ -13,10 +13,10 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from bus.autopipeline import AutoPipeline, coalesced
-from bus.connection import connect
-from bus.keys import Keys
-from bus.streams import StreamBus
+from podium.bus.autopipeline import AutoPipeline, coalesced
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
+from podium.bus.streams import StreamBus
 from tests.bus.helpers import until
 from tests.support import RedisServer
 
@@ -163,6 +163,6 @@ async def test_the_embedded_bus_is_not_wrapped() -> None:
 
 
 def _envelope() -> Any:
-    from bus.envelope import Envelope
+    from podium.bus.envelope import Envelope
 
     return Envelope(method="SendMessage", payload={"n": 1})

@@ -9,8 +9,8 @@ import pytest
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.utils.errors import InternalError
 
-from bus import Envelope, Keys, StreamBus
-from bus.backpressure import (
+from podium.bus import Envelope, Keys, StreamBus
+from podium.bus.backpressure import (
     OVERLOADED_CODE,
     AgentOverloaded,
     Inboxes,
@@ -19,8 +19,8 @@ from bus.backpressure import (
     retry_after,
     set_limits,
 )
-from bus.connection import connect
-from bus.streams import text
+from podium.bus.connection import connect
+from podium.bus.streams import text
 
 pytestmark = pytest.mark.anyio
 

@@ -59,17 +59,17 @@ from a2a.utils.errors import (
 )
 from google.protobuf.json_format import MessageToDict
 
-from agents.handler import AgentRequestHandler, MessageIds
-from bus.a2a_client import BusClient
-from bus.a2a_server import BusRequestServer
-from bus.binding import bus_interface, error_from_payload, error_payload, parse_bus_url
-from bus.connection import connect
-from bus.consumer import Consumer
-from bus.envelope import Budget, Envelope, Kind
-from bus.errors import ConfigError
-from bus.keys import Keys
-from bus.streams import StreamBus
-from bus.task_store import RedisTaskEventStream, RedisTaskStore
+from podium.agents.handler import AgentRequestHandler, MessageIds
+from podium.bus.a2a_client import BusClient
+from podium.bus.a2a_server import BusRequestServer
+from podium.bus.binding import bus_interface, error_from_payload, error_payload, parse_bus_url
+from podium.bus.connection import connect
+from podium.bus.consumer import Consumer
+from podium.bus.envelope import Budget, Envelope, Kind
+from podium.bus.errors import ConfigError
+from podium.bus.keys import Keys
+from podium.bus.streams import StreamBus
+from podium.bus.task_store import RedisTaskEventStream, RedisTaskStore
 from tests.agents.agent_procs import text_request
 from tests.bus.helpers import running, until
 

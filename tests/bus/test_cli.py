@@ -10,16 +10,16 @@ import sys
 
 import pytest
 
-from bus import Envelope, Keys, StreamBus
-from bus.connection import connect
-from bus.streams import dead_letter_fields
+from podium.bus import Envelope, Keys, StreamBus
+from podium.bus.connection import connect
+from podium.bus.streams import dead_letter_fields
 from tests.support import CI, REDIS_SERVER, ROOT
 
 pytestmark = pytest.mark.real_redis
 
 
 def podium(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "agents.cli", *args]
+    argv = [sys.executable, "-m", "podium.agents.cli", *args]
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=90, env=full_env)
 

@@ -18,12 +18,12 @@ from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import GetTaskRequest, ListTasksRequest, Task, TaskState, TaskStatus
 from redis.exceptions import ResponseError
 
-from bus import Envelope, Keys, connect
-from bus.a2a_client import BusClient
-from bus.autopipeline import AutoPipeline
-from bus.consumer import Consumer, Delivery
-from bus.streams import StreamBus
-from bus.task_store import RedisTaskStore
+from podium.bus import Envelope, Keys, connect
+from podium.bus.a2a_client import BusClient
+from podium.bus.autopipeline import AutoPipeline
+from podium.bus.consumer import Consumer, Delivery
+from podium.bus.streams import StreamBus
+from podium.bus.task_store import RedisTaskStore
 from tests.agents.agent_procs import AgentProc, fetch_card, make_client, text_request
 from tests.support import CI, REDIS_SERVER, free_port, wait_until
 

@@ -10,8 +10,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from bus import BusClosed, ConfigError, Consumer, Delivery, Envelope, Keys, Kind, StreamBus
-from bus.connection import connect
+from podium.bus import BusClosed, ConfigError, Consumer, Delivery, Envelope, Keys, Kind, StreamBus
+from podium.bus.connection import connect
 from tests.bus.helpers import pending_count, running, until
 from tests.support import free_port
 

@@ -11,8 +11,8 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bus import Consumer, Delivery, Envelope, Keys, StreamBus
-from bus.connection import connect
+from podium.bus import Consumer, Delivery, Envelope, Keys, StreamBus
+from podium.bus.connection import connect
 from tests.bus.helpers import pending_count, running, until
 from tests.support import Proc, RedisServer
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from bus import Budget, BudgetExhausted, Envelope, EnvelopeError, Keys
-from bus.connection import connect, redact
-from bus.errors import ConfigError
+from podium.bus import Budget, BudgetExhausted, Envelope, EnvelopeError, Keys
+from podium.bus.connection import connect, redact
+from podium.bus.errors import ConfigError
 
 
 def test_keys_are_namespaced_and_share_hash_tags() -> None:

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 from redis.exceptions import OutOfMemoryError
 
-from bus import Consumer, Delivery, Envelope, Keys, StreamBus
-from bus.backpressure import AgentOverloaded, Inboxes, retry_after, set_limits
-from bus.connection import connect
-from bus.eviction import EvictionPolicyError, check_eviction
+from podium.bus import Consumer, Delivery, Envelope, Keys, StreamBus
+from podium.bus.backpressure import AgentOverloaded, Inboxes, retry_after, set_limits
+from podium.bus.connection import connect
+from podium.bus.eviction import EvictionPolicyError, check_eviction
 from tests.bus.helpers import running, until
 from tests.support import REDIS_SERVER, RedisServer, no_redis_server
 
@@ -104,7 +104,7 @@ async def test_an_evicting_redis_is_refused_unless_allowed(
             await check_eviction(client, allow=False, who="test")
         message = str(refused.value)
         assert "maxmemory-policy allkeys-lru" in message and "--allow-eviction" in message
-        with caplog.at_level(logging.WARNING, logger="bus.eviction"):
+        with caplog.at_level(logging.WARNING, logger="podium.bus.eviction"):
             found = await check_eviction(client, allow=True, who="test")
         assert found.policy == "allkeys-lru" and found.maxmemory == 64 * 1024 * 1024
         assert "evicts keys" in caplog.text
@@ -127,7 +127,7 @@ async def test_a_policy_hidden_by_acls_is_read_from_info_or_warned_about(
     try:
         with pytest.raises(EvictionPolicyError):  # CONFIG GET refused: INFO memory still tells
             await check_eviction(noconfig, allow=False, who="test")
-        with caplog.at_level(logging.WARNING, logger="bus.eviction"):
+        with caplog.at_level(logging.WARNING, logger="podium.bus.eviction"):
             found = await check_eviction(blind, allow=False, who="test")  # cannot tell: warn, go on
         assert found.policy is None and "no permissions" in (found.error or "")
         assert "cannot check Redis's maxmemory-policy" in caplog.text

@@ -11,12 +11,12 @@ from a2a.server.cluster import TaskVersion
 from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import Task, TaskState, TaskStatus, TaskStatusUpdateEvent
 
-from bus import Consumer, Delivery, Envelope, Keys, Kind, StreamBus
-from bus.a2a_client import BusClient
-from bus.connection import connect
-from bus.retention import Retention, RetentionPolicy, trim_through
-from bus.streams import REPLY_TTL_S, dead_letter_fields, text
-from bus.task_store import RedisTaskStore
+from podium.bus import Consumer, Delivery, Envelope, Keys, Kind, StreamBus
+from podium.bus.a2a_client import BusClient
+from podium.bus.connection import connect
+from podium.bus.retention import Retention, RetentionPolicy, trim_through
+from podium.bus.streams import REPLY_TTL_S, dead_letter_fields, text
+from podium.bus.task_store import RedisTaskStore
 from tests.bus.helpers import pending_count, running, until
 from tests.support import Proc
 

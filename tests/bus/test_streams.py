@@ -7,9 +7,9 @@ import anyio.lowlevel
 import pytest
 from redis.exceptions import ResponseError
 
-from bus import Envelope, EnvelopeError, Keys, StreamBus
-from bus.connection import connect
-from bus.streams import dead_letter_fields
+from podium.bus import Envelope, EnvelopeError, Keys, StreamBus
+from podium.bus.connection import connect
+from podium.bus.streams import dead_letter_fields
 
 pytestmark = pytest.mark.anyio
 

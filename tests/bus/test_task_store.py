@@ -13,9 +13,9 @@ from a2a.server.cluster import ConcurrentTaskModificationError, TaskVersion
 from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import ListTasksRequest, Task, TaskState, TaskStatus, TaskStatusUpdateEvent
 
-from bus.connection import connect
-from bus.keys import Keys
-from bus.task_store import RedisTaskEventStream, RedisTaskStore
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
+from podium.bus.task_store import RedisTaskEventStream, RedisTaskStore
 
 pytestmark = pytest.mark.anyio
 
@@ -288,9 +288,9 @@ async def test_a_new_tasks_first_save_waits_out_an_outage_over_the_bus_and_fails
 ) -> None:
     """Redis goes away as two new tasks are saved: the one an HTTP caller waits for fails after the short
     wait (a prompt error); the one the bus delivered waits for Redis and is saved once it is back."""
-    import bus.task_store
+    import podium.bus.task_store as task_store_module
 
-    monkeypatch.setattr(bus.task_store, "READ_OUTAGE_S", 0.5)
+    monkeypatch.setattr(task_store_module, "READ_OUTAGE_S", 0.5)
     client = connect(killable_redis.url)
     keys = Keys(f"t{uuid.uuid4().hex[:8]}")
     store = RedisTaskStore(client, keys, "agent")

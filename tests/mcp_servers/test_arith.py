@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from mcp_servers import arith
-from mcp_servers.errors import ExpressionError
+from podium.mcp_servers import arith
+from podium.mcp_servers.errors import ExpressionError
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def test_the_depth_limit_is_the_one_it_states() -> None:
 
 
 def arith_depth() -> int:
-    from mcp_servers.expr import MAX_DEPTH
+    from podium.mcp_servers.expr import MAX_DEPTH
 
     assert MAX_DEPTH == 60  # what the README and the error promise
     return MAX_DEPTH

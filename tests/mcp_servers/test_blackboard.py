@@ -10,10 +10,10 @@ import anyio
 import pytest
 from mcp import Client
 
-from bus.connection import connect
-from bus.keys import Keys
-from mcp_servers.blackboard import create_server
-from mcp_servers.board import Limits
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
+from podium.mcp_servers.blackboard import create_server
+from podium.mcp_servers.board import Limits
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from mcp_servers import calc
+from podium.mcp_servers import calc
 
 pytestmark = pytest.mark.anyio
 

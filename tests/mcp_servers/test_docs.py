@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from mcp import Client, MCPError
 
-from mcp_servers import corpus, docs
-from mcp_servers.errors import DocsPathError
+from podium.mcp_servers import corpus, docs
+from podium.mcp_servers.errors import DocsPathError
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,7 @@ import importlib
 import pytest
 from mcp.server.mcpserver import MCPServer
 
-import mcp_servers
+from podium import mcp_servers
 
 
 def test_all_names_exist() -> None:

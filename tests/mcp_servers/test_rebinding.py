@@ -15,8 +15,8 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp_servers import AllowedHostError
-from mcp_servers.rebinding import AllowedHosts
+from podium.mcp_servers import AllowedHostError
+from podium.mcp_servers.rebinding import AllowedHosts
 from tests.support import ROOT, Proc, free_port, port_open, wait_until
 
 TOOLS_LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
@@ -149,7 +149,7 @@ def test_a_star_allows_any_host() -> None:
 )
 def test_bad_allowed_hosts_are_usage_errors(flags: list[str], message: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "mcp", "calc", "--port", str(free_port()), *flags],
+        [sys.executable, "-m", "podium.agents.cli", "mcp", "calc", "--port", str(free_port()), *flags],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from mcp_servers import UnknownServerError
-from mcp_servers.errors import McpServersError
-from mcp_servers.serve import create_app, is_loopback
+from podium.mcp_servers import UnknownServerError
+from podium.mcp_servers.errors import McpServersError
+from podium.mcp_servers.serve import create_app, is_loopback
 
 TOOLS_LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
 HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}

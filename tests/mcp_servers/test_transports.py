@@ -17,7 +17,7 @@ import redis
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from bus.keys import Keys
+from podium.bus.keys import Keys
 from tests.support import ROOT, Proc, RedisServer, free_port, port_open, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -32,7 +32,7 @@ def anyio_backend() -> str:
 
 def stdio(*args: str) -> StdioServerParameters:
     return StdioServerParameters(
-        command=sys.executable, args=["-m", "agents.cli", "mcp", *args], cwd=str(ROOT)
+        command=sys.executable, args=["-m", "podium.agents.cli", "mcp", *args], cwd=str(ROOT)
     )
 
 
@@ -87,12 +87,12 @@ async def test_docs_dir_option_over_stdio(tmp_path: Path) -> None:
 
 def test_a_bad_docs_dir_stops_the_command(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "mcp", "docs", "--docs-dir", str(tmp_path / "missing")],
+        [sys.executable, "-m", "podium.agents.cli", "mcp", "docs", "--docs-dir", str(tmp_path / "missing")],
         capture_output=True, text=True, cwd=ROOT, timeout=30,
     )  # fmt: skip
     assert done.returncode == 2 and "is not a directory" in done.stderr
     done = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "mcp", "calc", "--docs-dir", str(tmp_path)],
+        [sys.executable, "-m", "podium.agents.cli", "mcp", "calc", "--docs-dir", str(tmp_path)],
         capture_output=True, text=True, cwd=ROOT, timeout=30,
     )  # fmt: skip
     assert done.returncode == 2 and "only to the docs server" in done.stderr

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 from a2a.types import AgentCard, AgentInterface
 
-from registry.cards import card_from_json, load_card
+from podium.registry.cards import card_from_json, load_card
 
 AGENTS = ["analyst", "echo", "orchestrator", "researcher", "reviewer", "writer"]
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from registry.cards import card_from_json
+from podium.registry.cards import card_from_json
 from tests.support import free_port
 
 

@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from registry.cards import card_to_dict
-from registry.fetch import card_urls
-from registry.http import Settings, create_app
-from registry.store import Registry
+from podium.registry.cards import card_to_dict
+from podium.registry.fetch import card_urls
+from podium.registry.http import Settings, create_app
+from podium.registry.store import Registry
 from tests.registry.helpers import podium_card, snapshot
 from tests.registry.servers import PUBLIC_URL, hello_card, serve
 
@@ -147,7 +147,7 @@ async def strict(redis, keys, upstream_cards) -> AsyncIterator[httpx.AsyncClient
 
 
 def test_every_url_in_a_card_is_found() -> None:
-    from registry.cards import card_from_json
+    from podium.registry.cards import card_from_json
 
     found = dict(card_urls(card_from_json(public_card(), key_name=False)))
     assert set(found) == {

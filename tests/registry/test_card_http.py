@@ -9,10 +9,10 @@ import httpx
 import pytest
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 
-from registry.card_http import card_etag
-from registry.cards import card_to_dict
-from registry.http import Settings, create_app
-from registry.store import Registry
+from podium.registry.card_http import card_etag
+from podium.registry.cards import card_to_dict
+from podium.registry.http import Settings, create_app
+from podium.registry.store import Registry
 from tests.registry.helpers import podium_card
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,7 @@ import anyio
 import httpx
 import pytest
 
-from registry.store import Registry
+from podium.registry.store import Registry
 from tests.registry.helpers import eventually, podium_card
 from tests.registry.servers import a2a_agent
 from tests.support import ROOT, Proc, free_port, port_open
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.anyio
 
 async def podium(*args: str, env: dict[str, str]) -> anyio.abc.Process:
     return await anyio.run_process(
-        [sys.executable, "-m", "agents.cli", *args], env=env, cwd=ROOT, check=False
+        [sys.executable, "-m", "podium.agents.cli", *args], env=env, cwd=ROOT, check=False
     )
 
 

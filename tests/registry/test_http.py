@@ -12,10 +12,10 @@ import httpx
 import pytest
 from a2a.client import A2ACardResolver
 
-from registry.cards import card_to_dict
-from registry.http import Settings, create_app
-from registry.signing import CardSigner, TrustedKeys, generate_keypair
-from registry.store import Registry
+from podium.registry.cards import card_to_dict
+from podium.registry.http import Settings, create_app
+from podium.registry.signing import CardSigner, TrustedKeys, generate_keypair
+from podium.registry.store import Registry
 from tests.registry.helpers import podium_card, snapshot
 from tests.registry.servers import PUBLIC_URL, a2a_agent, bad_upstream_app, hello_card, serve
 from tests.support import free_port
@@ -253,7 +253,7 @@ async def test_trusted_keys_over_http(redis, keys, tmp_path) -> None:
 
 async def test_the_address_actually_connected_to_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     """DNS rebinding: a name that resolved to a public address at check time but connects to loopback."""
-    import registry.fetch as fetch
+    import podium.registry.fetch as fetch
 
     async def resolved_public(url: str, *, allow_private: bool) -> None:
         return None

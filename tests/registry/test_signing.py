@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from agents.cli import main
-from registry.cards import card_from_json, card_to_dict
-from registry.errors import InvalidSignature, SigningKeyError, UnknownKey, UnsignedCard
-from registry.signing import CardSigner, TrustedKeys, generate_keypair
-from registry.store import Registry
+from podium.agents.cli import main
+from podium.registry.cards import card_from_json, card_to_dict
+from podium.registry.errors import InvalidSignature, SigningKeyError, UnknownKey, UnsignedCard
+from podium.registry.signing import CardSigner, TrustedKeys, generate_keypair
+from podium.registry.store import Registry
 from tests.registry.helpers import podium_card, snapshot
 
 pytestmark = pytest.mark.anyio

@@ -8,9 +8,9 @@ from typing import Any
 import fakeredis
 import pytest
 
-from bus.connection import connect
-from registry.errors import CardError, NameTaken
-from registry.store import Registry
+from podium.bus.connection import connect
+from podium.registry.errors import CardError, NameTaken
+from podium.registry.store import Registry
 from tests.registry.helpers import AGENTS, custom_card, eventually, podium_card
 
 pytestmark = pytest.mark.anyio
@@ -201,7 +201,7 @@ async def test_find_only_sees_alive_agents(redis, keys) -> None:
 
 
 async def test_registries_in_different_namespaces_do_not_meet(redis, keys) -> None:
-    from bus.keys import Keys
+    from podium.bus.keys import Keys
 
     await Registry(redis, keys).register(podium_card("echo"), "i", ttl=30)
     assert await Registry(redis, Keys(keys.namespace + "x")).list(include_down=True) == []
@@ -218,7 +218,7 @@ async def test_announce_reraises_the_body_error_unwrapped_and_deregisters(redis,
 async def test_heartbeats_survive_a_redis_restart_that_lost_everything(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from bus.keys import Keys
+    from podium.bus.keys import Keys
     from tests.support import RedisServer
 
     server = RedisServer().start()  # no persistence: a restart loses every key

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import registry
-from registry.errors import RegistryError, UrlNotAllowed
-from registry.fetch import card_url, is_public
-from registry.ranking import BM25, stem, tokenize
+from podium import registry
+from podium.registry.errors import RegistryError, UrlNotAllowed
+from podium.registry.fetch import card_url, is_public
+from podium.registry.ranking import BM25, stem, tokenize
 
 
 def test_tokenize_lowercases_drops_stop_words_and_stems() -> None:
@@ -66,7 +66,7 @@ def test_exported_members() -> None:
         "card_http", "cards", "entries", "errors", "fetch", "http", "ranking", "signing", "store",
     }  # fmt: skip
     for name in exported:
-        assert getattr(registry, name).__module__.startswith("registry."), name
+        assert getattr(registry, name).__module__.startswith("podium.registry."), name
     errors = [getattr(registry, n) for n in exported if isinstance(getattr(registry, n), type)]
     for cls in errors:
         if issubclass(cls, Exception):

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from agents.console import Settings, create_app
-from bus.keys import Keys
-from bus.streams import StreamBus
+from podium.agents.console import Settings, create_app
+from podium.bus.keys import Keys
+from podium.bus.streams import StreamBus
 from tests.support import Proc, wait_until
 
 CONSOLE = re.compile(r"^\s+console\s+(http://\S+)/#token=(\S+)", re.M)

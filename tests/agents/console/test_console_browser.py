@@ -20,12 +20,12 @@ import httpx
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from agents.orchestrator.breaker import Breakers
-from agents.orchestrator.trace import read_trace
-from bus.connection import connect
-from bus.envelope import Envelope
-from bus.keys import Keys
-from bus.streams import StreamBus
+from podium.agents.orchestrator.breaker import Breakers
+from podium.agents.orchestrator.trace import read_trace
+from podium.bus.connection import connect
+from podium.bus.envelope import Envelope
+from podium.bus.keys import Keys
+from podium.bus.streams import StreamBus
 from tests.agents.agent_procs import text_request
 from tests.agents.orchestrator.cluster import Cluster
 from tests.support import Proc, RedisServer, free_port, wait_until

@@ -20,7 +20,7 @@ from a2a.server.tasks import InMemoryTaskStore
 from a2a.server.tasks.task_updater import TaskUpdater
 from starlette.applications import Starlette
 
-from registry.cards import card_from_json
+from podium.registry.cards import card_from_json
 
 # unit -> (dimension, factor to the base unit)
 UNITS = {

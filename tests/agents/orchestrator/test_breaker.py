@@ -8,9 +8,9 @@ from typing import Any
 import anyio
 import pytest
 
-from agents.orchestrator.breaker import Breakers, breaker_states
-from bus.connection import connect
-from bus.keys import Keys
+from podium.agents.orchestrator.breaker import Breakers, breaker_states
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
 
 pytestmark = pytest.mark.anyio
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from agents.orchestrator.gates import check
-from agents.orchestrator.plan import Gate, parse_plan
-from agents.orchestrator.results import StepResult
-from agents.orchestrator.synth import gather, offline_answer
+from podium.agents.orchestrator.gates import check
+from podium.agents.orchestrator.plan import Gate, parse_plan
+from podium.agents.orchestrator.results import StepResult
+from podium.agents.orchestrator.synth import gather, offline_answer
 
 WRITER = {
     "result": "Generators yield values lazily [1]. The with statement manages context [2].\n\nSources:\n[1] yield — “y”\n[2] with — “w”",

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from agents.orchestrator.budget import Spending
-from agents.orchestrator.catalog import Catalog
-from agents.orchestrator.model import PLAN_TOOL, ModelPlanner, model_answer, plan_schema
-from agents.orchestrator.planner import OfflinePlanner
-from agents.orchestrator.synth import Material, Section
-from agents.orchestrator.trace import Trace, read_trace
-from bus.keys import Keys
-from registry.cards import load_card
-from registry.store import Registry
+from podium.agents.orchestrator.budget import Spending
+from podium.agents.orchestrator.catalog import Catalog
+from podium.agents.orchestrator.model import PLAN_TOOL, ModelPlanner, model_answer, plan_schema
+from podium.agents.orchestrator.planner import OfflinePlanner
+from podium.agents.orchestrator.synth import Material, Section
+from podium.agents.orchestrator.trace import Trace, read_trace
+from podium.bus.keys import Keys
+from podium.registry.cards import load_card
+from podium.registry.store import Registry
 from tests.agents.test_llm_support import (
     MessagesAPI,
     anthropic_engine,

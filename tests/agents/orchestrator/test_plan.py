@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from agents.orchestrator.errors import PlanError
-from agents.orchestrator.plan import LoopStep, ParallelStep, VoteStep, parse_plan, validate_plan
+from podium.agents.orchestrator.errors import PlanError
+from podium.agents.orchestrator.plan import LoopStep, ParallelStep, VoteStep, parse_plan, validate_plan
 
 SKILLS = {"research", "calculate", "write", "review", "echo"}
 AGENTS = {"researcher", "analyst", "writer", "reviewer", "echo"}

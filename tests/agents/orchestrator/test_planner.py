@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from agents.orchestrator.catalog import Catalog
-from agents.orchestrator.errors import PlanError
-from agents.orchestrator.plan import LoopStep, ParallelStep, TaskStep
-from agents.orchestrator.planner import OfflinePlanner, research_question, split_request
-from bus.keys import Keys
-from registry.cards import card_from_json, load_card
-from registry.store import Registry
+from podium.agents.orchestrator.catalog import Catalog
+from podium.agents.orchestrator.errors import PlanError
+from podium.agents.orchestrator.plan import LoopStep, ParallelStep, TaskStep
+from podium.agents.orchestrator.planner import OfflinePlanner, research_question, split_request
+from podium.bus.keys import Keys
+from podium.registry.cards import card_from_json, load_card
+from podium.registry.store import Registry
 from tests.agents.orchestrator.outside import card as outside_card
 
 pytestmark = pytest.mark.anyio

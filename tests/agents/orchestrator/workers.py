@@ -22,10 +22,10 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events.event_queue_v2 import EventQueue
 from a2a.server.tasks.task_updater import TaskUpdater
 
-from agents.context import AgentContext
-from agents.specialists import quantities
-from bus.backoff import through_outages
-from mcp_servers import arith
+from podium.agents.context import AgentContext
+from podium.agents.specialists import quantities
+from podium.bus.backoff import through_outages
+from podium.mcp_servers import arith
 
 FLAKY_FAILS = int(os.environ.get("FLAKY_FAILS", "2"))
 OTHER = {"ping": "pong", "pong": "ping"}
