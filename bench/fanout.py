@@ -28,7 +28,7 @@ from a2a.helpers.proto_helpers import new_data_part, new_text_message
 from a2a.types.a2a_pb2 import AgentCard, Role, SendMessageRequest, TaskState
 from google.protobuf.json_format import ParseDict
 
-from podium.agents.orchestrator.trace import read_trace
+from podium.agents.orchestrator.state.trace import read_trace
 from podium.bench.runner import Progress, emit, measure_with_redis
 from podium.bus.connection import connect
 from podium.bus.keys import Keys

@@ -35,8 +35,8 @@ from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import AgentCard, GetTaskRequest, Role, SendMessageRequest, StreamResponse, TaskState
 from google.protobuf.json_format import ParseDict
 
-from podium.agents.echo import EchoExecutor
-from podium.agents.handler import AgentRequestHandler, MessageIds
+from podium.agents.host.handler import AgentRequestHandler, MessageIds
+from podium.agents.specialists.echo import EchoExecutor
 from podium.bench.runner import Progress, emit, measure_with_redis
 from podium.bus.a2a_client import BusClient
 from podium.bus.connection import connect

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -33,16 +34,14 @@ logger = logging.getLogger(__name__)
 MAX_CARD_BYTES = 256 * 1024
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9*][\w!#$&^.+*-]*/[\w!#$&^.+*-]+(\s*;.*)?$")
 _HTTP_BINDINGS = {"JSONRPC", "HTTP+JSON"}
-_REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def cards_dir() -> Path:
-    """Where named cards live: ``PODIUM_CARDS_DIR``, else ``cards/`` next to the package, else ``./cards``."""
+    """Where named cards live: ``PODIUM_CARDS_DIR``, else the built-in cards packaged as ``podium.cards``."""
     env = os.environ.get("PODIUM_CARDS_DIR")
     if env:
         return Path(env)
-    beside = _REPO_ROOT / "cards"
-    return beside if beside.is_dir() else Path.cwd() / "cards"
+    return Path(str(resources.files("podium.cards")))
 
 
 def card_names(directory: Path | None = None) -> list[str]:

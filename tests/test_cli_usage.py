@@ -1,5 +1,5 @@
 """Every usage mistake, in every `podium` command, is one line on stderr and exit status 2 — never a
-traceback. Each case runs the real CLI in a subprocess. A command added to ``agents.cli.COMMANDS`` must add
+traceback. Each case runs the real CLI in a subprocess. A command added to ``podium.agents.cli.COMMANDS`` must add
 its cases here (a test checks that every command has some)."""
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def test_every_command_has_usage_mistakes_here() -> None:
 
 def test_a_command_whose_module_is_missing_says_so_in_one_line(monkeypatch, capsys) -> None:
     monkeypatch.setitem(
-        cli.COMMANDS, "ghost", ("podium.agents.commands.ghost", "a command not in this build")
+        cli.COMMANDS, "ghost", ("podium.agents.cli.ghost", "a command not in this build")
     )
     assert cli.main(["ghost", "--any", "thing"]) == 2
     err = capsys.readouterr().err.splitlines()

@@ -26,7 +26,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from podium.agents.cli import COMMANDS, build_parser
-from podium.agents.commands.acl import TOKENS, read_env_file
+from podium.agents.cli.acl import TOKENS, read_env_file
 from podium.bus.acl import password_variable
 from podium.registry.cards import card_names
 from tests.agents.agent_procs import READY, fetch_card

@@ -13,8 +13,8 @@ from a2a.types.a2a_pb2 import Task, TaskState
 from google.protobuf.json_format import MessageToDict
 from redis.exceptions import ResponseError
 
-from podium.agents.orchestrator.breaker import breaker_states
-from podium.agents.orchestrator.trace import TraceEntry, read_trace
+from podium.agents.orchestrator.state.breakers import breaker_states
+from podium.agents.orchestrator.state.trace import TraceEntry, read_trace
 from podium.bus.keys import Keys
 from podium.bus.streams import DeadLetter, StreamBus, text
 from podium.registry.store import Registry

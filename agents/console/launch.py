@@ -17,7 +17,7 @@ from typing import Any
 import uvicorn
 
 from podium.agents.console.app import DEFAULT_PORT, TOKEN_ENV, Settings, create_app
-from podium.agents.runtime import QuietServer
+from podium.agents.host.runtime import QuietServer
 from podium.bus.keys import Keys
 
 

@@ -16,6 +16,7 @@ import anthropic
 import httpx2
 from anthropic.types import Message as AnthropicMessage
 
+from podium.agents.host.tools import ToolSpec
 from podium.agents.llm.errors import LLMAuthError, LLMBadRequest, LLMError, LLMRateLimited, LLMUnavailable
 from podium.agents.llm.messages import (
     Block,
@@ -28,7 +29,6 @@ from podium.agents.llm.messages import (
     Usage,
 )
 from podium.agents.llm.retry import RetryPolicy, is_retryable_status, retry_after_seconds
-from podium.agents.tools import ToolSpec
 
 logger = logging.getLogger(__name__)
 

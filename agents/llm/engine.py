@@ -6,8 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from podium.agents.host.tools import ToolSpec
 from podium.agents.llm.messages import Completion, Message
-from podium.agents.tools import ToolSpec
 
 if TYPE_CHECKING:
     from podium.agents.llm.anthropic_engine import AnthropicEngine

@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 import anyio
 
+from podium.agents.host.tools import NoTools, ToolBox, ToolResult, ToolSpec
 from podium.agents.llm.engine import Engine
 from podium.agents.llm.messages import Message, ToolCall, ToolResultBlock, Usage
-from podium.agents.tools import NoTools, ToolBox, ToolResult, ToolSpec
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from podium.agents.host.tools import ToolSpec
 from podium.agents.llm.errors import LLMError
 from podium.agents.llm.messages import Completion, Message, TextBlock, ToolCall, Usage
-from podium.agents.tools import ToolSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,10 @@ _EXPORTS = {
     "Plan": "podium.agents.orchestrator.plan",
     "parse_plan": "podium.agents.orchestrator.plan",
     "validate_plan": "podium.agents.orchestrator.plan",
-    "OfflinePlanner": "podium.agents.orchestrator.planner",
-    "split_request": "podium.agents.orchestrator.planner",
-    "TraceEntry": "podium.agents.orchestrator.trace",
-    "read_trace": "podium.agents.orchestrator.trace",
+    "OfflinePlanner": "podium.agents.orchestrator.planning.offline",
+    "split_request": "podium.agents.orchestrator.planning.offline",
+    "TraceEntry": "podium.agents.orchestrator.state.trace",
+    "read_trace": "podium.agents.orchestrator.state.trace",
 }
 
 __all__ = sorted([*_EXPORTS, "build"])

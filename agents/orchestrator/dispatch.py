@@ -23,12 +23,12 @@ import anyio
 from a2a.helpers.proto_helpers import new_data_part, new_text_part
 from a2a.types.a2a_pb2 import Message, Role
 
-from podium.agents.orchestrator.breaker import OPEN, Breakers
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.delegate import Delegator, Reply
 from podium.agents.orchestrator.errors import BudgetExceeded, DelegationError, LoopDetected
-from podium.agents.orchestrator.trace import Trace
+from podium.agents.orchestrator.state.breakers import OPEN, Breakers
+from podium.agents.orchestrator.state.trace import Trace
 from podium.bus import telemetry
 
 _KEY_NAMESPACE = uuid.UUID("a5c1e3b2-7d4f-4e1a-9b6c-2f8d0e4a1c37")

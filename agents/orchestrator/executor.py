@@ -25,21 +25,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from podium.agents.config import load_config
-from podium.agents.context import AgentContext
-from podium.agents.orchestrator.breaker import Breakers
+from podium.agents.host.config import load_config
+from podium.agents.host.context import AgentContext
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
-from podium.agents.orchestrator.checkpoint import Checkpoints
 from podium.agents.orchestrator.delegate import Delegator
 from podium.agents.orchestrator.dispatch import Policy
-from podium.agents.orchestrator.leases import Leases
 from podium.agents.orchestrator.plan import DynamicStep, LoopStep, ParallelStep, Plan, VoteStep
-from podium.agents.orchestrator.planner import OfflinePlanner
+from podium.agents.orchestrator.planning.offline import OfflinePlanner
 from podium.agents.orchestrator.session import RESUME_KEY, Session
 from podium.agents.orchestrator.settings import OrchestratorSettings, load_settings
+from podium.agents.orchestrator.state.breakers import Breakers
+from podium.agents.orchestrator.state.checkpoints import Checkpoints
+from podium.agents.orchestrator.state.leases import Leases
+from podium.agents.orchestrator.state.trace import Trace, read_trace
 from podium.agents.orchestrator.synth import Answer, Material, offline_answer
-from podium.agents.orchestrator.trace import Trace, read_trace
 from podium.bus.a2a_client import BusClient
 from podium.bus.backoff import TRANSIENT
 from podium.bus.task_store import TERMINAL
@@ -67,7 +67,7 @@ class Orchestrator(AgentExecutor):
         self.engine = ctx.engine
         self.planner: Any = self.offline
         if self.engine is not None:
-            from podium.agents.orchestrator.model import ModelPlanner
+            from podium.agents.orchestrator.planning.model import ModelPlanner
 
             self.planner = ModelPlanner(self.engine, self.offline)
         self._store: Any = None
@@ -105,7 +105,7 @@ class Orchestrator(AgentExecutor):
     async def synthesise(self, material: Material, spending: Spending, trace: Trace) -> Answer:
         if self.engine is None or not material.sections:
             return offline_answer(material)
-        from podium.agents.orchestrator.model import model_answer
+        from podium.agents.orchestrator.planning.model import model_answer
 
         return await model_answer(self.engine, material, spending=spending, trace=trace)
 

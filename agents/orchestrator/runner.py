@@ -17,7 +17,6 @@ from typing import Any
 
 import anyio
 
-from podium.agents.orchestrator.checkpoint import Checkpoints
 from podium.agents.orchestrator.delegate import Reply
 from podium.agents.orchestrator.dispatch import CallSpec, Dispatcher
 from podium.agents.orchestrator.errors import BudgetExceeded, DelegationError, LoopDetected, StepFailed
@@ -34,7 +33,8 @@ from podium.agents.orchestrator.plan import (
     VoteStep,
 )
 from podium.agents.orchestrator.results import RefError, StepResult, resolve
-from podium.agents.orchestrator.trace import Trace
+from podium.agents.orchestrator.state.checkpoints import Checkpoints
+from podium.agents.orchestrator.state.trace import Trace
 from podium.bus import telemetry
 
 Approver = Callable[[Any], Awaitable[dict[str, Any] | None]]

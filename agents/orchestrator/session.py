@@ -26,14 +26,14 @@ from google.protobuf.json_format import MessageToDict
 from podium.agents.orchestrator.approval import approval_asks, approval_prompt, parse_decision
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
-from podium.agents.orchestrator.checkpoint import Request, RunState
 from podium.agents.orchestrator.delegate import BUDGET_METADATA_KEY
 from podium.agents.orchestrator.dispatch import Dispatcher
 from podium.agents.orchestrator.errors import BudgetExceeded, OrchestratorError, PlanError
 from podium.agents.orchestrator.plan import Plan, parse_plan, validate_plan
 from podium.agents.orchestrator.runner import Runner
+from podium.agents.orchestrator.state.checkpoints import Request, RunState
+from podium.agents.orchestrator.state.trace import Trace, TraceEntry
 from podium.agents.orchestrator.synth import gather
-from podium.agents.orchestrator.trace import Trace, TraceEntry
 from podium.bus import telemetry
 from podium.bus.backoff import TRANSIENT, Backoff, through_outages
 from podium.bus.envelope import Budget

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from podium.agents.config import AgentConfigError
+from podium.agents.host.config import AgentConfigError
 
 
 class _Section(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any
 
 from podium.agents.orchestrator.plan import Plan
 from podium.agents.orchestrator.results import StepResult
-from podium.agents.specialists.drafts import SOURCES_HEADING
+from podium.agents.text.drafts import SOURCES_HEADING
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")

@@ -19,13 +19,13 @@ from typing import Any
 from a2a.server.agent_execution import AgentExecutor
 from pydantic.alias_generators import to_camel
 
-from podium.agents.context import AgentContext
+from podium.agents.host.context import AgentContext
 from podium.agents.llm import run_tool_loop
 from podium.agents.specialists.base import Job, Rejected, Specialist
 from podium.agents.specialists.models import AnalysisInput, AnalysisOutput
-from podium.agents.specialists.quantities import Computation, normalise
-from podium.agents.specialists.routing import misrouted
-from podium.agents.specialists.text import shorten
+from podium.agents.text.quantities import Computation, normalise
+from podium.agents.text.routing import misrouted
+from podium.agents.text.words import shorten
 
 SYSTEM = """You are the analyst of a multi-agent team. Compute every number with the calc tools \
 (calc__evaluate, calc__statistics, calc__compound_growth, calc__loan_payment); never do arithmetic \

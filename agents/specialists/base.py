@@ -30,11 +30,11 @@ from a2a.types.a2a_pb2 import Message, Task, TaskState, TaskStatus
 from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, ValidationError
 
-from podium.agents.context import AgentContext
+from podium.agents.host.context import AgentContext
+from podium.agents.host.tools import ToolBox, ToolResult, ToolSpec
 from podium.agents.llm import LLMError, Usage
 from podium.agents.specialists.models import SpecialistInput, SpecialistOutput
-from podium.agents.specialists.routing import Route, classify, misrouted
-from podium.agents.tools import ToolBox, ToolResult, ToolSpec
+from podium.agents.text.routing import Route, classify, misrouted
 from podium.bus.envelope import Budget
 
 logger = logging.getLogger(__name__)

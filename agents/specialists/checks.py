@@ -15,11 +15,11 @@ import math
 import re
 from dataclasses import dataclass
 
-from podium.agents.specialists import quantities
 from podium.agents.specialists.base import Recorder
-from podium.agents.specialists.drafts import Draft, is_claim
 from podium.agents.specialists.models import Check, FeedbackItem
-from podium.agents.specialists.text import key_terms, markers, overlap, shorten, strip_markers, word_count
+from podium.agents.text import quantities
+from podium.agents.text.drafts import Draft, is_claim
+from podium.agents.text.words import key_terms, markers, overlap, shorten, strip_markers, word_count
 
 COVERED = 0.5
 _PARTS = re.compile(

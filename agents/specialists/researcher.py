@@ -17,11 +17,11 @@ from typing import Any
 
 from a2a.server.agent_execution import AgentExecutor
 
-from podium.agents.context import AgentContext
+from podium.agents.host.context import AgentContext
 from podium.agents.llm import run_tool_loop
 from podium.agents.specialists.base import Failed, Job, Specialist
 from podium.agents.specialists.models import Citation, Finding, ResearchInput, ResearchOutput
-from podium.agents.specialists.text import best_sentences, key_terms, overlap, strip_markers, terms
+from podium.agents.text.words import best_sentences, key_terms, overlap, strip_markers, terms
 from podium.mcp_servers.bm25 import tokenize
 
 MIN_SCORE = 3.0  # below this BM25 score a hit shares only incidental words with the question

@@ -15,12 +15,13 @@ from typing import Any
 
 from a2a.server.agent_execution import AgentExecutor
 
-from podium.agents.context import AgentContext
+from podium.agents.host.context import AgentContext
 from podium.agents.llm import run_tool_loop
-from podium.agents.specialists import checks, drafts
+from podium.agents.specialists import checks
 from podium.agents.specialists.base import Job, Rejected, Specialist, board_json
 from podium.agents.specialists.models import Check, Citation, FeedbackItem, ReviewInput, ReviewOutput
-from podium.agents.specialists.routing import misrouted
+from podium.agents.text import drafts
+from podium.agents.text.routing import misrouted
 
 SYSTEM = """You are the reviewer of a multi-agent team. Judge whether the draft answers the question \
 accurately and clearly, given its sources and the results of the automatic checks. You may verify \

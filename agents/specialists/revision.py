@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from podium.agents.specialists.drafts import Draft, cite, is_claim
 from podium.agents.specialists.models import Change, FeedbackItem, Note
-from podium.agents.specialists.text import (
+from podium.agents.text.drafts import Draft, cite, is_claim
+from podium.agents.text.words import (
     key_terms,
     markers,
     overlap,

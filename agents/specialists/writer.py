@@ -17,14 +17,14 @@ from typing import Any
 
 from a2a.server.agent_execution import AgentExecutor
 
-from podium.agents.context import AgentContext
+from podium.agents.host.context import AgentContext
 from podium.agents.llm import run_tool_loop
-from podium.agents.specialists import drafts
 from podium.agents.specialists.base import Job, Rejected, Specialist, board_json
 from podium.agents.specialists.models import Change, Citation, Note, Source, WriterInput, WriterOutput
 from podium.agents.specialists.revision import revise
-from podium.agents.specialists.routing import misrouted
-from podium.agents.specialists.text import key_terms, markers, overlap, sentences, strip_markers, word_count
+from podium.agents.text import drafts
+from podium.agents.text.routing import misrouted
+from podium.agents.text.words import key_terms, markers, overlap, sentences, strip_markers, word_count
 
 PARAGRAPH = 4  # sentences
 _NOTE_LINE = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+(.+?)\s*$")

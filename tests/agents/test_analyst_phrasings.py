@@ -13,7 +13,7 @@ from a2a.helpers.proto_helpers import new_data_part
 from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import Message, Role, SendMessageRequest, Task
 
-from podium.agents.specialists.routing import classify
+from podium.agents.text.routing import classify
 from tests.agents.test_specialists_support import answer, rejection, specialist
 
 pytestmark = pytest.mark.anyio

@@ -16,8 +16,8 @@ HEAVY = ("fakeredis", "lupa", "anthropic", "mcp", "jwt")
 PROBE = f"""
 import json, sys, anyio
 from contextlib import AsyncExitStack
-import podium.agents.commands.agent, podium.agents.echo, podium.agents.llm, podium.agents.specialists.writer
-from podium.agents import runtime
+import podium.agents.cli.agent, podium.agents.specialists.echo, podium.agents.llm, podium.agents.specialists.writer
+from podium.agents.host import runtime
 from podium.bus.connection import connect
 from podium.registry.cards import load_card
 

@@ -9,6 +9,7 @@ import httpx2
 import pytest
 
 import podium.agents.llm as llm_package
+from podium.agents.host.tools import ToolSpec
 from podium.agents.llm import (
     DEFAULT_MODEL,
     AnthropicEngine,
@@ -29,7 +30,6 @@ from podium.agents.llm import (
     engine_from_env,
 )
 from podium.agents.llm.retry import retry_after_seconds
-from podium.agents.tools import ToolSpec
 from tests.agents.test_llm_support import (
     API_KEY,
     MODEL,

@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
+from podium.agents.host.tools import ToolResult, ToolSpec
 from podium.agents.llm import (
     EngineRequest,
     LLMUnavailable,
@@ -20,7 +21,6 @@ from podium.agents.llm import (
     call_key,
     run_tool_loop,
 )
-from podium.agents.tools import ToolResult, ToolSpec
 from podium.bus.envelope import Budget
 from tests.agents.test_llm_support import (
     MODEL,

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx2
 
+from podium.agents.host.tools import ToolResult, ToolSpec
 from podium.agents.llm import AnthropicEngine, RetryPolicy
-from podium.agents.tools import ToolResult, ToolSpec
 
 MODEL = "claude-sonnet-5-5"
 API_KEY = "sk-ant-api03-test-key-do-not-log"

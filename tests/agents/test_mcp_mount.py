@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from podium.agents.config import AgentConfigError, McpServerConfig, load_config
-from podium.agents.mcp_mount import MountedTools, MountError, Shared, mount_for_agent, tool_name
-from podium.agents.tools import ToolBox
+from podium.agents.host.config import AgentConfigError, McpServerConfig, load_config
+from podium.agents.host.mounting import MountedTools, MountError, Shared, mount_for_agent, tool_name
+from podium.agents.host.tools import ToolBox
 from podium.bus.keys import Keys
 from tests.support import Proc, free_port, port_open, wait_until
 

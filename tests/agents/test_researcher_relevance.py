@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from podium.agents.specialists.text import key_terms, overlap
+from podium.agents.text.words import key_terms, overlap
 from tests.agents.test_specialists_support import Harness, answer, specialist
 
 pytestmark = pytest.mark.anyio

@@ -17,11 +17,11 @@ from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.tasks import InMemoryTaskStore
 from a2a.types.a2a_pb2 import Task, TaskArtifactUpdateEvent, TaskState
 
-from podium.agents.context import AgentContext
-from podium.agents.runtime import load_executor
-from podium.agents.specialists import quantities
+from podium.agents.host.context import AgentContext
+from podium.agents.host.executors import load_executor
+from podium.agents.host.tools import ToolResult, ToolSpec
 from podium.agents.specialists.researcher import search_queries
-from podium.agents.tools import ToolResult, ToolSpec
+from podium.agents.text import quantities
 from podium.bus.connection import connect
 from podium.bus.keys import Keys
 from podium.registry.cards import load_card

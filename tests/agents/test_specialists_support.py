@@ -16,10 +16,10 @@ from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.tasks import InMemoryTaskStore
 from a2a.types.a2a_pb2 import Message, Role, SendMessageRequest, Task, TaskState
 
-from podium.agents.config import McpServerConfig, load_config
-from podium.agents.context import AgentContext
-from podium.agents.mcp_mount import MountedTools
-from podium.agents.runtime import load_executor
+from podium.agents.host.config import McpServerConfig, load_config
+from podium.agents.host.context import AgentContext
+from podium.agents.host.executors import load_executor
+from podium.agents.host.mounting import MountedTools
 from podium.bus.keys import Keys
 from podium.registry.cards import load_card
 

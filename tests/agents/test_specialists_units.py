@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from podium.agents.specialists import drafts, quantities
 from podium.agents.specialists.checks import question_parts
-from podium.agents.specialists.routing import classify
-from podium.agents.specialists.text import best_sentences, key_terms, markers, sentences, strip_markers
+from podium.agents.text import drafts, quantities
+from podium.agents.text.routing import classify
+from podium.agents.text.words import best_sentences, key_terms, markers, sentences, strip_markers
 
 
 @pytest.mark.parametrize(
@@ -105,6 +105,6 @@ def test_text_helpers() -> None:
     ],
 )
 def test_numbers_written_as_words(text: str, digits: str) -> None:
-    from podium.agents.specialists.numwords import words_to_numbers
+    from podium.agents.text.numwords import words_to_numbers
 
     assert words_to_numbers(text) == digits

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from podium.agents.supervisor import LOG_LINES, ChildSpec, RestartPolicy, Supervisor
+from podium.agents.up.supervisor import LOG_LINES, ChildSpec, RestartPolicy, Supervisor
 from tests.proctree import descendants, needs_proc, running, with_env
 from tests.support import REDIS_SERVER, Proc, wait_until
 

@@ -21,7 +21,7 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from podium.agents.commands.acl import read_env_file
+from podium.agents.cli.acl import read_env_file
 from podium.agents.console import data
 from podium.bus.acl import password_variable
 from podium.bus.keys import Keys

@@ -59,7 +59,7 @@ from a2a.utils.errors import (
 )
 from google.protobuf.json_format import MessageToDict
 
-from podium.agents.handler import AgentRequestHandler, MessageIds
+from podium.agents.host.handler import AgentRequestHandler, MessageIds
 from podium.bus.a2a_client import BusClient
 from podium.bus.a2a_server import BusRequestServer
 from podium.bus.binding import bus_interface, error_from_payload, error_payload, parse_bus_url

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from podium.agents.orchestrator.breaker import Breakers
-from podium.agents.orchestrator.trace import read_trace
+from podium.agents.orchestrator.state.breakers import Breakers
+from podium.agents.orchestrator.state.trace import read_trace
 from podium.bus.connection import connect
 from podium.bus.envelope import Envelope
 from podium.bus.keys import Keys

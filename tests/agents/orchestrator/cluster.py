@@ -18,7 +18,7 @@ from a2a.client import ClientConfig, ClientFactory
 from a2a.helpers.proto_helpers import new_data_part, new_text_message
 from a2a.types.a2a_pb2 import Role, SendMessageRequest, StreamResponse, Task
 
-from podium.agents.orchestrator.trace import TraceEntry, read_trace
+from podium.agents.orchestrator.state.trace import TraceEntry, read_trace
 from podium.bus.a2a_client import BusClient
 from podium.bus.connection import connect
 from podium.bus.keys import Keys

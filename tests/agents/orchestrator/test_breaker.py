@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from podium.agents.orchestrator.breaker import Breakers, breaker_states
+from podium.agents.orchestrator.state.breakers import Breakers, breaker_states
 from podium.bus.connection import connect
 from podium.bus.keys import Keys
 

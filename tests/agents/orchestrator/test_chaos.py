@@ -25,7 +25,7 @@ from a2a.client.client import ClientCallContext
 from a2a.helpers.proto_helpers import new_data_part, new_text_message
 from a2a.types.a2a_pb2 import GetTaskRequest, Role, SendMessageRequest, TaskState
 
-from podium.agents.handler import task_id_for
+from podium.agents.host.handler import task_id_for
 from tests.agents.orchestrator.cluster import Cluster, status_text
 from tests.support import RedisServer
 

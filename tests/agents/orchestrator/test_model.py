@@ -10,10 +10,10 @@ import pytest
 
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
-from podium.agents.orchestrator.model import PLAN_TOOL, ModelPlanner, model_answer, plan_schema
-from podium.agents.orchestrator.planner import OfflinePlanner
+from podium.agents.orchestrator.planning.model import PLAN_TOOL, ModelPlanner, model_answer, plan_schema
+from podium.agents.orchestrator.planning.offline import OfflinePlanner
+from podium.agents.orchestrator.state.trace import Trace, read_trace
 from podium.agents.orchestrator.synth import Material, Section
-from podium.agents.orchestrator.trace import Trace, read_trace
 from podium.bus.keys import Keys
 from podium.registry.cards import load_card
 from podium.registry.store import Registry

@@ -10,7 +10,7 @@ import pytest
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.errors import PlanError
 from podium.agents.orchestrator.plan import LoopStep, ParallelStep, TaskStep
-from podium.agents.orchestrator.planner import OfflinePlanner, research_question, split_request
+from podium.agents.orchestrator.planning.offline import OfflinePlanner, research_question, split_request
 from podium.bus.keys import Keys
 from podium.registry.cards import card_from_json, load_card
 from podium.registry.store import Registry

@@ -15,7 +15,7 @@ import pytest
 from a2a.helpers.proto_helpers import new_data_part, new_text_message
 from a2a.types.a2a_pb2 import GetTaskRequest, Role, SendMessageRequest, Task, TaskState
 
-from podium.agents.orchestrator.breaker import breaker_states
+from podium.agents.orchestrator.state.breakers import breaker_states
 from podium.bus.connection import connect
 from podium.bus.keys import Keys
 from tests.agents.orchestrator.cluster import Cluster, answer_of, status_text

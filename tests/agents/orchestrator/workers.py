@@ -22,8 +22,8 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events.event_queue_v2 import EventQueue
 from a2a.server.tasks.task_updater import TaskUpdater
 
-from podium.agents.context import AgentContext
-from podium.agents.specialists import quantities
+from podium.agents.host.context import AgentContext
+from podium.agents.text import quantities
 from podium.bus.backoff import through_outages
 from podium.mcp_servers import arith
 

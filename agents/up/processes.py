@@ -1,189 +1,34 @@
-"""``podium up``: the whole system on one machine.
-
-Without ``REDIS_URL`` everything runs in this one process on the embedded bus: every agent's runtime
-(A2A HTTP + inbox consumer + registry heartbeat) and the registry's HTTP service share one in-process
-Redis. With ``REDIS_URL`` each agent and the registry run as their own ``podium`` processes, supervised
-here: if one dies the others are stopped and the exit code says so.
-
-No child outlives ``podium up``, however it ends: SIGTERM/SIGINT (honoured at every moment, a second one
-cuts the grace period short) and its own errors stop them in ``finally``; each child runs in a process
-group of its own, so what it leaves behind is swept up; and if ``podium up`` is killed outright, each
-child gets SIGTERM from the kernel (``agents.lifeline``). A Redis that may evict keys is refused before
-anything starts (see ``bus.eviction``).
-"""
+"""``podium up`` with Redis: each agent (and its replicas), the registry and the console as supervised
+processes of their own (see ``podium.agents.up.supervisor``)."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import signal
-import sys
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from functools import partial
+from collections.abc import Callable
 from types import FrameType
-from typing import Any
 
 import anyio
-import uvicorn
 from redis.exceptions import RedisError
 
 from podium.agents.console.launch import UpConsole, for_up
-from podium.agents.lifeline import child_env
-from podium.agents.runtime import (
-    DEFAULT_STARTUP_TIMEOUT_S,
-    EXECUTORS,
-    STARTUP_TIMEOUT_ENV,
-    AgentRuntime,
-    QuietServer,
-    RuntimeConfig,
+from podium.agents.host.runtime import _url_host as url_host
+from podium.agents.host.settings import STARTUP_TIMEOUT_ENV
+from podium.agents.up.config import (
+    STOP_HINT,
+    UpConfig,
+    UpError,
+    alive_line,
+    say,
+    warn,
 )
-from podium.agents.runtime import _url_host as url_host
-from podium.agents.supervisor import ChildSpec, RestartPolicy, Supervisor
+from podium.agents.up.lifeline import child_env
+from podium.agents.up.supervisor import ChildSpec, Supervisor
 from podium.bus.connection import connect, redact
 from podium.bus.eviction import ALLOW_ENV, check_eviction
-from podium.bus.keys import Keys
 from podium.bus.ready import wait_for_redis
-
-REGISTRY_PORT = 8701
-STOP_HINT = "Ctrl-C stops everything."
-# Well-known ports on 127.0.0.1: the orchestrator is 8700 (when it exists), specialists after the registry.
-PORTS = {
-    "orchestrator": 8700,
-    "researcher": 8702,
-    "analyst": 8703,
-    "writer": 8704,
-    "reviewer": 8705,
-    "echo": 8706,
-}
-
-
-def available_agents() -> list[str]:
-    """Agents whose executor module is installed, in a stable order."""
-    return [name for name in PORTS if importlib.util.find_spec(EXECUTORS[name]) is not None]
-
-
-@dataclass
-class UpConfig:
-    agents: list[str] = field(default_factory=available_agents)
-    host: str = "127.0.0.1"
-    redis_url: str | None = None
-    namespace: str = "podium"
-    registry_port: int = REGISTRY_PORT
-    ports: dict[str, int] = field(default_factory=lambda: dict(PORTS))
-    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_S  # per agent, and for Redis; 0: no limit
-    grace_s: float = 20.0  # how long stopped children get before SIGKILL
-    allow_eviction: bool = False
-    replicas: dict[str, int] = field(default_factory=dict)  # agent -> processes (default 1; Redis only)
-    restart: RestartPolicy = field(default_factory=RestartPolicy)
-    console_port: int | None = 8790  # None: no console; 0: any free port
-
-    def port(self, agent: str) -> int:
-        return self.ports.get(agent, 0)
-
-
-class UpError(Exception):
-    """``podium up`` could not start the system; the message says why and what to do."""
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
-def warn(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = lambda urls: None) -> None:
-    """Every agent and the registry in this process, on one in-process bus, until SIGINT/SIGTERM (at any
-    moment, start-up included; a second one cuts the agents' grace period short).
-
-    Raises what an agent's :meth:`AgentRuntime.run` raises (e.g. ``StartupError``), and ``OSError``.
-    """
-    from podium.registry.http import Settings, create_app
-    from podium.registry.store import Registry
-
-    redis = connect(None)
-    keys = Keys(cfg.namespace)
-    runtimes = [
-        AgentRuntime(
-            RuntimeConfig(
-                name=name,
-                host=cfg.host,
-                port=cfg.port(name),
-                namespace=cfg.namespace,
-                startup_timeout=cfg.startup_timeout,
-            ),
-            redis=redis,
-            handle_signals=False,
-        )
-        for name in cfg.agents
-    ]
-    registry = QuietServer(
-        uvicorn.Config(
-            create_app(Registry(redis, keys), Settings()),
-            host=cfg.host,
-            port=cfg.registry_port,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
-    console = for_up(cfg.host, cfg.console_port)
-    console_server = console.server(redis, keys) if console else None
-    ready: dict[str, str] = {}
-    stopping = False
-
-    def mark(runtime: AgentRuntime) -> None:
-        ready[runtime.config.name] = runtime.url
-
-    async def announce() -> None:
-        while len(ready) < len(runtimes) or not registry.started:  # uvicorn and runtimes offer no events
-            if stopping:
-                return
-            await anyio.sleep(0.05)
-        ready["registry"] = f"http://{cfg.host}:{cfg.registry_port}"
-        if console:
-            ready["console"] = console.url
-        on_ready(ready)
-        say(await alive_line(redis, cfg))
-        say(STOP_HINT)
-
-    async def obey(signals: AsyncIterator[int]) -> None:
-        nonlocal stopping
-        async for _ in signals:
-            if not stopping:
-                stopping = True
-                say("podium up: stopping")
-                for rt in runtimes:
-                    rt.stop()
-                registry.should_exit = True
-                if console_server:
-                    console_server.should_exit = True
-            else:  # a second signal: no more grace
-                for rt in runtimes:
-                    rt.stop(force=True)
-                registry.force_exit = True
-                if console_server:
-                    console_server.force_exit = True
-
-    # The receiver is open from the start and through shutdown, so no Ctrl-C is ever lost or fatal.
-    try:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with anyio.create_task_group() as watching:
-                watching.start_soon(obey, signals)
-                async with anyio.create_task_group() as services:
-                    for rt in runtimes:
-                        services.start_soon(partial(rt.run, on_ready=mark))
-                    services.start_soon(registry.serve)
-                    if console_server:
-                        services.start_soon(console_server.serve)
-                    services.start_soon(announce)
-                watching.cancel_scope.cancel()
-    finally:
-        with anyio.CancelScope(shield=True):
-            await redis.aclose()
 
 
 def wait_for_bus(cfg: UpConfig) -> bool:
@@ -376,45 +221,5 @@ def _report_alive(cfg: UpConfig) -> None:
         warn(f"podium up: cannot read the registry: {exc}")
 
 
-async def alive_line(redis: Any, cfg: UpConfig) -> str:
-    """Which agents are alive in the registry, once each has as many instances as it runs replicas (or
-    after a few seconds: then what is there)."""
-    from podium.registry.store import Registry
-
-    want = {name: cfg.replicas.get(name, 1) for name in cfg.agents}
-    registry = Registry(redis, Keys(cfg.namespace))
-    found: dict[str, int] = {}
-    with anyio.move_on_after(10):
-        while True:
-            found = {e.name: e.alive for e in await registry.list()}
-            if all(found.get(n, 0) >= k for n, k in want.items()):
-                break
-            await anyio.sleep(0.1)
-    names = [f"{n} ({found[n]} instances)" if found.get(n, 0) > 1 else n for n in cfg.agents if n in found]
-    missing = [n for n in cfg.agents if n not in found]
-    line = f"podium up: alive in the registry: {', '.join(names) or 'none'}"
-    return line + (f"; not yet: {', '.join(missing)}" if missing else "")
-
-
 def _probe_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
-
-
-def describe(cfg: UpConfig, urls: dict[str, str]) -> None:
-    """Where everything listens, the orchestrator first with how to ask it."""
-    mode = f"processes on {redact(cfg.redis_url)}" if cfg.redis_url else "one process, embedded bus"
-    say(f"podium up: {len(cfg.agents)} agents ({mode}, namespace {cfg.namespace!r})")
-    first = [n for n in ("orchestrator", "registry") if n in urls]
-    for name in [*first, *(n for n in cfg.agents if n not in first)]:
-        say(f"  {name:<13} {urls[name]}")
-    for name, n in cfg.replicas.items():
-        if n > 1 and name in cfg.agents:
-            say(f"  ({name}: {n} replicas sharing its inbox; the card names the URL above)")
-    if "console" in urls:
-        say(f"  {'console':<13} {urls['console']}  (open it in a browser)")
-    if "orchestrator" in urls:
-        url = urls["orchestrator"]
-        where = "" if url == "http://127.0.0.1:8700" else f"--url {url} "
-        say(f'Ask it: podium ask {where}"How does Python\'s with statement work? And what is 15% of 240?"')
-    else:
-        say("  (no orchestrator: call the agents directly, e.g. with the a2a client)")

@@ -26,8 +26,8 @@ from podium.agents.orchestrator.plan import (
     When,
 )
 from podium.agents.orchestrator.results import RefError, StepResult, resolve, select
-from podium.agents.orchestrator.trace import Trace
-from podium.agents.specialists.routing import classify
+from podium.agents.orchestrator.state.trace import Trace
+from podium.agents.text.routing import classify
 
 
 class Expander(Protocol):

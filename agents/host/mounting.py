@@ -29,9 +29,9 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CONNECTION_CLOSED, CallToolResult, TextContent, Tool
 
-from podium.agents.config import DEFAULT_TOKEN_ENV, McpServerConfig, load_config
-from podium.agents.lifeline import child_env
-from podium.agents.tools import MountError, ToolResult, ToolSpec
+from podium.agents.host.config import DEFAULT_TOKEN_ENV, McpServerConfig, load_config
+from podium.agents.host.tools import MountError, ToolResult, ToolSpec
+from podium.agents.up.lifeline import child_env
 from podium.bus.telemetry import span, traced_tools, traceparent
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class Shared:
 
 
 def stdio_parameters(cfg: McpServerConfig, shared: Shared = Shared()) -> StdioServerParameters:
-    """How to spawn a stdio server: ``podium ...`` runs as ``python -m agents.cli ...`` with this
+    """How to spawn a stdio server: ``podium ...`` runs as ``python -m podium.agents.cli ...`` with this
     interpreter, so it works without the console script on PATH."""
     assert cfg.command
     command = list(cfg.command)

@@ -19,167 +19,50 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import importlib
 import logging
 import math
-import os
 import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager, nullcontext
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 import uvicorn
-from a2a.server.agent_execution import AgentExecutor
 from a2a.server.agent_execution.simple_request_context_builder import SimpleRequestContextBuilder
 from a2a.types.a2a_pb2 import AgentCard, AgentInterface
 from redis.exceptions import NoPermissionError, OutOfMemoryError
 
-from podium.agents.cancels import CancelNotices, StoppableExecutor
-from podium.agents.context import AgentContext
-from podium.agents.handler import AgentRequestHandler, MessageIds
-from podium.agents.http import build_app
-from podium.agents.tools import NoTools
+from podium.agents.host.cancels import CancelNotices, StoppableExecutor
+from podium.agents.host.context import AgentContext
+from podium.agents.host.executors import executor_module, load_executor
+from podium.agents.host.handler import AgentRequestHandler, MessageIds
+from podium.agents.host.http import build_app
+from podium.agents.host.settings import (
+    STARTUP_TIMEOUT_ENV,
+    RuntimeConfig,
+    StartupError,
+)
+from podium.agents.host.tools import NoTools
 from podium.bus.a2a_server import BusRequestServer
 from podium.bus.backoff import TRANSIENT, Backoff
-from podium.bus.backpressure import DEFAULT_CAPACITY, DEFAULT_RETRY_AFTER_S, Inboxes, set_limits
+from podium.bus.backpressure import Inboxes, set_limits
 from podium.bus.binding import bus_interface
 from podium.bus.connection import connect, is_embedded, redact
 from podium.bus.consumer import Consumer
-from podium.bus.errors import AccessDenied, ConfigError
-from podium.bus.eviction import allowed_from_env, check_eviction
-from podium.bus.keys import Keys, validate_name
+from podium.bus.errors import AccessDenied
+from podium.bus.eviction import check_eviction
+from podium.bus.keys import Keys
 from podium.bus.ready import ping, wait_for_redis
-from podium.bus.retention import Retention, RetentionPolicy
+from podium.bus.retention import Retention
 from podium.bus.streams import StreamBus
 from podium.bus.task_store import RedisTaskEventStream, RedisTaskStore
 from podium.bus.telemetry import setup as setup_tracing
 from podium.bus.telemetry import traced_executor
 
 logger = logging.getLogger(__name__)
-
-STARTUP_TIMEOUT_ENV = "PODIUM_STARTUP_TIMEOUT"
-DEFAULT_STARTUP_TIMEOUT_S = 60.0
-
-# agent name -> module with ``build(ctx: AgentContext) -> AgentExecutor``
-EXECUTORS: dict[str, str] = {
-    "echo": "podium.agents.echo",
-    "researcher": "podium.agents.specialists.researcher",
-    "analyst": "podium.agents.specialists.analyst",
-    "writer": "podium.agents.specialists.writer",
-    "reviewer": "podium.agents.specialists.reviewer",
-    "orchestrator": "podium.agents.orchestrator",
-}
-
-
-@dataclass
-class RuntimeConfig:
-    name: str
-    host: str = "127.0.0.1"
-    port: int = 0  # 0: a free port
-    public_url: str | None = None  # what the card advertises, when it differs (containers)
-    redis_url: str | None = None
-    namespace: str = "podium"
-    token: str | None = None
-    instance: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    concurrency: int = 16
-    claim_idle_ms: int = 30_000
-    max_deliveries: int = 5
-    heartbeat_ttl: float = 15.0
-    grace_s: float = 10.0
-    register: bool = True
-    # Seconds to become ready, waiting for Redis included; 0: no limit.
-    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_S
-    capacity: int = DEFAULT_CAPACITY  # unacknowledged inbox entries before new work is refused; 0: no cap
-    retry_after_s: float = DEFAULT_RETRY_AFTER_S  # the hint an overloaded agent gives its callers
-    allow_eviction: bool = False  # run even on a Redis whose maxmemory-policy evicts keys
-    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
-
-    def __post_init__(self) -> None:
-        """Raises ``ValueError`` for a bad agent name, ``ConfigError`` naming any other bad setting."""
-        validate_name("agent name", self.name)
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"port must be within 0-65535 (0: a free port), got {self.port}")
-        for setting in ("concurrency", "claim_idle_ms", "max_deliveries"):
-            if getattr(self, setting) < 1:
-                raise ConfigError(
-                    f"{setting.replace('_', '-')} must be at least 1, got {getattr(self, setting)}"
-                )
-        if not self.heartbeat_ttl > 0:
-            raise ConfigError(f"heartbeat-ttl must be more than 0 seconds, got {self.heartbeat_ttl}")
-        if not self.startup_timeout >= 0:  # also refuses NaN
-            raise ConfigError(
-                f"startup-timeout must be 0 (no limit) or more seconds, got {self.startup_timeout}"
-            )
-        if self.capacity < 0 or not self.retry_after_s >= 0:
-            raise ConfigError(
-                f"capacity and retry-after must be >= 0, got {self.capacity}, {self.retry_after_s}"
-            )
-
-    @classmethod
-    def from_env(cls, name: str, **overrides: Any) -> RuntimeConfig:
-        """Settings from the environment, ``overrides`` (not None) over them. Raises ``ConfigError`` naming
-        a bad variable, ``ValueError`` for a bad agent name."""
-        env = os.environ
-        values: dict[str, Any] = {
-            "redis_url": env.get("REDIS_URL") or None,
-            "namespace": env.get("PODIUM_NAMESPACE") or "podium",
-            "token": env.get("PODIUM_A2A_TOKEN") or None,
-            "public_url": env.get("PODIUM_PUBLIC_URL") or None,
-            "startup_timeout": startup_timeout_from_env(),
-            "capacity": _env_number("PODIUM_INBOX_CAPACITY", int),
-            "retry_after_s": _env_number("PODIUM_RETRY_AFTER_S", float),
-            "allow_eviction": allowed_from_env() or None,
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(name=name, **{k: v for k, v in values.items() if v is not None})
-
-
-def startup_timeout_from_env() -> float:
-    """``PODIUM_STARTUP_TIMEOUT`` in seconds (default 60; 0: no limit). Raises ``ConfigError`` naming it."""
-    raw = os.environ.get(STARTUP_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_STARTUP_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise ConfigError(f"{STARTUP_TIMEOUT_ENV}={raw!r}: expected seconds, 0 or more (0: no limit)")
-    return value
-
-
-class StartupError(Exception):
-    """Agent ``agent`` could not become ready: Redis unreachable until the start-up deadline, lost while
-    starting, or another start-up step that did not finish in time. The message says what to do."""
-
-    def __init__(self, agent: str, message: str) -> None:
-        super().__init__(message)
-        self.agent = agent
-
-
-def executor_module(name: str) -> str:
-    """The module that builds agent ``name``'s executor: the one its config names (``"executor"``), else
-    Podium's own. Raises ``LookupError`` for an agent with none, ``AgentConfigError`` for a bad config."""
-    from podium.agents.config import load_config
-
-    module_name = load_config(name).executor or EXECUTORS.get(name)
-    if module_name is None:
-        raise LookupError(
-            f"no executor for agent {name!r}; known agents: {', '.join(sorted(EXECUTORS))}, "
-            f'or name a module in agents/config/{name}.json ("executor")'
-        )
-    return module_name
-
-
-def load_executor(ctx: AgentContext) -> AgentExecutor:
-    """Build the executor for ``ctx.name``. Raises ``LookupError`` for an agent with no executor."""
-    module = importlib.import_module(executor_module(ctx.name))
-    return module.build(ctx)
 
 
 class QuietServer(uvicorn.Server):
@@ -489,17 +372,6 @@ async def _prepare_bus(redis: Any, keys: Keys, cfg: RuntimeConfig) -> None:
             await backoff.sleep()
 
 
-def _env_number(name: str, kind: type[int] | type[float]) -> Any:
-    """A number from the environment, None when unset. Raises ``ConfigError`` naming the variable."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
-
-
 def sole_error(group: BaseExceptionGroup) -> BaseException:
     """The one error inside (nested) task-group wrappers, or the group itself when it holds several."""
     error: BaseException = group
@@ -539,11 +411,11 @@ def _url_host(host: str) -> str:
 async def _mount_tools(stack: AsyncExitStack, name: str, redis: Any, cfg: RuntimeConfig) -> Any:
     """The agent's mounted MCP tools, per its config (none when it has no config); in-process and stdio
     servers share the agent's Redis and namespace. An agent that mounts nothing never loads the MCP SDK."""
-    from podium.agents.config import load_config
+    from podium.agents.host.config import load_config
 
     if not load_config(name).mcp:
         return NoTools()
-    from podium.agents.mcp_mount import mount_for_agent
+    from podium.agents.host.mounting import mount_for_agent
 
     return await stack.enter_async_context(
         mount_for_agent(name, redis=redis, redis_url=cfg.redis_url, namespace=cfg.namespace)

@@ -11,13 +11,12 @@ import sys
 
 import anyio
 
-from podium.agents.runtime import (
+from podium.agents.host.runtime import AgentRuntime, print_ready
+from podium.agents.host.settings import (
     DEFAULT_STARTUP_TIMEOUT_S,
     STARTUP_TIMEOUT_ENV,
-    AgentRuntime,
     RuntimeConfig,
     StartupError,
-    print_ready,
 )
 from podium.bus.errors import ConfigError
 from podium.registry.errors import RegistryError
@@ -89,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"podium agent: {exc}", file=sys.stderr)
         return 2
-    from podium.agents.tools import MountError
+    from podium.agents.host.tools import MountError
 
     try:
         anyio.run(lambda: AgentRuntime(config).run(on_ready=print_ready))

@@ -26,8 +26,8 @@ from podium.agents.orchestrator.plan import (
     TaskStep,
     validate_plan,
 )
-from podium.agents.specialists.routing import classify
-from podium.agents.specialists.text import key_terms
+from podium.agents.text.routing import classify
+from podium.agents.text.words import key_terms
 
 ROLE_TAGS: dict[str, set[str]] = {
     "compute": {"math", "calculator", "arithmetic", "calculation", "calculate"},

@@ -82,7 +82,7 @@ class Child:
 
 
 class Supervisor:
-    """Runs ``children`` (``command ARGS``, by default ``python -m agents.cli ARGS``) under ``policy``; see the module docstring.
+    """Runs ``children`` (``command ARGS``, by default ``python -m podium.agents.cli ARGS``) under ``policy``; see the module docstring.
 
     ``stopping`` is polled: return True to stop (e.g. a signal arrived). ``say`` reports events (stdout),
     ``relay`` passes on children's lines (stderr)."""

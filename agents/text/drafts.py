@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from podium.agents.specialists.text import key_terms, markers, sentences, strip_markers
+from podium.agents.text.words import key_terms, markers, sentences, strip_markers
 
 SOURCES_HEADING = re.compile(r"^\s*(?:#+\s*)?(sources|references|citations)\s*:?\s*$", re.I | re.M)
 _SOURCE_LINE = re.compile(r"^\s*\[(\d+)\]\s*(\S+)(?:\s*[—–:-]+\s*[“\"](.*)[”\"])?\s*$")

@@ -48,7 +48,7 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError, UnsupportedOperationError
 
-from podium.agents.cancels import CancelNotices
+from podium.agents.host.cancels import CancelNotices
 
 logger = logging.getLogger(__name__)
 

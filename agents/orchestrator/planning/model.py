@@ -16,15 +16,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from podium.agents.host.tools import ToolSpec
 from podium.agents.llm import LLMError, Message, ToolResultBlock
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.errors import BudgetExceeded, PlanError
 from podium.agents.orchestrator.plan import Call, DynamicStep, Plan, parse_plan, validate_plan
-from podium.agents.orchestrator.planner import OfflinePlanner
+from podium.agents.orchestrator.planning.offline import OfflinePlanner
+from podium.agents.orchestrator.state.trace import Trace
 from podium.agents.orchestrator.synth import Answer, Material, appendix, offline_answer
-from podium.agents.orchestrator.trace import Trace
-from podium.agents.tools import ToolSpec
 
 PLAN_TOOL = "submit_plan"
 WORKERS_TOOL = "submit_workers"

@@ -1,6 +1,6 @@
 """What an agent's tool loop sees of its tools, whatever serves them (mounted MCP servers, in practice).
 
-The LLM layer depends only on :class:`ToolBox`; ``agents/mcp_mount.py`` implements it over MCP clients.
+The LLM layer depends only on :class:`ToolBox`; ``agents/host/mounting.py`` implements it over MCP clients.
 """
 
 from __future__ import annotations

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import json
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-CONFIG_DIR = Path(__file__).resolve().parent / "config"
+# The built-in agents' configs, packaged with podium.agents.
+CONFIG_DIR = Path(str(resources.files("podium.agents"))) / "config"
 CONFIG_DIR_ENV = "PODIUM_AGENT_CONFIG_DIR"
 DEFAULT_TOKEN_ENV = "PODIUM_MCP_TOKEN"
 

@@ -1,4 +1,4 @@
-"""The ``podium`` command. Each subcommand lives in ``agents/commands/<name>.py`` and is imported only
+"""The ``podium`` command. Each subcommand lives in ``agents/cli/<name>.py`` and is imported only
 when used, so ``podium --help`` stays fast and one command's dependencies never break another.
 
 Every usage mistake, in every command, is one line on stderr and exit status 2.
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from podium.agents.lifeline import tie_to_parent
+from podium.agents.up.lifeline import tie_to_parent
 
 
 def _quiet_unconfigured_tracing() -> None:
@@ -27,21 +27,21 @@ def _quiet_unconfigured_tracing() -> None:
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "up": ("podium.agents.commands.up", "run the whole system on this machine"),
-    "ask": ("podium.agents.commands.ask", "ask the orchestrator a question over A2A"),
-    "agent": ("podium.agents.commands.agent", "run one agent: A2A HTTP + bus consumer + registry heartbeat"),
-    "registry": ("podium.agents.commands.registry", "run the registry HTTP service"),
-    "agents": ("podium.agents.commands.agents", "list registered agents and their health"),
-    "mcp": ("podium.agents.commands.mcp", "run one MCP server over stdio or Streamable HTTP"),
-    "trace": ("podium.agents.commands.trace", "show a task's decisions"),
-    "dlq": ("podium.agents.commands.dlq", "list or replay dead letters"),
+    "up": ("podium.agents.cli.up", "run the whole system on this machine"),
+    "ask": ("podium.agents.cli.ask", "ask the orchestrator a question over A2A"),
+    "agent": ("podium.agents.cli.agent", "run one agent: A2A HTTP + bus consumer + registry heartbeat"),
+    "registry": ("podium.agents.cli.registry", "run the registry HTTP service"),
+    "agents": ("podium.agents.cli.agents", "list registered agents and their health"),
+    "mcp": ("podium.agents.cli.mcp", "run one MCP server over stdio or Streamable HTTP"),
+    "trace": ("podium.agents.cli.trace", "show a task's decisions"),
+    "dlq": ("podium.agents.cli.dlq", "list or replay dead letters"),
     "console": (
-        "podium.agents.commands.console",
+        "podium.agents.cli.console",
         "the live web console: agents, tasks, traces, dead letters",
     ),
-    "bench": ("podium.agents.commands.bench", "run benchmarks"),
-    "card": ("podium.agents.commands.card", "sign cards and generate signing keys"),
-    "acl": ("podium.agents.commands.acl", "write a Redis ACL file: one least-privilege user per agent"),
+    "bench": ("podium.agents.cli.bench", "run benchmarks"),
+    "card": ("podium.agents.cli.card", "sign cards and generate signing keys"),
+    "acl": ("podium.agents.cli.acl", "write a Redis ACL file: one least-privilege user per agent"),
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

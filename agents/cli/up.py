@@ -1,4 +1,4 @@
-"""``podium up``: run the whole system on this machine (see agents/up.py).
+"""``podium up``: run the whole system on this machine (see agents/up/).
 
 Exit status: 0 after SIGTERM/SIGINT, 2 for a usage or configuration mistake, 1 when the system cannot
 start (Redis unreachable past ``--startup-timeout``, an agent failing) or a part of it died.
@@ -13,21 +13,15 @@ import sys
 import anyio
 from redis.exceptions import RedisError
 
-from podium.agents.runtime import (
+from podium.agents.host.settings import (
     DEFAULT_STARTUP_TIMEOUT_S,
     STARTUP_TIMEOUT_ENV,
     StartupError,
     startup_timeout_from_env,
 )
-from podium.agents.up import (
-    REGISTRY_PORT,
-    UpConfig,
-    UpError,
-    available_agents,
-    describe,
-    run_embedded,
-    run_processes,
-)
+from podium.agents.up.config import REGISTRY_PORT, UpConfig, UpError, available_agents, describe
+from podium.agents.up.embedded import run_embedded
+from podium.agents.up.processes import run_processes
 from podium.bus.connection import connect
 from podium.bus.errors import ConfigError
 from podium.bus.eviction import allowed_from_env
@@ -122,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    from podium.agents.tools import MountError
+    from podium.agents.host.tools import MountError
 
     try:
         try:

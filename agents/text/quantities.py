@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from podium.agents.specialists.numwords import words_to_numbers
+from podium.agents.text.numwords import words_to_numbers
 
 NUMBER = r"-?\d+(?:\.\d+)?"
 _SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9}

@@ -9,8 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from podium.agents.specialists import quantities
-from podium.agents.specialists.text import key_terms
+from podium.agents.text import quantities
+from podium.agents.text.words import key_terms
 
 Kind = Literal["compute", "review", "revise", "write", "research", "creative"]
 

@@ -17,7 +17,7 @@ import anyio
 import httpx
 from redis.exceptions import RedisError
 
-from podium.agents.orchestrator.trace import TraceEntry, read_trace, timeline
+from podium.agents.orchestrator.state.trace import TraceEntry, read_trace, timeline
 from podium.bus.connection import connect, redact
 from podium.bus.errors import ConfigError
 from podium.bus.keys import Keys

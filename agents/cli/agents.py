@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 from redis.exceptions import RedisError
 
-from podium.agents.orchestrator.breaker import breaker_states
+from podium.agents.orchestrator.state.breakers import breaker_states
 from podium.bus.connection import connect, redact
 from podium.bus.errors import ConfigError
 from podium.bus.keys import Keys

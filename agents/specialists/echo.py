@@ -24,7 +24,7 @@ from a2a.server.events.event_queue_v2 import EventQueue
 from a2a.server.tasks.task_updater import TaskUpdater
 from a2a.types.a2a_pb2 import TaskState
 
-from podium.agents.context import AgentContext
+from podium.agents.host.context import AgentContext
 
 MAX_DELAY_S = 60.0
 

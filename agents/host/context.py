@@ -8,7 +8,7 @@ from typing import Any
 
 from a2a.types import AgentCard
 
-from podium.agents.tools import NoTools, ToolBox
+from podium.agents.host.tools import NoTools, ToolBox
 from podium.bus.keys import Keys
 
 

@@ -1,0 +1,1 @@
+"""How the orchestrator plans: the offline planner, the model planner, and the catalog they plan over."""

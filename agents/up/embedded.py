@@ -1,0 +1,112 @@
+"""``podium up`` without Redis: every agent's runtime and the registry in this one process, on the embedded bus."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+
+import anyio
+import uvicorn
+
+from podium.agents.console.launch import for_up
+from podium.agents.host.runtime import AgentRuntime, QuietServer
+from podium.agents.host.settings import RuntimeConfig
+from podium.agents.up.config import (
+    STOP_HINT,
+    UpConfig,
+    alive_line,
+    say,
+)
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
+
+
+async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = lambda urls: None) -> None:
+    """Every agent and the registry in this process, on one in-process bus, until SIGINT/SIGTERM (at any
+    moment, start-up included; a second one cuts the agents' grace period short).
+
+    Raises what an agent's :meth:`AgentRuntime.run` raises (e.g. ``StartupError``), and ``OSError``.
+    """
+    from podium.registry.http import Settings, create_app
+    from podium.registry.store import Registry
+
+    redis = connect(None)
+    keys = Keys(cfg.namespace)
+    runtimes = [
+        AgentRuntime(
+            RuntimeConfig(
+                name=name,
+                host=cfg.host,
+                port=cfg.port(name),
+                namespace=cfg.namespace,
+                startup_timeout=cfg.startup_timeout,
+            ),
+            redis=redis,
+            handle_signals=False,
+        )
+        for name in cfg.agents
+    ]
+    registry = QuietServer(
+        uvicorn.Config(
+            create_app(Registry(redis, keys), Settings()),
+            host=cfg.host,
+            port=cfg.registry_port,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    console = for_up(cfg.host, cfg.console_port)
+    console_server = console.server(redis, keys) if console else None
+    ready: dict[str, str] = {}
+    stopping = False
+
+    def mark(runtime: AgentRuntime) -> None:
+        ready[runtime.config.name] = runtime.url
+
+    async def announce() -> None:
+        while len(ready) < len(runtimes) or not registry.started:  # uvicorn and runtimes offer no events
+            if stopping:
+                return
+            await anyio.sleep(0.05)
+        ready["registry"] = f"http://{cfg.host}:{cfg.registry_port}"
+        if console:
+            ready["console"] = console.url
+        on_ready(ready)
+        say(await alive_line(redis, cfg))
+        say(STOP_HINT)
+
+    async def obey(signals: AsyncIterator[int]) -> None:
+        nonlocal stopping
+        async for _ in signals:
+            if not stopping:
+                stopping = True
+                say("podium up: stopping")
+                for rt in runtimes:
+                    rt.stop()
+                registry.should_exit = True
+                if console_server:
+                    console_server.should_exit = True
+            else:  # a second signal: no more grace
+                for rt in runtimes:
+                    rt.stop(force=True)
+                registry.force_exit = True
+                if console_server:
+                    console_server.force_exit = True
+
+    # The receiver is open from the start and through shutdown, so no Ctrl-C is ever lost or fatal.
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with anyio.create_task_group() as watching:
+                watching.start_soon(obey, signals)
+                async with anyio.create_task_group() as services:
+                    for rt in runtimes:
+                        services.start_soon(partial(rt.run, on_ready=mark))
+                    services.start_soon(registry.serve)
+                    if console_server:
+                        services.start_soon(console_server.serve)
+                    services.start_soon(announce)
+                watching.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await redis.aclose()
