@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import socket
+from importlib import resources
 from pathlib import Path
 
 import uvicorn
@@ -24,7 +25,7 @@ from a2a.types.a2a_pb2 import AgentCard, AgentInterface, TaskState
 from google.protobuf.json_format import ParseDict
 from starlette.applications import Starlette
 
-CARD = Path(__file__).resolve().parent.parent / "cards" / "echo.json"
+CARD = Path(str(resources.files("podium.cards") / "echo.json"))
 
 
 class BareEcho(AgentExecutor):

@@ -30,7 +30,6 @@ from podium.bench.runner import Progress, emit, measure_with_redis
 from podium.bus.errors import ConfigError
 
 PROC = Path("/proc")
-ROOT = str(Path(__file__).resolve().parent.parent)
 SPECIALISTS = ("researcher", "analyst", "writer", "reviewer")
 UP_READY = "Ctrl-C stops everything."
 
@@ -131,7 +130,6 @@ async def _measure(args: argparse.Namespace, redis_url: str, progress: Progress)
         "PYTHONUNBUFFERED": "1",
         "REDIS_URL": redis_url,
         "PODIUM_NAMESPACE": namespace,
-        "PYTHONPATH": os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p),
     }
     env.pop("ANTHROPIC_API_KEY", None)  # offline mode: measured is Podium, not a model client at rest
     podium = [sys.executable, "-m", "podium.agents.cli"]

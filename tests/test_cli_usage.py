@@ -169,9 +169,7 @@ def test_every_command_has_usage_mistakes_here() -> None:
 
 
 def test_a_command_whose_module_is_missing_says_so_in_one_line(monkeypatch, capsys) -> None:
-    monkeypatch.setitem(
-        cli.COMMANDS, "ghost", ("podium.agents.cli.ghost", "a command not in this build")
-    )
+    monkeypatch.setitem(cli.COMMANDS, "ghost", ("podium.agents.cli.ghost", "a command not in this build"))
     assert cli.main(["ghost", "--any", "thing"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == ["podium: 'ghost' is not available in this build"]

@@ -38,7 +38,7 @@ async def test_the_readme_clients_run_as_written(
     http_script.write_text(python_block_after("### Python, over HTTP"))
     agent = AgentProc("echo", redis_url, namespace, "readme").wait_ready()
     try:
-        env = {**os.environ, "REDIS_URL": redis_url, "PODIUM_NAMESPACE": namespace, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "REDIS_URL": redis_url, "PODIUM_NAMESPACE": namespace}
         with anyio.fail_after(120):
             done = await anyio.run_process([sys.executable, str(script)], env=env, cwd=tmp_path, check=False)
         assert done.returncode == 0, done.stderr.decode()

@@ -21,6 +21,7 @@ from podium.registry.cards import (
     card_names,
     card_path,
     card_to_dict,
+    cards_dir,
     load_card,
     validate_card,
 )
@@ -123,8 +124,18 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    names = args.cards or card_names()
+    if not names:
+        where = cards_dir()
+        hint = (
+            "set PODIUM_CARDS_DIR to a folder of cards"
+            if os.environ.get("PODIUM_CARDS_DIR")
+            else "name card files"
+        )
+        print(f"podium card check: no cards found in {where}; {hint}", file=sys.stderr)
+        return 2
     failed = 0
-    for name in args.cards or card_names():
+    for name in names:
         try:
             card = load_card(name)
         except RegistryError as exc:

@@ -45,7 +45,6 @@ INHERITED_ENV = (
     "PODIUM_LOG_LEVEL",
     "PODIUM_REDIS_CLUSTER",
 )
-ROOT = Path(__file__).resolve().parent.parent
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # Failures that mean the connection, not the call, is broken: reconnect and retry once.
 _BROKEN = (
@@ -89,7 +88,6 @@ def stdio_parameters(cfg: McpServerConfig, shared: Shared = Shared()) -> StdioSe
         env["REDIS_URL"] = shared.redis_url
     if shared.namespace:
         env["PODIUM_NAMESPACE"] = shared.namespace
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env.update(cfg.env)
     # A podium server ends with this process, even one killed outright (see agents.lifeline).
     return StdioServerParameters(command=command[0], args=command[1:], env=child_env(env))

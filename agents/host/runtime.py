@@ -39,6 +39,7 @@ from podium.agents.host.cancels import CancelNotices, StoppableExecutor
 from podium.agents.host.context import AgentContext
 from podium.agents.host.executors import executor_module, load_executor
 from podium.agents.host.handler import AgentRequestHandler, MessageIds
+from podium.agents.host.hooks import Closable, ProvidesRoutes, RunsInBackground
 from podium.agents.host.http import build_app
 from podium.agents.host.settings import (
     STARTUP_TIMEOUT_ENV,
@@ -73,6 +74,10 @@ class QuietServer(uvicorn.Server):
 
 
 class AgentRuntime:
+    """One agent, hosted: its executor behind A2A HTTP and the bus (its inbox's consumer group), with
+    registry heartbeats, until :meth:`stop` or SIGTERM. Pass ``redis`` to share a client (the embedded
+    bus of ``podium up``); else it connects to ``config.redis_url``."""
+
     def __init__(self, config: RuntimeConfig, *, redis: Any = None, handle_signals: bool = True) -> None:
         self.config = config
         self.handle_signals = handle_signals
@@ -258,13 +263,12 @@ class AgentRuntime:
                 claim_idle_ms=cfg.claim_idle_ms,
                 max_deliveries=cfg.max_deliveries,
             )
-            extra = getattr(own, "routes", None)  # an executor's own HTTP routes (the orchestrator's trace)
             app = build_app(
                 card,
                 handler,
                 token=cfg.token,
                 health=self._health,
-                routes=extra() if extra else None,
+                routes=own.routes() if isinstance(own, ProvidesRoutes) else None,
                 overloaded=lambda in_flight: inboxes.overloaded(self.keys, cfg.name, in_flight),
             )
             self._server = QuietServer(
@@ -278,9 +282,8 @@ class AgentRuntime:
                 await tg.start(self.consumer.run)
                 await tg.start(cancels.watch, executor.stop)
                 tg.start_soon(Retention(self.redis, self.keys, cfg.retention).run, [cfg.name])
-                serve = getattr(own, "serve", None)
-                if serve is not None:  # an executor's own background work (the orchestrator's resume loop)
-                    tg.start_soon(serve, handler)
+                if isinstance(own, RunsInBackground):  # e.g. the orchestrator's resume loop
+                    tg.start_soon(own.serve, handler)
                 self.phase = "starting its HTTP server"
                 while not self._server.started:  # noqa: ASYNC110 - uvicorn offers no started event
                     await anyio.sleep(0.01)
@@ -297,10 +300,9 @@ class AgentRuntime:
                     await self._stopping.wait()
                 # Deregistered: now stop taking work and finish (or release) what is in flight.
                 await self._shutdown(handler)
-                close = getattr(own, "aclose", None)
-                if close is not None:
+                if isinstance(own, Closable):
                     with anyio.CancelScope(shield=True), anyio.move_on_after(self.config.grace_s):
-                        await close()
+                        await own.aclose()
                 tg.cancel_scope.cancel()
 
     def _interfaces(self) -> list[AgentInterface]:

@@ -31,6 +31,8 @@ class ToolResult:
 
 @runtime_checkable
 class ToolBox(Protocol):
+    """The tools an agent may call, as ``server__tool`` names: ``ctx.tools`` in an executor."""
+
     def specs(self) -> list[ToolSpec]:
         """The tools this agent may call (already filtered by its allowlist)."""
         ...

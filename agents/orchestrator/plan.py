@@ -101,6 +101,8 @@ class _Step(_Model):
 
 
 class TaskStep(_Step):
+    """One call to one skill, its output checked by the step's gates (a chain is task steps in order)."""
+
     pattern: Literal["task"] = "task"
     call: Call
 
@@ -134,6 +136,9 @@ class Route(_Model):
 
 
 class RouteStep(_Step):
+    """Routing: the first route whose condition matches ``on`` (the request, or an earlier output) is
+    called; the default call when none does."""
+
     pattern: Literal["route"] = "route"
     on: str = Field(default="$request", description="what to route on: '$request' or 'step.path'")
     routes: list[Route] = Field(min_length=1)
@@ -157,6 +162,9 @@ class ParallelStep(_Step):
 
 
 class VoteStep(_Step):
+    """Voting: the same call run several times (or once per named agent); the answer at ``key`` that
+    reaches the quorum wins."""
+
     pattern: Literal["vote"] = "vote"
     call: Call
     voters: int = Field(default=3, ge=1, le=9, description="runs of the call (ignored when agents are named)")
@@ -228,6 +236,9 @@ PATTERNS = ("task", "route", "parallel", "vote", "loop", "dynamic")
 
 
 class Plan(_Model):
+    """What the orchestrator runs: steps (each with one pattern), which of them answer, and the named gaps
+    no step can serve. Build one with :func:`parse_plan` and check it with :func:`validate_plan`."""
+
     steps: list[Step] = Field(default_factory=list)
     answer: list[str] = Field(
         default_factory=list, description="steps whose outputs make the answer; default: the last ones"
