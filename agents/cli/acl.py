@@ -164,8 +164,12 @@ def kubernetes_secrets(values: dict[str, str], acl: str, clients_file: str | Non
         return "\n".join(lines) + "\n"
 
     docs = [
-        secret("podium-secrets", values, "Redis passwords and tokens, written by podium acl: keep out of git"),
-        secret("podium-redis-acl", {"users.acl": acl}, "The Redis ACL file (password hashes only), for Redis"),
+        secret(
+            "podium-secrets", values, "Redis passwords and tokens, written by podium acl: keep out of git"
+        ),
+        secret(
+            "podium-redis-acl", {"users.acl": acl}, "The Redis ACL file (password hashes only), for Redis"
+        ),
     ]
     if clients_file:
         path = Path(clients_file)
