@@ -3,7 +3,7 @@
 Agents come from the cards (``PODIUM_CARDS_DIR``, or ``--agents``). Each user's password comes from
 ``PODIUM_REDIS_PASSWORD_<USER>`` in the environment or in ``--env-file``; with ``--env-file`` the missing
 ones are generated and appended to that file (created with mode 0600), and with ``--with-tokens`` the
-A2A, MCP and registry tokens docker-compose.yml requires too. Passwords never appear in the
+A2A, MCP, registry and console tokens docker-compose.yml requires too. Passwords never appear in the
 output: the ACL file holds their SHA-256 only. ``--kubernetes-secret FILE`` also writes, for
 deploy/kubernetes, the Secret ``podium-secrets`` (every password and token) and the Secret
 ``podium-redis-acl`` (the ACL file), plus ``podium-clients`` when ``PODIUM_CLIENTS_FILE`` names a file. Give each agent its user in ``REDIS_URL``
@@ -25,7 +25,7 @@ from podium.bus.acl import SERVICE_USERS, acl_file, password_variable, users
 from podium.bus.keys import Keys
 from podium.registry.cards import card_names
 
-TOKENS = ("PODIUM_A2A_TOKEN", "PODIUM_MCP_TOKEN", "PODIUM_REGISTRY_TOKEN")
+TOKENS = ("PODIUM_A2A_TOKEN", "PODIUM_MCP_TOKEN", "PODIUM_REGISTRY_TOKEN", "PODIUM_CONSOLE_TOKEN")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
