@@ -1,4 +1,4 @@
-"""The README's client programs, extracted from the README and run as written against a real echo agent on a
+"""The guide's client programs (docs/calling.md), extracted from the page and run as written against a real echo agent on a
 real Redis: over the bus it prints the echo, and the request really travelled over the agent's inbox
 stream; over HTTP in Python and with the JavaScript SDK (where node and npm exist; CI has them),
 pointed at the agent with PODIUM_URL, they print the echo too."""
@@ -15,27 +15,24 @@ import pytest
 
 from podium.bus.keys import Keys
 from tests.agents.agent_procs import AgentProc
-from tests.support import ROOT
+from tests.docs import block
 
 pytestmark = pytest.mark.anyio
 NODE, NPM = shutil.which("node"), shutil.which("npm")
 
 
 def python_block_after(heading: str, language: str = "python") -> str:
-    """The first ```python (or ``language``) block of the README section ``heading``."""
-    text = (ROOT / "README.md").read_text()
-    start = text.index(f"```{language}\n", text.index(f"\n{heading}\n")) + len(f"```{language}\n")
-    assert text.index(f"\n{heading}\n") < start < text.index("\n#", text.index(f"\n{heading}\n") + 1)
-    return text[start : text.index("\n```", start)]
+    """The first ```python (or ``language``) block of the section ``heading`` of docs/calling.md."""
+    return block("calling.md", heading, language)
 
 
 async def test_the_readme_clients_run_as_written(
     redis_url: str, namespace: str, redis, tmp_path: Path
 ) -> None:
     script = tmp_path / "bus_client.py"
-    script.write_text(python_block_after("### Python, over the bus"))
+    script.write_text(python_block_after("## Python, over the bus"))
     http_script = tmp_path / "http_client.py"
-    http_script.write_text(python_block_after("### Python, over HTTP"))
+    http_script.write_text(python_block_after("## Python, over HTTP"))
     agent = AgentProc("echo", redis_url, namespace, "readme").wait_ready()
     try:
         env = {**os.environ, "REDIS_URL": redis_url, "PODIUM_NAMESPACE": namespace}
@@ -57,7 +54,7 @@ async def test_the_readme_clients_run_as_written(
         assert "What is 15% of 240?" in over_http.stdout.decode()
         if NPM and NODE:  # the JavaScript one, with the SDK version the README names
             js = tmp_path / "ask.mjs"
-            js.write_text(python_block_after("### JavaScript", "javascript"))
+            js.write_text(python_block_after("## JavaScript", "javascript"))
             with anyio.fail_after(180):
                 npm = await anyio.run_process(
                     [NPM, "install", "--silent", "--no-audit", "--no-fund", "@a2a-js/sdk@1.3.0"],

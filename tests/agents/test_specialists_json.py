@@ -208,12 +208,11 @@ async def test_an_append_only_rerun_recognises_its_note_in_either_spelling(
     assert note["value"].splitlines() == [old]  # not appended again
 
 
-def test_the_readme_documents_the_camel_case_keys() -> None:
-    from tests.support import ROOT
+def test_the_guide_documents_the_camel_case_keys() -> None:
+    from tests.docs import page
 
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("\n## Specialists\n", 1)[1].split("\n## ", 1)[0]
+    section = page("specialists.md")
     quoted = set(re.findall(r'"([A-Za-z]+(?:_[A-Za-z]+)+)"', section))
-    assert not quoted, f"snake_case JSON keys in the README's Specialists section: {sorted(quoted)}"
+    assert not quoted, f"snake_case JSON keys in docs/specialists.md: {sorted(quoted)}"
     for key in ("taskId", "toolsCalled", "docId", "suggestedAgent", "maxWords", "minWords", "maxSources"):
         assert f'"{key}"' in section, key

@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import socket
+import sys
 
 import anyio
 import httpx
@@ -16,7 +17,8 @@ import pytest
 from a2a.types.a2a_pb2 import TaskState
 
 from tests.agents.agent_procs import fetch_card, make_client, text_request
-from tests.support import ROOT, Proc, wait_until
+from tests.docs import block
+from tests.support import Proc, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -78,15 +80,21 @@ async def test_podium_up_embedded_runs_everything_in_one_process() -> None:
         assert re.search(r"15% of 240 (=|is) 36\b", text), answer
         assert "calc:evaluate" in sources and re.search(r"\[\d+\] with — ", sources), sources
         # the README's curl, as written but for the port (where curl exists)
-        readme = (ROOT / "README.md").read_text()
-        block = readme[readme.index("```bash\n", readme.index("\n### curl\n")) + 8 :]
-        command = block[: block.index("\n```")].replace("http://127.0.0.1:8700/", urls["orchestrator"] + "/")
+        command = block("calling.md", "## curl", "bash").replace(
+            "http://127.0.0.1:8700/", urls["orchestrator"] + "/"
+        )
         if shutil.which("curl"):
             with anyio.fail_after(120):
                 done = await anyio.run_process(["bash", "-c", command], check=False)
             task = json.loads(done.stdout)["result"]["task"]
             assert task["status"]["state"] == "TASK_STATE_COMPLETED", done.stdout
             assert re.search(r"(=|is) 36\b", task["artifacts"][0]["parts"][0]["text"]), done.stdout
+        # the README's own client program, as written but for the URL
+        program = block("README.md", "## Quickstart").replace("http://127.0.0.1:8700", urls["orchestrator"])
+        with anyio.fail_after(120):
+            ran = await anyio.run_process([sys.executable, "-c", program], check=False)
+        assert ran.returncode == 0, ran.stderr.decode()
+        assert re.search(r"(=|is) 36\b", ran.stdout.decode()), ran.stdout.decode()
         proc.signal(signal.SIGTERM)
         assert proc.proc.wait(30) == 0
         assert "podium up: stopping" in proc.output()

@@ -224,12 +224,23 @@ def replicated_cluster() -> Iterator[tuple[str, dict[int, subprocess.Popen[bytes
         create = [REDIS_CLI, "--cluster", "create", *nodes, "--cluster-replicas", "1", "--cluster-yes"]
         subprocess.run(create, check=True, capture_output=True, timeout=30)
         wait_until(lambda: all(_cluster_ok(p) for p in ports), timeout=20, what="cluster_state:ok")
+        # Every replica's first full sync done, so a write reaches it as a stream of commands (on a loaded
+        # machine the initial sync can take seconds).
+        wait_until(lambda: all(_in_sync(p) for p in ports), timeout=60, what="replicas in sync")
         yield f"redis+cluster://127.0.0.1:{ports[0]}/0", procs
     finally:
         for proc in procs.values():
             proc.kill()
             proc.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _in_sync(port: int) -> bool:
+    with redis.Redis(port=port, socket_timeout=2) as c:
+        info = c.info("replication")
+    if info["role"] == "master":
+        return int(info.get("connected_slaves", 0)) >= 1
+    return info.get("master_link_status") == "up" and not info.get("master_sync_in_progress")
 
 
 @pytest.mark.anyio
@@ -255,7 +266,7 @@ async def test_the_task_store_carries_on_when_a_primary_fails_over(replicated_cl
                 r.execute_command("READONLY")
                 return bool(r.exists(key))
 
-        wait_until(replicated, timeout=10, what="the task to reach the replica")
+        wait_until(replicated, timeout=30, what="the task to reach the replica")
         procs[primary_port].kill()  # the primary dies; its replica takes over
         procs[primary_port].wait(10)
         with redis.Redis(port=replica_port) as r:
