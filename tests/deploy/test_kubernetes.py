@@ -345,3 +345,25 @@ def test_the_statefulset_redis_and_keda_user_calls_on_a_real_redis(build: Build,
         server.close()
     assert config["appendonly"] == "yes" and config["maxmemory-policy"] == "noeviction"
     assert int(config["maxmemory"]) > 0 and config["dir"] == str(tmp_path)
+
+
+def test_the_deploying_commands_of_the_docs_run(tmp_path: Path) -> None:
+    """docs/kubernetes.md's first block, as a user runs it from a checkout (here a copy of deploy/)."""
+    if KUBECTL is None:
+        no_kubectl()
+    import os
+    import shutil
+
+    from tests.docs import block
+
+    script = block("kubernetes.md", "## Deploying", "bash")
+    shutil.copytree(
+        ROOT / "deploy", tmp_path / "deploy", ignore=shutil.ignore_patterns("podium-secrets.yaml", "*.env")
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=180)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "kind: ScaledObject" in (tmp_path / "podium.yaml").read_text()
+    assert (tmp_path / "deploy/kubernetes/secrets/podium-secrets.yaml").stat().st_mode & 0o077 == 0
