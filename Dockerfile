@@ -24,7 +24,10 @@ COPY registry ./registry
 COPY mcp_servers ./mcp_servers
 COPY bench ./bench
 COPY cards ./cards
+# Compiled now: containers run with a read-only root filesystem (deploy/kubernetes), where Python could not
+# cache bytecode, and a replica started from zero should not spend its cold start compiling.
 RUN pip install --no-deps -e . \
+    && python -m compileall -q podium agents bus registry mcp_servers bench cards \
     && useradd --create-home --uid 10001 podium
 
 # Not root. Secrets (Redis passwords, tokens, API keys) come from the environment at run time.

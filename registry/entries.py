@@ -39,6 +39,7 @@ class AgentEntry:
     signed: bool
     verified_by: str | None = None
     static: bool = False
+    standby: bool = False  # autoscaled: discoverable with no replica (``Registry.register_standby``)
     url: str | None = None
     instances: tuple[Instance, ...] = ()
     queue: QueueStats | None = None  # filled by ``Registry.with_queues``; None for outside agents
@@ -53,7 +54,7 @@ class AgentEntry:
 
     @property
     def discoverable(self) -> bool:
-        return self.static or self.alive > 0
+        return self.static or self.standby or self.alive > 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON for ``GET /agents`` and ``podium agents --json``."""
@@ -65,6 +66,7 @@ class AgentEntry:
             "signed": self.signed,
             "verifiedBy": self.verified_by,
             "static": self.static,
+            "standby": self.standby,
             "url": self.url,
             "registered": self.registered,
             "instances": [i.to_dict() for i in self.instances],

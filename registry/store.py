@@ -7,7 +7,8 @@ set indexing an agent's instances by last heartbeat, pruned whenever it is read.
 authority, so a crashed instance disappears when its TTL runs out, and no clock needs to agree with another.
 
 Discovery (``list``, ``get``, ``find``) returns only agents with at least one alive instance, plus *static*
-agents (outside A2A agents registered by URL, which Podium cannot see beating). A registry built with
+agents (outside A2A agents registered by URL, which Podium cannot see beating) and *standby* agents (bus agents
+an autoscaler runs: discoverable with no replica, their requests wait in their inbox until one starts). A registry built with
 ``trusted_keys`` refuses unsigned or badly signed cards when they are registered and skips them when read.
 """
 
@@ -72,8 +73,34 @@ class Registry:
         record = self._record(card, static=False, url=None)
         self._mine[card.name] = card
         self._infos[(card.name, instance)] = (time.time(), dict(info or {}))
+        # Standby is the deployment's choice (``register_standby``): a replica starting keeps it.
+        if await self._is_standby(card.name):
+            record["standby"] = True
         await self.redis.hset(self.keys.cards(), card.name, json.dumps(record))
         await self.heartbeat(card.name, instance, ttl)
+
+    async def register_standby(self, card: AgentCard) -> None:
+        """Store a bus agent's ``card`` as *standby*: discoverable while no replica of it runs (an autoscaler
+        starts one when its inbox has work), so requests to it wait in its inbox instead of failing. Replicas
+        that register later keep the flag; :meth:`remove` drops it.
+
+        Raises ``CardError`` or ``SignatureError`` as :meth:`register` does, ``NameTaken`` when the name is an
+        outside agent's; nothing is written on error.
+        """
+        record = self._record(card, static=False, url=None)
+        existing = await self.redis.hget(self.keys.cards(), card.name)
+        if existing is not None and json.loads(existing).get("static"):
+            raise NameTaken(
+                f"{card.name!r} is an outside agent; remove it before deploying a bus agent so named"
+            )
+        await self.redis.hset(self.keys.cards(), card.name, json.dumps({**record, "standby": True}))
+
+    async def _is_standby(self, name: str) -> bool:
+        raw = await self.redis.hget(self.keys.cards(), name)
+        try:
+            return bool(raw is not None and json.loads(raw).get("standby"))
+        except ValueError:
+            return False
 
     async def register_static(
         self, card: AgentCard, *, name: str | None = None, url: str | None = None
@@ -299,6 +326,7 @@ class Registry:
             signed=bool(card.signatures),
             verified_by=verified_by,
             static=bool(record.get("static")),
+            standby=bool(record.get("standby")),
             url=record.get("url"),
             instances=tuple(instances),
         )

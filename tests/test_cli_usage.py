@@ -54,6 +54,12 @@ MISTAKES = [
     m("up", "--console-port", "70000", says="--console-port must be within 0-65535"),
     # ask (the lead's; this flag is wrong whether or not the command exists in this build)
     m("ask", "--no-such-flag", says="podium"),
+    # prepare
+    m("prepare", says="set REDIS_URL or pass --redis-url", REDIS_URL=""),
+    m("prepare", "--agents", "nobody", says="no card for nobody", REDIS_URL=UNREACHABLE),
+    m("prepare", "--agents", "bad name", says="invalid agent name", REDIS_URL=UNREACHABLE),
+    m("prepare", "--namespace", "bad name", says="namespace", REDIS_URL=UNREACHABLE),
+    m("prepare", "--startup-timeout", "-1", says="--startup-timeout must be 0", REDIS_URL=UNREACHABLE),
     # agent
     m("agent", says="required: name"),
     m("agent", "nosuchagent", says="no card named 'nosuchagent'"),
@@ -61,6 +67,8 @@ MISTAKES = [
     m("agent", "echo", "--port", "70000", says="port must be within 0-65535"),
     m("agent", "echo", "--concurrency", "0", says="concurrency must be at least 1"),
     m("agent", "echo", "--startup-timeout", "-1", says="startup-timeout must be 0"),
+    m("agent", "echo", "--grace", "-1", says="grace must be within 0-3600 seconds"),
+    m("agent", "echo", says="PODIUM_SHUTDOWN_GRACE_S: expected a number", PODIUM_SHUTDOWN_GRACE_S="soon"),
     m("agent", "echo", "--redis-url", "http://nope", says="REDIS_URL: unsupported scheme"),
     m("agent", "echo", "--namespace", "bad name", says="namespace"),
     m("agent", "echo", says="PODIUM_STARTUP_TIMEOUT='soon'", PODIUM_STARTUP_TIMEOUT="soon"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from podium.agents.cli.acl import TOKENS, read_env_file
 from podium.bus.acl import password_variable
 from podium.registry.cards import card_names
 from tests.agents.agent_procs import READY, fetch_card
-from tests.support import REDIS_SERVER, ROOT, Proc, RedisServer, free_port, port_open, wait_until
+from tests.support import CI, REDIS_SERVER, ROOT, Proc, RedisServer, free_port, port_open, wait_until
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
@@ -49,6 +50,8 @@ def _redis_user(name: str) -> str | None:
     """The Redis user a service runs as: each agent its own, the registry and the stateful MCP server theirs."""
     if name in AGENTS or name == "registry":
         return name
+    if name == "console":
+        return "admin"
     return "mcp" if name == "mcp-blackboard" else None
 
 
@@ -77,9 +80,10 @@ def test_compose_file_is_complete_and_safe() -> None:
             if name != "orchestrator":
                 assert env["PODIUM_PUBLIC_URL"] == f"http://{name}:8000"
     orchestrator = PODIUM["orchestrator"]
-    assert orchestrator["ports"] == ["127.0.0.1:8700:8000"]
+    assert orchestrator["ports"] == ["127.0.0.1:${PODIUM_ORCHESTRATOR_PORT:-8700}:8000"]
     assert orchestrator["environment"]["PODIUM_PUBLIC_URL"].endswith(":-http://127.0.0.1:8700}")
-    assert PODIUM["analyst"]["deploy"]["replicas"] >= 2
+    # podman-compose runs replicas only with the mode spelled out
+    assert PODIUM["analyst"]["deploy"] == {"mode": "replicated", "replicas": 2}
     redis_svc = SERVICES["redis"]
     assert (
         f"{ACL_IN_CONTAINER}" in redis_svc["command"]
@@ -94,6 +98,102 @@ def test_every_service_command_parses(service: str) -> None:
     argv = PODIUM[service]["command"]
     assert argv[0] in COMMANDS
     build_parser(argv).parse_args(argv)  # exits (SystemExit) on an unknown flag
+
+
+def test_one_service_builds_the_image_every_other_runs() -> None:
+    """No engine builds the same image twice: the registry, the first Podium service in the file (compose v1
+    ensures images in file order), builds it; the others only name it."""
+    builders = [name for name, svc in SERVICES.items() if "build" in svc]
+    assert builders == ["registry"] == [n for n in SERVICES if n != "redis"][:1]
+    images = {svc["image"] for svc in PODIUM.values()}
+    assert images == {PODIUM["registry"]["image"]} == {"podium:latest"}
+    # and every Podium service has its health check in the compose file, whatever the image format
+    for name, svc in PODIUM.items():
+        test = svc["healthcheck"]["test"]
+        assert test[:2] == ["CMD", "python"] and "/healthz" in test[-1] and ":8000/" in test[-1], name
+
+
+def _interpolations() -> list[tuple[str, str, str]]:
+    text = (ROOT / "docker-compose.yml").read_text()
+    return re.findall(r"\$\{([A-Za-z0-9_]+)(:-|:\?|-|\?)?([^}]*)\}", text)
+
+
+def test_every_variable_is_empty_safe_and_plainly_interpolated() -> None:
+    """``${VAR:-default}`` (an empty VAR in .env gets the default too; ``${VAR-default}`` would pass the
+    empty string on), ``${VAR:?message}`` for what is required, and no nested interpolation, which
+    docker-compose v1 does not understand."""
+    found = _interpolations()
+    assert found
+    for name, op, arg in found:
+        assert op in (":-", ":?"), f"${{{name}{op}{arg}}}: use :- (empty-safe) or :? (required)"
+        assert "${" not in arg and "$" not in arg, f"{name}: nested interpolation"
+    defaults = {name: arg for name, op, arg in found if op == ":-"}
+    # Every published port is configurable, with the documented default.
+    assert {k: v for k, v in defaults.items() if k.endswith("_PORT")} == {
+        "PODIUM_REDIS_PORT": "6379",
+        "PODIUM_REGISTRY_PORT": "8701",
+        "PODIUM_ORCHESTRATOR_PORT": "8700",
+        "PODIUM_CONSOLE_PORT": "8790",
+    }
+    for name, svc in SERVICES.items():
+        for port in svc.get("ports", []):
+            assert re.fullmatch(r"127\.0\.0\.1:\$\{PODIUM_[A-Z]+_PORT:-\d+\}:\d+", port), (name, port)
+
+
+def _compose_env(tmp: Path, secrets: tuple[dict[str, str], Path], **extra: str) -> Path:
+    env = tmp / ".env"
+    env.write_text("".join(f"{k}={v}\n" for k, v in {**secrets[0], **extra}.items()))
+    return env
+
+
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None and not CI, reason="Debian's docker-compose not installed"
+)
+def test_docker_compose_config_accepts_the_file_with_ports_moved(
+    secrets: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    """docker-compose's own `config` (Debian's docker-compose, as CI installs it), with a local Redis on 6379
+    moved aside as the docs say: PODIUM_REDIS_PORT in .env; an empty value falls back to the default."""
+    env = _compose_env(tmp_path, secrets, PODIUM_REDIS_PORT="16379", PODIUM_CONSOLE_PORT="")
+    done = subprocess.run(
+        ["docker-compose", "--env-file", str(env), "-f", str(ROOT / "docker-compose.yml"), "config"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load(done.stdout)
+    ports = {n: s.get("ports") for n, s in config["services"].items() if s.get("ports")}
+
+    def host_side(port: Any) -> tuple[str, str]:  # v1 prints "ip:host:container", v2 a mapping
+        if isinstance(port, str):
+            ip, host, _ = port.split(":")
+            return ip, host
+        return port["host_ip"], str(port["published"])
+
+    published = {n: [host_side(p) for p in v] for n, v in ports.items()}
+    assert published["redis"] == [("127.0.0.1", "16379")] and published["console"] == [("127.0.0.1", "8790")]
+    assert [n for n, s in config["services"].items() if "build" in s] == ["registry"]
+
+
+@pytest.mark.skipif(shutil.which("podman") is None and not CI, reason="podman not installed")
+def test_podman_compose_builds_once_and_runs_two_analysts(
+    secrets: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    """podman-compose 1.6's parser and planner (``--dry-run``: the podman commands it would run, none run):
+    one ``podman build``, two analyst containers, and every container with its health check."""
+    env = _compose_env(tmp_path, secrets, PODIUM_REDIS_PORT="16379")
+    done = subprocess.run(
+        [sys.executable, "-m", "podman_compose", "--dry-run", "--verbose", "--env-file", str(env),
+         "-f", str(ROOT / "docker-compose.yml"), "up", "-d"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    log = done.stdout + done.stderr
+    assert len(re.findall(r"podman build .*-t podium:latest", log)) == 1, log
+    containers = [c for c in re.findall(r"--name=([a-z0-9_-]+)", log) if not c.startswith("pod_")]
+    analysts = [c for c in containers if re.fullmatch(r".*_analyst_\d+", c)]
+    assert len(analysts) == PODIUM["analyst"]["deploy"]["replicas"] == 2, containers
+    assert len(re.findall(r"--health-cmd", log)) == len(containers), log
+    assert "127.0.0.1:16379:6379" in log
 
 
 def test_dockerfile_builds_a_small_non_root_image_with_a_health_check() -> None:
@@ -203,14 +303,14 @@ def test_compose_redis_persists_never_evicts_and_knows_only_its_users(
 def _local(name: str, ports: dict[str, int], env: dict[str, str], redis_port: int, port: int) -> Proc:
     """Service ``name`` as a local process: its command and environment, compose names mapped to loopback."""
     svc = PODIUM[name]
-    argv = [("127.0.0.1" if a == "0.0.0.0" else a) for a in svc["command"]]
-    argv[argv.index("--port") + 1] = str(port)
     values = {k: _interpolate(str(v), env) for k, v in svc["environment"].items()}
 
     def remap(value: str) -> str:
         value = value.replace("@redis:6379/", f"@127.0.0.1:{redis_port}/")
         return re.sub(r"http://([a-z-]+):8000", lambda m: f"http://127.0.0.1:{ports[m.group(1)]}", value)
 
+    argv = [remap("127.0.0.1" if a == "0.0.0.0" else a) for a in svc["command"]]
+    argv[argv.index("--port") + 1] = str(port)
     return Proc.podium(*argv, env={k: remap(v) for k, v in values.items()})
 
 
@@ -221,13 +321,11 @@ def deployment(secrets: tuple[dict[str, str], Path], compose_redis: RedisServer)
     env["PODIUM_ORCHESTRATOR_URL"] = f"http://127.0.0.1:{ports['orchestrator']}"
     procs: dict[str, Proc] = {}
     try:
-        # Tool servers first (agents connect to them at start), then the registry and the agents, each
-        # with as many replicas as compose would run.
-        for name in sorted(n for n in PODIUM if n.startswith("mcp-")):
-            procs[name] = _local(name, ports, env, compose_redis.port, ports[name])
-        for name in procs:
-            wait_until(lambda n=name: _healthy(ports[n]), timeout=60, what=f"{name} to be healthy")
-        for name in sorted(n for n in PODIUM if not n.startswith("mcp-")):
+        # Against the dependency order, as an engine that ignores `condition: service_healthy` (podman
+        # before 4.6) would start them: the agents and the console first, then the registry, the tool
+        # servers last; each service with as many replicas as compose would run. Each waits and retries.
+        order = sorted(PODIUM, key=lambda n: (n.startswith("mcp-"), n == "registry", n))
+        for name in order:
             replicas = PODIUM[name].get("deploy", {}).get("replicas", 1)
             for i in range(replicas):
                 key = name if i == 0 else f"{name}#{i + 1}"
@@ -237,7 +335,8 @@ def deployment(secrets: tuple[dict[str, str], Path], compose_redis: RedisServer)
         for key, proc in procs.items():
             if key.split("#")[0] in AGENTS:
                 wait_until(lambda p=proc: _ready(p), timeout=120, what=f"{key} to be ready")
-        wait_until(lambda: _healthy(ports["registry"]), timeout=60, what="the registry to be healthy")
+        for name in ("registry", "console", *(n for n in PODIUM if n.startswith("mcp-"))):
+            wait_until(lambda n=name: _healthy(ports[n]), timeout=60, what=f"{name} to be healthy")
         yield {"ports": ports, "procs": procs, "env": env, "redis_port": compose_redis.port}
     finally:
         for proc in procs.values():  # SIGTERM everyone first, so the shutdowns overlap

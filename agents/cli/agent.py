@@ -14,6 +14,7 @@ import anyio
 from podium.agents.host.runtime import AgentRuntime, print_ready
 from podium.agents.host.settings import (
     DEFAULT_STARTUP_TIMEOUT_S,
+    GRACE_ENV,
     STARTUP_TIMEOUT_ENV,
     RuntimeConfig,
     StartupError,
@@ -57,6 +58,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="run even if Redis's maxmemory-policy may evict keys (default $PODIUM_ALLOW_EVICTION)",
     )
     parser.add_argument(
+        "--grace",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"after SIGTERM, let in-flight requests finish this long before leaving them pending for "
+        f"another replica (default ${GRACE_ENV} or 10)",
+    )
+    parser.add_argument(
         "--startup-timeout",
         type=float,
         default=None,
@@ -84,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             retry_after_s=args.retry_after,
             allow_eviction=True if args.allow_eviction else None,
             startup_timeout=args.startup_timeout,
+            grace_s=args.grace,
         )
     except (ConfigError, ValueError) as exc:
         print(f"podium agent: {exc}", file=sys.stderr)

@@ -82,7 +82,7 @@ def table(
     rows = [("NAME", "SKILLS", "ALIVE", "LAST HEARTBEAT", "SIGNED", "QUEUED", "PENDING", "OLDEST", "LOAD",
              "BREAKER")]  # fmt: skip
     for e in entries:
-        alive = "static" if e.static else str(e.alive)
+        alive = "static" if e.static else str(e.alive) + (" (standby)" if e.standby else "")
         beat = "-" if e.last_heartbeat is None else f"{max(0.0, now - e.last_heartbeat):.1f}s ago"
         signed = f"yes ({e.verified_by})" if e.verified_by else ("yes" if e.signed else "no")
         q = e.queue

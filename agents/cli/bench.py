@@ -26,6 +26,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "podium.bench.footprint",
         "idle memory and time to ready of each agent against a bare a2a-sdk server",
     ),
+    "autoscale": (
+        "podium.bench.autoscale",
+        "KEDA's role on one machine: replicas started and stopped by inbox lag, nothing lost or run twice",
+    ),
     "fanout": (
         "podium.bench.fanout",
         "independent steps through the orchestrator: wall time against the slowest branch",

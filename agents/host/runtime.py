@@ -11,8 +11,8 @@ state lives in Redis (``RedisTaskStore`` + ``RedisTaskEventStream``, scoped to t
 answer for any of the agent's tasks, and no other agent sees them.
 
 Start-up has a deadline (``startup_timeout``); SIGTERM/SIGINT are honoured at every moment: before the
-agent is ready they stop it at once, after it a first one shuts down gracefully and a second one cuts the
-grace period short (work in flight stays pending for another replica).
+agent takes work they stop it at once; once it does (ready or still starting) a first one shuts down
+gracefully and a second one cuts the grace period short (work in flight stays pending for another replica).
 """
 
 from __future__ import annotations
@@ -94,14 +94,19 @@ class AgentRuntime:
         self._startup: anyio.CancelScope | None = None  # until ready; stop() and the deadline cancel it
         self._grace = anyio.CancelScope()  # the graceful shutdown's waits; a second stop() cancels them
         self._redis_error = ""
+        self._taking_work = False  # the consumer has started: a stop from now on is graceful, ready or not
 
     def stop(self, *, force: bool = False) -> None:
         """Stop serving. Before the agent is ready it stops at once; after, in-flight work gets the grace
         period, unless ``force`` (or this is the second call) cuts it short."""
-        if force or self._stopping.is_set():
+        second = force or self._stopping.is_set()
+        if second:
             self._grace.cancel()
         self._stopping.set()
-        if self._startup is not None and not self.ready:
+        # Once the consumer took work (an autoscaler stopping a replica that is still starting), finish
+        # starting and shut down gracefully, so what it took is finished, not left pending; a second
+        # signal still stops it at once.
+        if self._startup is not None and not self.ready and (second or not self._taking_work):
             self._startup.cancel()
 
     async def run(self, *, on_ready: Callable[[AgentRuntime], None] | None = None) -> None:
@@ -280,6 +285,7 @@ class AgentRuntime:
                 tg.start_soon(self._serve_http, sock)
                 self.phase = "creating its consumer group"
                 await tg.start(self.consumer.run)
+                self._taking_work = True
                 await tg.start(cancels.watch, executor.stop)
                 tg.start_soon(Retention(self.redis, self.keys, cfg.retention).run, [cfg.name])
                 if isinstance(own, RunsInBackground):  # e.g. the orchestrator's resume loop
@@ -288,8 +294,9 @@ class AgentRuntime:
                 while not self._server.started:  # noqa: ASYNC110 - uvicorn offers no started event
                     await anyio.sleep(0.01)
                 self.phase = "registering its card"
+                register = cfg.register and not self._stopping.is_set()
                 announce = (
-                    _announce(self.redis, self.keys, card, cfg, self.url) if cfg.register else nullcontext()
+                    _announce(self.redis, self.keys, card, cfg, self.url) if register else nullcontext()
                 )
                 async with announce:
                     self.ready = True

@@ -14,6 +14,7 @@ from podium.bus.keys import validate_name
 from podium.bus.retention import RetentionPolicy
 
 STARTUP_TIMEOUT_ENV = "PODIUM_STARTUP_TIMEOUT"
+GRACE_ENV = "PODIUM_SHUTDOWN_GRACE_S"
 DEFAULT_STARTUP_TIMEOUT_S = 60.0
 
 
@@ -31,7 +32,8 @@ class RuntimeConfig:
     claim_idle_ms: int = 30_000
     max_deliveries: int = 5
     heartbeat_ttl: float = 15.0
-    grace_s: float = 10.0
+    grace_s: float = 10.0  # after SIGTERM, how long in-flight work may take to finish (Kubernetes: keep it
+    # well under terminationGracePeriodSeconds)
     register: bool = True
     # Seconds to become ready, waiting for Redis included; 0: no limit.
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_S
@@ -56,6 +58,8 @@ class RuntimeConfig:
             raise ConfigError(
                 f"startup-timeout must be 0 (no limit) or more seconds, got {self.startup_timeout}"
             )
+        if not 0 <= self.grace_s <= 3600:  # also refuses NaN
+            raise ConfigError(f"grace must be within 0-3600 seconds, got {self.grace_s}")
         if self.capacity < 0 or not self.retry_after_s >= 0:
             raise ConfigError(
                 f"capacity and retry-after must be >= 0, got {self.capacity}, {self.retry_after_s}"
@@ -74,6 +78,7 @@ class RuntimeConfig:
             "startup_timeout": startup_timeout_from_env(),
             "capacity": _env_number("PODIUM_INBOX_CAPACITY", int),
             "retry_after_s": _env_number("PODIUM_RETRY_AFTER_S", float),
+            "grace_s": _env_number(GRACE_ENV, float),
             "allow_eviction": allowed_from_env() or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})

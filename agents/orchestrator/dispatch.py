@@ -41,6 +41,7 @@ class Policy:
     backoff_s: float = 0.5
     backoff_max_s: float = 8.0
     max_repeats: int = 1  # identical (agent, input) delegations allowed beyond the first
+    cold_start_s: float = 60.0  # added to the timeout of a call to an agent with no replica running (standby)
 
 
 @dataclass
@@ -210,6 +211,10 @@ class Dispatcher:
             )
             raise
         timeout = spec.timeout_s or self.policy.timeout_s
+        # Standby (scaled to zero): the request waits in its inbox while a replica starts.
+        cold = not entry.static and entry.alive == 0
+        if cold:
+            timeout += self.policy.cold_start_s
         left = self.spending.time_left()
         if left is not None:
             if left <= 0:
@@ -220,6 +225,8 @@ class Dispatcher:
         why = reason or f"{entry.name} offers skill {spec.skill!r}" + (
             f" ({entry.alive} alive)" if not entry.static else " (outside agent)"
         )
+        if cold:
+            why += f"; no replica running: allowing {self.policy.cold_start_s:g}s for one to start"
         await self.trace.record(
             "handoff",
             step=spec.step,

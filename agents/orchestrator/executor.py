@@ -62,7 +62,7 @@ class Orchestrator(AgentExecutor):
         self.leases = Leases(ctx.redis, ctx.keys, ctx.name, instance, lease_s=s.lease_s)
         self.bus = BusClient(ctx.redis, ctx.keys, sender=ctx.name)
         self.delegator = Delegator(self.bus, token=os.environ.get("PODIUM_A2A_TOKEN") or None)
-        self.policy = Policy(timeout_s=s.timeout_s, retries=s.retries)
+        self.policy = Policy(timeout_s=s.timeout_s, retries=s.retries, cold_start_s=s.cold_start_s)
         self.offline = OfflinePlanner(default_agent=s.default_agent, max_rounds=s.max_rounds)
         self.engine = ctx.engine
         self.planner: Any = self.offline

@@ -40,6 +40,12 @@ class ApprovalSettings(_Section):
 class OrchestratorSettings(_Section):
     default_agent: str = Field(default="researcher", description="the agent for requests no skill fits")
     timeout_s: float = Field(default=120.0, gt=0, le=3600, description="per delegation, unless the step says")
+    cold_start_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="extra time a delegation allows an agent with no replica running (scaled to zero) to start one",
+    )
     retries: int = Field(default=2, ge=0, le=10, description="retries of a transient failure per agent")
     max_parallel: int = Field(default=16, ge=1, le=256, description="delegations in flight per task")
     max_rounds: int = Field(default=3, ge=1, le=10, description="write/review rounds of the offline planner")
@@ -49,13 +55,15 @@ class OrchestratorSettings(_Section):
 
 
 def load_settings(raw: dict[str, Any] | None, source: str) -> OrchestratorSettings:
-    """Settings from the config section, with ``PODIUM_DEFAULT_AGENT`` over the file.
+    """Settings from the config section, with ``PODIUM_DEFAULT_AGENT`` and ``PODIUM_COLD_START_S`` over the file.
 
     Raises ``AgentConfigError`` naming the field.
     """
     data = dict(raw or {})
     if os.environ.get("PODIUM_DEFAULT_AGENT"):
         data["defaultAgent"] = os.environ["PODIUM_DEFAULT_AGENT"]
+    if os.environ.get("PODIUM_COLD_START_S"):
+        data["coldStartS"] = os.environ["PODIUM_COLD_START_S"]
     try:
         return OrchestratorSettings.model_validate(data)
     except ValidationError as exc:
