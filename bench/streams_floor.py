@@ -30,7 +30,7 @@ def _streams(prefix: str) -> tuple[str, str]:
 def serve(url: str, prefix: str) -> None:
     """Answer requests until one says ``stop``; prints ``ready`` once the group exists."""
     requests, _ = _streams(prefix)
-    r = redis.Redis.from_url(url)
+    r = redis.Redis.from_url(url, socket_timeout=None)  # blocked reads wait as long as they must
     try:
         r.xgroup_create(requests, GROUP, id="$", mkstream=True)
     except redis.ResponseError as exc:
@@ -52,7 +52,7 @@ def serve(url: str, prefix: str) -> None:
 def measure(url: str, prefix: str, n: int, warmup: int = 20) -> list[float]:
     """Latencies (ms) of ``n`` sequential request/replies after ``warmup`` unmeasured ones."""
     requests, replies = _streams(prefix)
-    r = redis.Redis.from_url(url)
+    r = redis.Redis.from_url(url, socket_timeout=None)  # blocked reads wait as long as they must
     body = b'{"jsonrpc":"2.0","method":"GetTask","params":{"id":"00000000000000000000000000000000"}}'
     last = "0-0"  # a fresh stream: "$" would miss a reply written before the first XREAD
     out: list[float] = []

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import anyio
-
 from podium.agents.host.runtime import AgentRuntime, print_ready
 from podium.agents.host.settings import (
     DEFAULT_STARTUP_TIMEOUT_S,
@@ -20,6 +18,7 @@ from podium.agents.host.settings import (
     StartupError,
 )
 from podium.bus.errors import ConfigError
+from podium.bus.speedups import run as run_loop
 from podium.registry.errors import RegistryError
 
 
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from podium.agents.host.tools import MountError
 
     try:
-        anyio.run(lambda: AgentRuntime(config).run(on_ready=print_ready))
+        run_loop(lambda: AgentRuntime(config).run(on_ready=print_ready))
     except (ConfigError, ValueError, LookupError, RegistryError) as exc:
         print(f"podium agent: {exc}", file=sys.stderr)
         return 2
