@@ -90,7 +90,9 @@ class OpenAIEngine:
         if key:
             headers["authorization"] = f"Bearer {key}"
         self._headers = headers
-        self._client = http_client or httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0))
+        # made on the first call: an idle agent holds no client (its TLS context alone is megabytes)
+        self._client: httpx.AsyncClient | None = http_client
+        self._timeout = timeout
         self._owns_client = http_client is None
 
     def __repr__(self) -> str:  # never the key
@@ -98,8 +100,9 @@ class OpenAIEngine:
 
     async def aclose(self) -> None:
         """Close the HTTP client if this engine created it."""
-        if self._owns_client:
+        if self._owns_client and self._client is not None:
             await self._client.aclose()
+            self._client = None
 
     async def __aenter__(self) -> OpenAIEngine:
         return self
@@ -211,6 +214,8 @@ class OpenAIEngine:
 
     async def _call(self, payload: dict[str, Any], attempt: int) -> Completion:
         url = f"{self.base_url}/chat/completions"
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout, connect=10.0))
         try:
             async with self._client.stream("POST", url, json=payload, headers=self._headers) as response:
                 if response.status_code >= 400:
