@@ -4,6 +4,7 @@ path), its cards say so, and no service binds beyond loopback without authentica
 from __future__ import annotations
 
 import re
+import sys
 
 import anyio
 import httpx
@@ -108,5 +109,42 @@ def test_insecure_warns_and_starts() -> None:
         out = proc.output()
         assert "warning: --insecure: listening on 0.0.0.0 without authentication" in out, out
         assert "echo" in urls
+    finally:
+        proc.close()
+
+
+def _ask(url: str, question: str, times: int = 1) -> tuple[int, str]:
+    """`podium ask --url URL QUESTION` (``question * times``) in a process of its own; the question is built in
+    that process, since one argument on a Linux command line is capped at 128 KiB."""
+    code = (
+        "import sys; from podium.agents.cli import main; "
+        f"sys.exit(main(['ask', '--url', {url!r}, {question!r} * {times}]))"
+    )
+    proc = Proc([sys.executable, "-c", code], env={"PODIUM_A2A_TOKEN": "", "PODIUM_URL": ""})
+    try:
+        status = proc.proc.wait(120)
+        return status, proc.output()
+    finally:
+        proc.close()
+
+
+def test_ask_says_the_limits_in_one_line_and_its_trace_hint_names_the_url() -> None:
+    from podium.agents.cli.ask import MAX_BODY_BYTES, MAX_QUESTION_CHARS
+    from podium.agents.host.http import DEFAULT_MAX_BODY
+    from podium.agents.orchestrator.session import MAX_REQUEST_CHARS
+
+    assert (MAX_BODY_BYTES, MAX_QUESTION_CHARS) == (DEFAULT_MAX_BODY, MAX_REQUEST_CHARS)
+    env = {"REDIS_URL": "", "ANTHROPIC_API_KEY": "", "PODIUM_A2A_TOKEN": "", "PODIUM_CLIENTS_FILE": ""}
+    proc, urls = _up(env=env)
+    try:
+        echo = urls["echo"]
+        status, out = _ask(echo, "x", 1_100_000)
+        assert status == 1, out
+        (line,) = out.strip().splitlines()
+        assert line.startswith("podium ask: the question is too large") and "1,000,000 bytes" in line, line
+        assert "20,000 characters" in line, line
+        status, out = _ask(echo, "hello")
+        assert status == 0, out
+        assert re.search(rf"podium trace --url {re.escape(echo)} [0-9a-f-]{{36}}\)", out), out
     finally:
         proc.close()
