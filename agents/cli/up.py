@@ -57,6 +57,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="run even if Redis's maxmemory-policy may evict keys (default $PODIUM_ALLOW_EVICTION)",
     )
     parser.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="let the registry admit outside agents on loopback/private addresses (local development)",
+    )
+    parser.add_argument(
         "--startup-timeout",
         type=float,
         default=None,
@@ -91,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--replicas needs Redis: set REDIS_URL or pass --redis-url")
         if redis_url:
             connect(redis_url)  # refuses a URL it cannot use, naming REDIS_URL; connects only when used
+        from podium.registry.http import Settings
+
+        Settings.from_env()  # refuses a PODIUM_OUTSIDE_CHECK_S that is not a number
     except (ConfigError, ValueError) as exc:
         print(f"podium up: {exc}", file=sys.stderr)
         return 2
@@ -104,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         allow_eviction=args.allow_eviction or allowed_from_env(),
         replicas=replicas,
         console_port=None if args.no_console else args.console_port,
+        allow_private_urls=args.allow_private_urls,
     )
     if args.any_port:  # free ports, chosen now: a restarted agent comes back where it was
         cfg.ports = {name: _free_port() for name in agents}

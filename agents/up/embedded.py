@@ -49,7 +49,7 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
     ]
     registry = QuietServer(
         uvicorn.Config(
-            create_app(Registry(redis, keys), Settings()),
+            create_app(Registry(redis, keys), Settings.from_env(allow_private_urls=cfg.allow_private_urls)),
             host=cfg.host,
             port=cfg.registry_port,
             log_level="warning",
