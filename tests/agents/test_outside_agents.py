@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,8 @@ import pytest
 from podium.agents.up.config import UpConfig
 from podium.agents.up.processes import children
 from tests.agents.test_up import _start
-from tests.support import Proc, free_port, wait_until
+from tests.docs import blocks
+from tests.support import ROOT, Proc, free_port, wait_until
 
 PODIUM_TOKEN = "podium-secret-token"
 AGENT_TOKEN = "wordsmith-own-token"
@@ -58,7 +61,10 @@ def test_a_bare_a2a_sdk_agent_joins_by_url_and_answers_through_the_orchestrator(
         listed = next(a for a in json.loads(out) if a["name"] == "wordsmith")
         assert listed["static"] and listed["tokenEnv"] == "WORDSMITH_TOKEN" and AGENT_TOKEN not in out
 
-        question = "Count the words in 'the quick brown fox jumps' and reverse them"
+        steps = blocks("outside-agents.md", "## Adding one, step by step", "bash")[0]
+        assert "podium agents add http://127.0.0.1:9301 --token-env WORDSMITH_TOKEN" in steps
+        assert "podium up --allow-private-urls" in steps and "podium agents remove wordsmith" in steps
+        question = re.search(r'^podium ask "(.+)"$', steps, re.M).group(1)  # the guide's question
         code, out = _run("ask", "--url", urls["orchestrator"], "--json", question, env=cli)
         assert code == 0, out
         task = json.loads(out[out.index("{") :])
@@ -125,3 +131,34 @@ def test_a_registry_without_allow_private_urls_refuses_a_loopback_agent_and_says
 def test_podium_up_on_redis_passes_allow_private_urls_to_its_registry(allow: bool) -> None:
     registry = children(UpConfig(agents=["echo"], redis_url="redis://x", allow_private_urls=allow))[0]
     assert registry.name == "registry" and ("--allow-private-urls" in registry.args) is allow
+
+
+@pytest.mark.skipif(shutil.which("npm") is None or shutil.which("node") is None, reason="needs node and npm")
+def test_an_agent_on_the_javascript_sdk_joins_by_url(tmp_path: Path) -> None:
+    """docs/examples/js-agent: npm install, node agent.mjs, podium agents add, podium ask."""
+    project = tmp_path / "js-agent"
+    shutil.copytree(ROOT / "docs" / "examples" / "js-agent", project)
+    install = subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=project, capture_output=True,
+                             text=True, timeout=300, check=False)  # fmt: skip
+    if install.returncode != 0:
+        pytest.skip(f"npm install failed (no registry?): {install.stderr[-300:]}")
+    port = free_port()
+    agent = Proc(["node", "agent.mjs"], env={"PORT": str(port)}, cwd=project)
+    up = None
+    try:
+        wait_until(lambda: "letter-counter ready" in agent.output(), timeout=30, what="the JavaScript agent")
+        up, urls = _start(
+            "--no-console", "--allow-private-urls", env={"REDIS_URL": "", "ANTHROPIC_API_KEY": ""}
+        )
+        cli = {"REDIS_URL": "", "PODIUM_REGISTRY_URL": urls["registry"]}
+        code, out = _run("agents", "add", f"http://127.0.0.1:{port}", env=cli)
+        assert code == 0 and "added outside agent letter-counter" in out, out
+        steps = blocks("outside-agents.md", "## An agent on the JavaScript SDK", "bash")[0]
+        assert "npm install" in steps and "PORT=9302 node agent.mjs &" in steps
+        question = re.search(r'^podium ask "(.+)"$', steps, re.M).group(1)
+        code, out = _run("ask", "--url", urls["orchestrator"], question, env=cli)
+        assert code == 0 and "10 letters" in out and "letter-counter" in out, out
+    finally:
+        agent.close()
+        if up is not None:
+            up.close()
