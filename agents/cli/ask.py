@@ -25,6 +25,9 @@ from a2a.utils.errors import A2AError
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 DEFAULT_URL = "http://127.0.0.1:8700"
+# An agent's limits (docs/configuration.md#limits), named when a question is refused for its size.
+MAX_QUESTION_CHARS = 20_000  # agents.orchestrator.session.MAX_REQUEST_CHARS
+MAX_BODY_BYTES = 1_000_000  # agents.host.http.DEFAULT_MAX_BODY
 OK, FAILED, USAGE, UNREACHABLE = 0, 1, 2, 3
 _DONE = {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED", "TASK_STATE_REJECTED"}
 
@@ -219,6 +222,10 @@ class Asker:
                 return message
             print("Please answer approve, reject, or edit: <new instruction>.", file=sys.stderr)
 
+    def _trace_url(self) -> str:
+        """``--url URL `` for the trace hint when the orchestrator is not the default local one."""
+        return "" if self.url == DEFAULT_URL else f"--url {self.url} "
+
     def _finish(self) -> int:
         task = self.task
         assert task is not None
@@ -233,7 +240,7 @@ class Asker:
                 took = time.monotonic() - self.started
                 print(
                     f"\n({state.removeprefix('TASK_STATE_').lower()} in {took:.1f}s · task {task.id} · "
-                    f"podium trace {task.id})",
+                    f"podium trace {self._trace_url()}{task.id})",
                     file=sys.stderr,
                 )
         if state == "TASK_STATE_COMPLETED":
@@ -278,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
         return USAGE
     asker = Asker(args)
     try:
-        return anyio.run(asker.run)
+        return _sole(asker)
     except TimeoutError:
         asker._clear()
         print(f"podium ask: no answer within {args.timeout:g}s (raise --timeout)", file=sys.stderr)
@@ -294,7 +301,28 @@ def run(args: argparse.Namespace) -> int:
     except (A2AError, httpx.HTTPError) as exc:
         asker._clear()
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        if "HTTP Error 413" in message or getattr(exc, "status_code", None) == 413:
+            print(
+                f"podium ask: the question is too large for {asker.url} ({len(args.question.encode())} bytes): "
+                f"a request body may hold {MAX_BODY_BYTES:,} bytes and a question "
+                f"{MAX_QUESTION_CHARS:,} characters",
+                file=sys.stderr,
+            )
+            return FAILED
         if "401" in message or "Unauthorized" in message:
             message += " (set PODIUM_A2A_TOKEN or pass --token)"
         print(f"podium ask: {message}", file=sys.stderr)
         return UNREACHABLE if "connect" in message.lower() else FAILED
+
+
+def _sole(asker: Asker) -> int:
+    """Run ``asker``, its task group's lone error raised bare (so it gets its one line, not a traceback)."""
+    try:
+        return anyio.run(asker.run)
+    except BaseExceptionGroup as group:
+        error: BaseException = group
+        while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+            error = error.exceptions[0]
+        if error is group:
+            raise
+        raise error from None

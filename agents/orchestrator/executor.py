@@ -67,11 +67,14 @@ class Orchestrator(AgentExecutor):
         self.policy = Policy(timeout_s=s.timeout_s, retries=s.retries, cold_start_s=s.cold_start_s)
         self.offline = OfflinePlanner(default_agent=s.default_agent, max_rounds=s.max_rounds)
         self.engine = ctx.engine
+        # the planner and the synthesiser may each have a model of their own (llm.planner, llm.synthesis)
+        self.planner_engine = ctx.engine_for("planner")
+        self.synthesis_engine = ctx.engine_for("synthesis")
         self.planner: Any = self.offline
-        if self.engine is not None:
+        if self.planner_engine is not None:
             from podium.agents.orchestrator.planning.model import ModelPlanner
 
-            self.planner = ModelPlanner(self.engine, self.offline)
+            self.planner = ModelPlanner(self.planner_engine, self.offline)
         self._store: Any = None
         self.workflows = WorkflowStore(ctx.redis, ctx.keys)
 
@@ -106,11 +109,11 @@ class Orchestrator(AgentExecutor):
         return await self.planner.plan(text, data, catalog, spending=spending, trace=trace)
 
     async def synthesise(self, material: Material, spending: Spending, trace: Trace) -> Answer:
-        if self.engine is None or not material.sections:
+        if self.synthesis_engine is None or not material.sections:
             return offline_answer(material)
         from podium.agents.orchestrator.planning.model import model_answer
 
-        return await model_answer(self.engine, material, spending=spending, trace=trace)
+        return await model_answer(self.synthesis_engine, material, spending=spending, trace=trace)
 
     def estimate_cost(self, plan: Plan, spending: Spending) -> float:
         """A plan's cost in USD, roughly: what planning spent so far and a fixed estimate per delegation

@@ -33,10 +33,12 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
 
     redis = connect(None)
     keys = Keys(cfg.namespace)
+    # The same settings, from the same environment, as `podium agent` in the process mode: tokens,
+    # clients file and OIDC included, so the two modes cannot drift apart.
     runtimes = [
         AgentRuntime(
-            RuntimeConfig(
-                name=name,
+            RuntimeConfig.from_env(
+                name,
                 host=cfg.host,
                 port=cfg.port(name),
                 namespace=cfg.namespace,
