@@ -26,7 +26,7 @@ STEP_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 # "$request" (the step's text: the request or its part), "$gen"/"$eval" (inside a loop), or
 # "step.path.to.field" (a slice of an earlier step's output).
 REF = re.compile(r"^(\$request|\$gen|\$eval|\$item|[A-Za-z][A-Za-z0-9_-]*)(\.[A-Za-z0-9_-]+)*$")
-MAX_STEPS = 64
+MAX_STEPS = 128
 
 
 class _Model(BaseModel):
