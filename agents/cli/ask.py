@@ -234,10 +234,15 @@ class Asker:
 
 
 def _skills(step: dict[str, Any]) -> str:
-    calls = [step.get(k) for k in ("call", "default", "generator", "evaluator", "worker") if step.get(k)]
-    calls += [r.get("call") for r in step.get("routes", [])]
-    skills = [c.get("skill") for c in calls if isinstance(c, dict)]
-    return "+".join(dict.fromkeys(s for s in skills if s)) or "-"
+    """The skills a planned step calls, as its pattern says (``-`` for none, or a step not understood)."""
+    from podium.agents.orchestrator.errors import PlanError
+    from podium.agents.orchestrator.plan import parse_plan
+
+    try:
+        calls = parse_plan({"steps": [step]}).steps[0].calls()
+    except PlanError:
+        return "-"
+    return "+".join(dict.fromkeys(c.skill for c in calls)) or "-"
 
 
 def _answer_text(task: Task) -> str:

@@ -27,11 +27,12 @@ from starlette.routing import Route
 
 from podium.agents.host.config import load_config
 from podium.agents.host.context import AgentContext
+from podium.agents.orchestrator import patterns
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.delegate import Delegator
 from podium.agents.orchestrator.dispatch import Policy
-from podium.agents.orchestrator.plan import DynamicStep, LoopStep, ParallelStep, Plan, VoteStep
+from podium.agents.orchestrator.plan import Plan
 from podium.agents.orchestrator.planning.offline import OfflinePlanner
 from podium.agents.orchestrator.session import RESUME_KEY, Session
 from podium.agents.orchestrator.settings import OrchestratorSettings, load_settings
@@ -111,17 +112,8 @@ class Orchestrator(AgentExecutor):
 
     def estimate_cost(self, plan: Plan, spending: Spending) -> float:
         """A plan's cost in USD, roughly: what planning spent so far and a fixed estimate per delegation
-        (``approval.estimatedCallUsd``), counting every call a step may make."""
-        calls = 0
-        for step in plan.steps:
-            if isinstance(step, VoteStep):
-                calls += step.n
-            elif isinstance(step, LoopStep):
-                calls += 2 * step.max_rounds
-            elif isinstance(step, DynamicStep):
-                calls += step.max_workers
-            elif not isinstance(step, ParallelStep):
-                calls += 1
+        (``approval.estimatedCallUsd``), counting every call a step may make (its pattern says how many)."""
+        calls = sum(patterns.of(step).max_calls(step) for step in plan.steps)
         return round(spending.used["spend"] + calls * self.settings.approval.estimated_call_usd, 4)
 
     def approval_reason(self, catalog: Catalog) -> Any:

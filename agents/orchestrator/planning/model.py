@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from podium.agents.host.tools import ToolSpec
 from podium.agents.llm import LLMError, Message, ToolResultBlock
+from podium.agents.orchestrator import patterns
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.errors import BudgetExceeded, PlanError
@@ -36,12 +37,17 @@ that specialist agents will carry out, and submit it by calling the submit_plan 
 Rules:
 - Use only the skills listed. Each step delegates to a skill; give it only the input it needs.
 - A step's "inputs" map data fields to earlier outputs as "stepId.field" (e.g. {"notes": "research.findings"}).
-- Patterns: "task" (one call), "route" (choose a skill by the input, with a default), "parallel" (join \
-independent steps), "vote" (the same call several times, with a quorum), "loop" (a generator and an \
-evaluator until the evaluator passes; writer + reviewer), "dynamic" (one worker per item of an earlier \
-list). Add a "gate" (covered, passed, cited, number, nonempty) where an output can be checked.
+- Patterns: {patterns}. Add a "gate" (covered, passed, cited, number, nonempty) where an output can be \
+checked.
 - Independent parts of the request must not depend on each other, so they run in parallel.
 - List in "answer" the steps whose outputs answer the request, in the order the answer should follow."""
+
+
+def planner_prompt() -> str:
+    """The planner's system prompt, naming every registered pattern."""
+    described = ", ".join(f'"{p.name}" ({p.summary})' for p in patterns.patterns())
+    return PLANNER.replace("{patterns}", described)
+
 
 WORKERS = """You create worker steps for one step of a running plan. For each item given, write one \
 delegation (skill and a precise instruction) that works on that item, and submit them all by calling \
@@ -85,7 +91,7 @@ class ModelPlanner:
             try:
                 spending.check()
                 completion = await self.engine.complete(
-                    system=PLANNER, messages=messages, tools=[tool], max_tokens=MAX_TOKENS
+                    system=planner_prompt(), messages=messages, tools=[tool], max_tokens=MAX_TOKENS
                 )
             except (LLMError, BudgetExceeded) as exc:
                 return await self._fallback(text, data, catalog, trace, f"the model failed: {exc}")
