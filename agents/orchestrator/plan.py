@@ -29,6 +29,7 @@ from podium.agents.orchestrator.patterns.vote import VoteStep
 from podium.agents.orchestrator.steps import REF, STEP_ID, Call, Gate, PlanModel, StepBase
 
 MAX_STEPS = 64
+_Model = PlanModel  # the camelCase base, under its old name (workflows.py)
 
 
 def step_union() -> Any:
