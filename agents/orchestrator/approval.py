@@ -13,7 +13,35 @@ from typing import Any
 from a2a.server.agent_execution import RequestContext
 from google.protobuf.json_format import MessageToDict
 
+from podium.agents.orchestrator import patterns
+from podium.agents.orchestrator.budget import Spending
+from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.plan import Plan
+from podium.agents.orchestrator.settings import ApprovalSettings
+
+
+def approval_reason(settings: ApprovalSettings, catalog: Catalog) -> Callable[[Any], str | None]:
+    """Why a step must wait for the caller's approval (None when it need not): the plan marks it, or
+    a skill it calls carries one of ``settings.tags``."""
+    tags = {t.lower() for t in settings.tags}
+
+    def reason(step: Any) -> str | None:
+        if step.needs_approval:
+            return "the plan marks this step as needing approval"
+        for call in step.calls():
+            skill = catalog.skill(call.skill)
+            if skill is not None and tags & {t.lower() for t in skill.tags}:
+                return f"skill {call.skill!r} is tagged as needing approval"
+        return None
+
+    return reason
+
+
+def estimate_cost(plan: Plan, spending: Spending, call_usd: float) -> float:
+    """A plan's cost in USD, roughly: what planning spent so far and ``call_usd`` per delegation,
+    counting every call a step may make (its pattern says how many)."""
+    calls = sum(patterns.of(step).max_calls(step) for step in plan.steps)
+    return round(spending.used["spend"] + calls * call_usd, 4)
 
 
 def approval_asks(
@@ -80,3 +108,22 @@ def parse_decision(context: RequestContext) -> dict[str, Any] | None:
     if first in ("reject", "rejected", "no", "n", "deny", "denied", "stop"):
         return {"decision": "reject"}
     return None
+
+
+OPTIONS = ["approve", "reject", "edit"]
+
+
+def read_decisions(
+    approval: dict[str, Any], context: RequestContext, timed_out: bool
+) -> dict[str, dict[str, Any]] | None:
+    """The caller's answer to the pending ``approval``, per step asked; None when it is not an answer.
+    An approval that ``timed_out`` takes its default (``deny`` rejects)."""
+    asks = [a["step"] for a in approval.get("asks", [])]
+    decision: dict[str, Any] | None
+    if timed_out:
+        decision = {"decision": approval.get("default", "deny").replace("deny", "reject"), "by": "timeout"}
+    else:
+        decision = parse_decision(context)
+    if decision is None:
+        return None
+    return {step: dict(decision) for step in asks}

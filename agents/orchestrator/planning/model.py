@@ -23,9 +23,10 @@ from podium.agents.orchestrator import patterns
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.errors import BudgetExceeded, PlanError
+from podium.agents.orchestrator.patterns.context import Recorder
 from podium.agents.orchestrator.plan import Call, DynamicStep, Plan, parse_plan, validate_plan
 from podium.agents.orchestrator.planning.offline import OfflinePlanner
-from podium.agents.orchestrator.state.trace import Trace
+from podium.agents.orchestrator.state.trace import Trace, TraceEntry
 from podium.agents.orchestrator.synth import Answer, Material, appendix, offline_answer
 
 PLAN_TOOL = "submit_plan"
@@ -69,6 +70,13 @@ class _Workers(BaseModel):
     workers: list[Call] = Field(min_length=1, max_length=16)
 
 
+class _Silent:
+    """A trace that keeps nothing, for a plan asked for without one."""
+
+    async def record(self, event: str, **fields: Any) -> TraceEntry:
+        return TraceEntry(event=event, **fields)
+
+
 class ModelPlanner:
     """Plans with the engine; falls back to ``offline``."""
 
@@ -78,9 +86,17 @@ class ModelPlanner:
         self.name = getattr(engine, "model", "model")
 
     async def plan(
-        self, text: str, data: dict[str, Any], catalog: Catalog, *, spending: Spending, trace: Trace
+        self,
+        text: str,
+        data: dict[str, Any],
+        catalog: Catalog,
+        *,
+        spending: Spending | None = None,
+        trace: Recorder | None = None,
     ) -> Plan:
         """A validated plan. Raises ``PlanError`` only when the offline fallback cannot plan either."""
+        spending = spending or Spending()
+        trace = trace or _Silent()
         tool = ToolSpec(PLAN_TOOL, "Submit the plan for the request.", plan_schema())
         prompt = f"Request:\n{text}\n"
         if data:
@@ -128,7 +144,7 @@ class ModelPlanner:
         )
 
     async def _fallback(
-        self, text: str, data: dict[str, Any], catalog: Catalog, trace: Trace, why: str
+        self, text: str, data: dict[str, Any], catalog: Catalog, trace: Recorder, why: str
     ) -> Plan:
         await trace.record(
             "plan", state="fallback", agent="offline", reason=f"{why}; using the offline planner"

@@ -73,7 +73,7 @@ async def test_route_calls_the_first_matching_route_or_the_default() -> None:
         ("hello", "echo", "no route matched: the default route"),
     ]:
         fake = FakeDispatcher()
-        results, trace = await _run(_plan(step), fake, request)
+        _, trace = await _run(_plan(step), fake, request)
         assert [c.skill for c in fake.calls] == [skill]
         assert fake.reasons == [why] and trace.events("route")[0].reason == why
     assert patterns.get("route").max_calls(_plan(step).steps[0]) == 1
@@ -165,7 +165,7 @@ async def test_loop_revises_from_the_feedback_until_the_evaluator_passes() -> No
 
 
 async def test_loop_locals_are_refused_outside_a_loop() -> None:
-    with pytest.raises(PlanError, match="uses '\\$gen.result' outside a loop"):
+    with pytest.raises(PlanError, match=r"uses '\$gen\.result' outside a loop"):
         _plan({"id": "a", "call": {"skill": "write", "inputs": {"d": "$gen.result"}}})
     with pytest.raises(PlanError, match="outside a dynamic step"):
         _plan({"id": "a", "call": {"skill": "write", "inputs": {"d": "$item"}}})
