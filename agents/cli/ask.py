@@ -29,7 +29,6 @@ DEFAULT_URL = "http://127.0.0.1:8700"
 MAX_QUESTION_CHARS = 20_000  # agents.orchestrator.request.MAX_REQUEST_CHARS
 MAX_BODY_BYTES = 1_000_000  # agents.host.http.DEFAULT_MAX_BODY
 OK, FAILED, USAGE, UNREACHABLE = 0, 1, 2, 3
-_DONE = {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED", "TASK_STATE_REJECTED"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

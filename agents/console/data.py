@@ -9,27 +9,20 @@ import json
 import time
 from typing import Any
 
-from a2a.types.a2a_pb2 import Task, TaskState
+from a2a.types.a2a_pb2 import Task
 from google.protobuf.json_format import MessageToDict
 from redis.exceptions import ResponseError
 
 from podium.agents.orchestrator.state.breakers import breaker_states
 from podium.agents.orchestrator.state.trace import TraceEntry, read_trace
 from podium.bus.keys import Keys
+from podium.bus.states import TERMINAL_SHORT, short_name
 from podium.bus.streams import DeadLetter, StreamBus, text
 from podium.registry.store import Registry
 
 TASK_LIMIT = 200  # the most recent tasks the list considers
-TERMINAL = {"completed", "failed", "canceled", "rejected"}
-
-
-def state_name(value: int) -> str:
-    """``TASK_STATE_INPUT_REQUIRED`` -> ``input-required``."""
-    try:
-        name = TaskState.Name(value)
-    except ValueError:
-        return "unknown"
-    return name.removeprefix("TASK_STATE_").lower().replace("_", "-")
+TERMINAL = TERMINAL_SHORT  # "completed", "failed", "canceled", "rejected"
+state_name = short_name  # ``TASK_STATE_INPUT_REQUIRED`` -> ``input-required``
 
 
 async def agents(redis: Any, keys: Keys) -> list[dict[str, Any]]:

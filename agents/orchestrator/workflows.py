@@ -27,6 +27,7 @@ from podium.agents.orchestrator.errors import PlanError
 from podium.agents.orchestrator.plan import Plan, _Model, parse_plan, validate_plan
 from podium.agents.text.words import key_terms
 from podium.bus.keys import Keys
+from podium.bus.text import text
 
 DIR_ENV = "PODIUM_WORKFLOWS_DIR"
 SKILL_PREFIX = "workflow."
@@ -307,7 +308,7 @@ class WorkflowStore:
         found, _ = read_folder(self.path)
         if self.redis is not None:
             for name, raw in (await self.redis.hgetall(self.key)).items():
-                label = name.decode() if isinstance(name, bytes) else str(name)
+                label = text(name)
                 try:
                     found[label] = parse_workflow(json.loads(raw), f"workflow {label!r} in Redis")
                 except (WorkflowError, ValueError):

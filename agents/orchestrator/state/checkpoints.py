@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 from podium.agents.orchestrator.plan import Plan
 from podium.agents.orchestrator.results import StepResult
 from podium.bus.keys import Keys
+from podium.bus.text import text
 
 RUN_TTL_S = 7 * 24 * 3600
 
@@ -56,7 +57,7 @@ class Checkpoints:
         raw = await self.redis.hgetall(self.keys.run(task_id))
         if not raw:
             return None
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = {text(k): text(v) for k, v in raw.items()}
         if "request" not in fields:
             return None
         state = RunState(request=Request.model_validate_json(fields["request"]))
@@ -99,7 +100,3 @@ class Checkpoints:
             pipe.hset(key, mapping={**fields, "updated": str(time.time())})
             pipe.expire(key, RUN_TTL_S)
             await pipe.execute()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
