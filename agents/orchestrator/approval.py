@@ -16,6 +16,7 @@ from google.protobuf.json_format import MessageToDict
 from podium.agents.orchestrator import patterns
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
+from podium.agents.orchestrator.events import Ask, Decision
 from podium.agents.orchestrator.plan import Plan
 from podium.agents.orchestrator.settings import ApprovalSettings
 
@@ -61,15 +62,14 @@ def approval_asks(
         if reason is None:
             continue
         calls = step.calls()
-        asks.append(
-            {
-                "step": step_id,
-                "title": step.title,
-                "reason": reason,
-                "skill": calls[0].skill if calls else None,
-                "instruction": (calls[0].text if calls and calls[0].text else step.part) or request_text,
-            }
+        ask = Ask(
+            step=step_id,
+            title=step.title,
+            reason=reason,
+            skill=calls[0].skill if calls else None,
+            instruction=(calls[0].text if calls and calls[0].text else step.part) or request_text,
         )
+        asks.append(ask.model_dump())
     return asks
 
 
@@ -92,25 +92,21 @@ def parse_decision(context: RequestContext) -> dict[str, Any] | None:
         if part.HasField("data"):
             value = MessageToDict(part.data)
             if isinstance(value, dict) and value.get("decision") in ("approve", "reject", "edit"):
-                out = {"decision": value["decision"]}
-                if value["decision"] == "edit":
-                    if not str(value.get("instruction") or "").strip():
-                        return None
-                    out["instruction"] = str(value["instruction"]).strip()
-                return out
+                if value["decision"] != "edit":
+                    return Decision(decision=value["decision"]).dump()
+                if not str(value.get("instruction") or "").strip():
+                    return None
+                return Decision(decision="edit", instruction=str(value["instruction"]).strip()).dump()
     text = context.get_user_input().strip()
     low = text.lower()
     if low.startswith("edit:") and text[5:].strip():
-        return {"decision": "edit", "instruction": text[5:].strip()}
+        return Decision(decision="edit", instruction=text[5:].strip()).dump()
     first = low.split()[0].strip(".!,") if low.split() else ""
     if first in ("approve", "approved", "yes", "y", "ok", "okay", "go"):
-        return {"decision": "approve"}
+        return Decision(decision="approve").dump()
     if first in ("reject", "rejected", "no", "n", "deny", "denied", "stop"):
-        return {"decision": "reject"}
+        return Decision(decision="reject").dump()
     return None
-
-
-OPTIONS = ["approve", "reject", "edit"]
 
 
 def read_decisions(
@@ -121,7 +117,8 @@ def read_decisions(
     asks = [a["step"] for a in approval.get("asks", [])]
     decision: dict[str, Any] | None
     if timed_out:
-        decision = {"decision": approval.get("default", "deny").replace("deny", "reject"), "by": "timeout"}
+        answer = "approve" if approval.get("default") == "approve" else "reject"
+        decision = Decision(decision=answer, by="timeout").dump()
     else:
         decision = parse_decision(context)
     if decision is None:

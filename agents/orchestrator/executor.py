@@ -32,6 +32,7 @@ from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.delegate import Delegator
 from podium.agents.orchestrator.dispatch import Policy
+from podium.agents.orchestrator.events import RunStatus
 from podium.agents.orchestrator.plan import Plan
 from podium.agents.orchestrator.planning import Planner
 from podium.agents.orchestrator.planning.offline import OfflinePlanner
@@ -97,7 +98,7 @@ class Orchestrator(AgentExecutor):
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         if context.task_id and context.context_id:
             await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
-            await self.checkpoints.save_status(context.task_id, "failed")
+            await self.checkpoints.save_status(context.task_id, RunStatus.FAILED)
             await self.leases.release(context.task_id)
 
     # -- what sessions use ---------------------------------------------------------------------------
@@ -184,10 +185,12 @@ class Orchestrator(AgentExecutor):
         try:
             state = await self.checkpoints.load(task_id)
             stored = await self.task_state(task_id)
-            if state is None or stored is None or stored in TERMINAL or state.status in ("done", "failed"):
+            if state is None or stored is None or stored in TERMINAL or state.status.ended:
                 await self.leases.release(task_id)
                 return
-            why = "approval timed out" if state.status == "waiting-approval" else "its replica stopped"
+            why = (
+                "approval timed out" if state.status == RunStatus.WAITING_APPROVAL else "its replica stopped"
+            )
             logger.info("resuming task %s (%s)", task_id, why)
             message = Message(
                 role=Role.ROLE_USER,

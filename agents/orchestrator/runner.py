@@ -19,6 +19,7 @@ import anyio
 
 from podium.agents.orchestrator import patterns
 from podium.agents.orchestrator.errors import BudgetExceeded, DelegationError, LoopDetected, StepFailed
+from podium.agents.orchestrator.events import TraceEvent
 from podium.agents.orchestrator.gates import Verdict, check
 from podium.agents.orchestrator.patterns.context import Calls, Expander, Recorder, StepContext
 from podium.agents.orchestrator.plan import Plan
@@ -58,7 +59,7 @@ class Runner:
                 done[step_id].set()
         if self.results:
             await self.trace.record(
-                "resume",
+                TraceEvent.RESUME,
                 reason=f"{len(self.results)} of {len(self.plan.steps)} steps already done: "
                 + ", ".join(sorted(self.results))
                 + "; not running them again",
@@ -94,7 +95,7 @@ class Runner:
             decision = self.approvals.get(step.id)
             if why and decision is None:
                 self.waiting.append(step.id)
-                await self.trace.record("approval", step=step.id, state="waiting", reason=why)
+                await self.trace.record(TraceEvent.APPROVAL, step=step.id, state="waiting", reason=why)
                 return
             if decision is not None and decision.get("decision") == "reject":
                 await self._finish(
@@ -115,7 +116,7 @@ class Runner:
     async def _execute(self, step: Any, decision: dict[str, Any] | None) -> None:
         started = time.time()
         await self.trace.record(
-            "step",
+            TraceEvent.STEP,
             step=step.id,
             state="started",
             reason=step.title or step.pattern,
@@ -142,7 +143,7 @@ class Runner:
                 break
             verdict: Verdict = check(step.gate, result.output)
             await self.trace.record(
-                "gate",
+                TraceEvent.GATE,
                 step=step.id,
                 state="passed" if verdict.passed else "failed",
                 reason=f"{step.gate.check}: {verdict.reason}"
@@ -172,7 +173,7 @@ class Runner:
         self.results[result.step] = result
         await self.checkpoints.save_step(self.task_id, result)
         await self.trace.record(
-            "step",
+            TraceEvent.STEP,
             step=result.step,
             state=result.status,
             agent=result.agent,

@@ -21,7 +21,6 @@ from a2a.server.tasks.task_updater import TaskUpdater
 from a2a.types.a2a_pb2 import Task, TaskState
 
 from podium.agents.orchestrator.approval import (
-    OPTIONS,
     approval_asks,
     approval_prompt,
     approval_reason,
@@ -32,6 +31,7 @@ from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.dispatch import Dispatcher
 from podium.agents.orchestrator.errors import BudgetExceeded, PlanError
+from podium.agents.orchestrator.events import OPTIONS, Ask, RunStatus, SessionEvent, StatusEvent, TraceEvent
 from podium.agents.orchestrator.plan import Plan, parse_plan, validate_plan
 from podium.agents.orchestrator.request import (
     MAX_REQUEST_CHARS,
@@ -110,7 +110,7 @@ class Session:
                     except TRANSIENT:
                         continue
                 await self.trace.record(
-                    "resume", reason=f"Redis was unavailable ({exc}); continuing from the checkpoint"
+                    TraceEvent.RESUME, reason=f"Redis was unavailable ({exc}); continuing from the checkpoint"
                 )
 
     # -- the run, phase by phase ---------------------------------------------------------------------
@@ -131,7 +131,7 @@ class Session:
             await self.updates.end(
                 TaskState.TASK_STATE_CANCELED, "The caller declined the plan; nothing was run."
             )
-            await self._close("failed")
+            await self._close(RunStatus.FAILED)
             return
         runner = await self._execute(state, state.plan, catalog, spending, approvals)
         if runner.waiting and not runner.stopped:
@@ -154,8 +154,8 @@ class Session:
                 return None
             state = RunState(request=request)
             await checkpoints.start(task_id, state)
-            await self.updater.start_work(self.updates.message("Planning…", {"event": "planning"}))
-        elif state.status == "waiting-approval":
+            await self.updater.start_work(self.updates.message("Planning…", {"event": SessionEvent.PLANNING}))
+        elif state.status == RunStatus.WAITING_APPROVAL:
             timed_out = message_metadata(self.context).get(RESUME_KEY) == "approval timed out"
             decisions = read_decisions(state.approval or {}, self.context, timed_out)
             if decisions is None:
@@ -163,12 +163,12 @@ class Session:
                 return None
             approvals = decisions
             await self._record_decisions(state, decisions)
-        elif state.status in ("done", "failed"):
+        elif state.status.ended:
             await self.services.leases.release(task_id)
             return None
         else:
             reason = message_metadata(self.context).get(RESUME_KEY) or "the request was delivered again"
-            await self.trace.record("resume", reason=f"continuing from the checkpoint ({reason})")
+            await self.trace.record(TraceEvent.RESUME, reason=f"continuing from the checkpoint ({reason})")
         if state.approval:
             approvals = {**state.approval.get("decisions", {}), **approvals}
         return state, approvals
@@ -178,10 +178,10 @@ class Session:
             **(state.approval or {}),
             "decisions": {**(state.approval or {}).get("decisions", {}), **decisions},
         }
-        await self.services.checkpoints.save_status(self.task.id, "running", state.approval)
+        await self.services.checkpoints.save_status(self.task.id, RunStatus.RUNNING, state.approval)
         for step, decision in decisions.items():
             await self.trace.record(
-                "approval",
+                TraceEvent.APPROVAL,
                 step=step,
                 state=decision["decision"],
                 reason=f"by {decision.get('by', 'the caller')}"
@@ -195,14 +195,14 @@ class Session:
             with telemetry.span("plan", **{"podium.planner": planner.name}):
                 state.plan = await self._plan(state.request, catalog, spending)
         except PlanError as exc:
-            await self.trace.record("error", reason=exc.message)
-            await self.services.checkpoints.save_status(task_id, "failed")
+            await self.trace.record(TraceEvent.ERROR, reason=exc.message)
+            await self.services.checkpoints.save_status(task_id, RunStatus.FAILED)
             await self.services.leases.release(task_id)
             await self.updates.end(TaskState.TASK_STATE_FAILED, f"No plan: {exc.message}")
             return False
         await self.services.checkpoints.save_plan(task_id, state.plan)
         await self.trace.record(
-            "plan",
+            TraceEvent.PLAN,
             state=f"{len(state.plan.steps)} steps",
             agent=state.plan.planner,
             reason=state.plan.reason or f"planned by the {state.plan.planner} planner",
@@ -237,14 +237,11 @@ class Session:
         if estimate <= limit:
             return False
         reason = f"its estimated cost ${estimate:.4g} is over the limit of ${limit:.4g}"
-        await self.trace.record("approval", step="plan", state="waiting", reason=reason)
-        ask = {
-            "step": "plan",
-            "title": f"run the plan of {len(plan.steps)} steps",
-            "reason": reason,
-            "skill": None,
-            "instruction": state.request.text,
-        }
+        await self.trace.record(TraceEvent.APPROVAL, step="plan", state="waiting", reason=reason)
+        ask = Ask(
+            step="plan", title=f"run the plan of {len(plan.steps)} steps", reason=reason,
+            instruction=state.request.text,
+        ).model_dump()  # fmt: skip
         await self._ask([ask], approvals)
         return True
 
@@ -274,7 +271,7 @@ class Session:
             answer = await self.services.synthesise(material, spending, self.trace)
         data = answer.data(plan, results)
         await self.trace.record(
-            "answer",
+            TraceEvent.ANSWER,
             state="partial" if data["partial"] else "complete",
             agent=answer.synthesiser,
             reason=f"{len(material.sections)} section(s), {len(material.sources)} source(s), "
@@ -283,14 +280,14 @@ class Session:
         await self.updater.add_artifact(
             [new_text_part(answer.text), new_data_part(data)], artifact_id=f"{task_id}-answer", name="answer"
         )
-        status = "done"
+        status = RunStatus.DONE
         if runner.stopped:
-            status = "failed"
+            status = RunStatus.FAILED
             await self.updates.end(
                 TaskState.TASK_STATE_FAILED, f"Stopped: {runner.stopped}. The partial answer is attached."
             )
         elif not material.sections:
-            status = "failed"
+            status = RunStatus.FAILED
             await self.updates.end(
                 TaskState.TASK_STATE_FAILED, "Nothing could be answered: " + "; ".join(material.gaps)
             )
@@ -304,7 +301,7 @@ class Session:
             return
         await self._close(status)
 
-    async def _close(self, status: str) -> None:
+    async def _close(self, status: RunStatus) -> None:
         """The task has ended: its bookkeeping must not make the run start again."""
         s, task_id = self.services, self.task.id
         await through_outages(lambda: s.checkpoints.save_status(task_id, status), within=OUTAGE_LIMIT_S)
@@ -336,18 +333,14 @@ class Session:
         settings = s.settings.approval
         deadline = time.time() + settings.timeout_s
         approval = {"asks": asks, "decisions": decided, "deadline": deadline, "default": settings.default}
-        await s.checkpoints.save_status(self.task.id, "waiting-approval", approval)
+        await s.checkpoints.save_status(self.task.id, RunStatus.WAITING_APPROVAL, approval)
         await s.leases.park(self.task.id, deadline)
         text = approval_prompt(asks, settings.timeout_s, settings.default)
         await self.updates.pause(
             text,
-            {
-                "event": "approval",
-                "asks": asks,
-                "options": OPTIONS,
-                "deadline": deadline,
-                "default": settings.default,
-            },
+            _event(
+                SessionEvent.APPROVAL, asks=asks, options=OPTIONS, deadline=deadline, default=settings.default
+            ),
         )
 
     async def _ask_again(self, state: RunState) -> None:
@@ -356,7 +349,7 @@ class Session:
         )
         await self.updates.pause(
             "I did not understand that answer. Reply approve, reject, or edit: <new instruction>.",
-            {"event": "approval", "asks": (state.approval or {}).get("asks", []), "options": OPTIONS},
+            _event(SessionEvent.APPROVAL, asks=(state.approval or {}).get("asks", []), options=OPTIONS),
         )
 
     # -- leases, other replicas ----------------------------------------------------------------------
@@ -385,8 +378,13 @@ class Session:
                 return
             await anyio.sleep(0.5)
         await self.updates.status(
-            TaskState.TASK_STATE_WORKING, f"the run finished on {owner}", {"event": "handover"}
+            TaskState.TASK_STATE_WORKING, f"the run finished on {owner}", {"event": SessionEvent.HANDOVER}
         )
+
+
+def _event(event: SessionEvent, **fields: Any) -> dict[str, Any]:
+    """A status update's data part, as :class:`StatusEvent` describes it."""
+    return StatusEvent(event=event, **fields).model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def _spending(state: RunState) -> Spending:

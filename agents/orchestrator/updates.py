@@ -15,6 +15,7 @@ from a2a.helpers.proto_helpers import new_data_part, new_text_part
 from a2a.server.tasks.task_updater import TaskUpdater
 from a2a.types.a2a_pb2 import Part, TaskState
 
+from podium.agents.orchestrator.events import SessionEvent
 from podium.agents.orchestrator.state.trace import Trace, TraceEntry
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class Updates:
         """The terminal status, with ``text`` as its reason."""
         await self.flush()
         self.closed = self.ended = True
-        message = self.message(text, {"event": "end", "reason": text}) if text else None
+        message = self.message(text, {"event": SessionEvent.END, "reason": text}) if text else None
         await self.updater.update_status(state, message)
 
 

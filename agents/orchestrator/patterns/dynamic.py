@@ -9,6 +9,7 @@ import anyio
 from pydantic import Field
 
 from podium.agents.orchestrator.errors import DelegationError, StepFailed
+from podium.agents.orchestrator.events import TraceEvent
 from podium.agents.orchestrator.patterns.context import StepContext
 from podium.agents.orchestrator.patterns.registry import Pattern
 from podium.agents.orchestrator.results import RefError, StepResult
@@ -53,7 +54,7 @@ class Dynamic(Pattern):
             raise StepFailed(f"step {step.id!r}: {step.over} is empty: no workers to create")
         calls = await ctx.expander.expand(step, items, step.part or ctx.request)
         await ctx.trace.record(
-            "dynamic",
+            TraceEvent.DYNAMIC,
             step=step.id,
             state=f"{len(calls)} workers",
             reason=f"created {len(calls)} worker step(s) from {len(items)} item(s) of {step.over}",

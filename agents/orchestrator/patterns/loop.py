@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from podium.agents.orchestrator.errors import StepFailed
+from podium.agents.orchestrator.events import TraceEvent
 from podium.agents.orchestrator.gates import check
 from podium.agents.orchestrator.patterns.context import StepContext
 from podium.agents.orchestrator.patterns.registry import Pattern
@@ -90,7 +91,7 @@ class Loop(Pattern):
             if reviewed is not None and (ev_spec.text, ev_spec.data) == reviewed:
                 # The revision is the draft already reviewed: the evaluator would only say the same again.
                 await ctx.trace.record(
-                    "loop",
+                    TraceEvent.LOOP,
                     step=step.id,
                     state="stalled",
                     reason=f"round {n}: the revision is the draft already reviewed; "
@@ -112,7 +113,7 @@ class Loop(Pattern):
                 }
             )
             await ctx.trace.record(
-                "loop",
+                TraceEvent.LOOP,
                 step=step.id,
                 state="accepted" if verdict.passed else "revise",
                 reason=f"round {n} of at most {step.max_rounds}: {verdict.reason}",

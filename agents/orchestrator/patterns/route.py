@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from podium.agents.orchestrator.errors import StepFailed
+from podium.agents.orchestrator.events import TraceEvent
 from podium.agents.orchestrator.patterns.context import StepContext, as_text
 from podium.agents.orchestrator.patterns.registry import Pattern
 from podium.agents.orchestrator.results import RefError, StepResult
@@ -77,7 +78,7 @@ class RoutePattern(Pattern):
                 chosen, why = route.call, f"route {index + 1} matched ({matched})"
                 break
         await ctx.trace.record(
-            "route",
+            TraceEvent.ROUTE,
             step=step.id,
             state=chosen.skill,
             reason=why,

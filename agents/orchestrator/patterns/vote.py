@@ -11,6 +11,7 @@ import anyio
 from pydantic import Field
 
 from podium.agents.orchestrator.errors import DelegationError, PlanError, StepFailed
+from podium.agents.orchestrator.events import TraceEvent
 from podium.agents.orchestrator.patterns.context import StepContext
 from podium.agents.orchestrator.patterns.registry import Pattern
 from podium.agents.orchestrator.results import RefError, StepResult, select
@@ -82,7 +83,7 @@ class Vote(Pattern):
         winner, why = _winner(step, ballots, counted, len(voters))
         dissent = [b for b in ballots if b["key"] is not None and b["key"] != winner]
         await ctx.trace.record(
-            "vote",
+            TraceEvent.VOTE,
             step=step.id,
             state="decided" if winner is not None else "undecided",
             reason=why

@@ -1,6 +1,6 @@
 """How the orchestrator plans: the offline planner, the model planner, and the catalog they plan over.
 
-Both planners are :class:`Planner`\\ s: they turn a request into a validated plan, and a dynamic step's
+Both planners implement :class:`Planner`: they turn a request into a validated plan, and a dynamic step's
 items into its workers."""
 
 from __future__ import annotations

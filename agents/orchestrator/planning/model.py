@@ -23,6 +23,7 @@ from podium.agents.orchestrator import patterns
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.errors import BudgetExceeded, PlanError
+from podium.agents.orchestrator.events import TraceEvent
 from podium.agents.orchestrator.patterns.context import Recorder
 from podium.agents.orchestrator.plan import Call, DynamicStep, Plan, parse_plan, validate_plan
 from podium.agents.orchestrator.planning.offline import OfflinePlanner
@@ -129,7 +130,7 @@ class ModelPlanner:
             except PlanError as exc:
                 problem = exc.message
             await trace.record(
-                "plan", state="invalid", agent=completion.model,
+                TraceEvent.PLAN, state="invalid", agent=completion.model,
                 reason=f"the model's plan is invalid: {problem}"
                 + ("; sending it back once" if attempt == 1 else ""),
             )  # fmt: skip
@@ -147,7 +148,7 @@ class ModelPlanner:
         self, text: str, data: dict[str, Any], catalog: Catalog, trace: Recorder, why: str
     ) -> Plan:
         await trace.record(
-            "plan", state="fallback", agent="offline", reason=f"{why}; using the offline planner"
+            TraceEvent.PLAN, state="fallback", agent="offline", reason=f"{why}; using the offline planner"
         )
         plan = await self.offline.plan(text, data, catalog)
         plan.reason = f"{why}; offline planner: {plan.reason}"
@@ -217,7 +218,7 @@ async def model_answer(engine: Any, material: Material, *, spending: Spending, t
         )
     except (LLMError, BudgetExceeded) as exc:
         fallback.warnings.append(f"the model could not write the answer ({exc}); assembled it offline")
-        await trace.record("answer", state="fallback", reason=fallback.warnings[-1])
+        await trace.record(TraceEvent.ANSWER, state="fallback", reason=fallback.warnings[-1])
         return fallback
     spending.charge(completion.usage.input_tokens, completion.usage.output_tokens, completion.usage.cost)
     text = completion.text.strip()
@@ -233,7 +234,9 @@ async def model_answer(engine: Any, material: Material, *, spending: Spending, t
         problems.append("it is empty")
     if problems:
         fallback.warnings.append("the model's answer was not used: " + "; ".join(problems))
-        await trace.record("answer", state="fallback", agent=completion.model, reason=fallback.warnings[-1])
+        await trace.record(
+            TraceEvent.ANSWER, state="fallback", agent=completion.model, reason=fallback.warnings[-1]
+        )
         return fallback
     return Answer(
         text=f"{text}\n\n{appendix(material)}".strip(), material=material, synthesiser=completion.model

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from podium.agents.orchestrator.events import RunStatus
 from podium.agents.orchestrator.plan import Plan
 from podium.agents.orchestrator.results import StepResult
 from podium.bus.keys import Keys
@@ -41,7 +42,7 @@ class RunState(BaseModel):
 
     request: Request
     plan: Plan | None = None
-    status: str = "planning"
+    status: RunStatus = RunStatus.PLANNING
     results: dict[str, StepResult] = Field(default_factory=dict)
     approval: dict[str, Any] | None = None
     usage: dict[str, float] = Field(default_factory=dict)  # tokens, spend, hops used so far
@@ -63,7 +64,7 @@ class Checkpoints:
         state = RunState(request=Request.model_validate_json(fields["request"]))
         if fields.get("plan"):
             state.plan = Plan.model_validate_json(fields["plan"])
-        state.status = fields.get("status", "planning")
+        state.status = _status(fields.get("status"))
         if fields.get("approval"):
             state.approval = json.loads(fields["approval"])
         if fields.get("usage"):
@@ -79,14 +80,16 @@ class Checkpoints:
             task_id, {"request": state.request.model_dump_json(by_alias=True), "status": state.status}
         )
 
-    async def save_plan(self, task_id: str, plan: Plan, status: str = "running") -> None:
+    async def save_plan(self, task_id: str, plan: Plan, status: RunStatus = RunStatus.RUNNING) -> None:
         await self._write(task_id, {"plan": plan.model_dump_json(by_alias=True), "status": status})
 
     async def save_step(self, task_id: str, result: StepResult) -> None:
         await self._write(task_id, {f"step:{result.step}": result.model_dump_json(by_alias=True)})
 
-    async def save_status(self, task_id: str, status: str, approval: dict[str, Any] | None = None) -> None:
-        fields: dict[str, str] = {"status": status}
+    async def save_status(
+        self, task_id: str, status: RunStatus, approval: dict[str, Any] | None = None
+    ) -> None:
+        fields: dict[str, str] = {"status": str(status)}
         if approval is not None:
             fields["approval"] = json.dumps(approval)
         await self._write(task_id, fields)
@@ -100,3 +103,10 @@ class Checkpoints:
             pipe.hset(key, mapping={**fields, "updated": str(time.time())})
             pipe.expire(key, RUN_TTL_S)
             await pipe.execute()
+
+
+def _status(value: str | None) -> RunStatus:
+    try:
+        return RunStatus(value or RunStatus.PLANNING)
+    except ValueError:  # written by a newer version: treat it as running, so the run goes on
+        return RunStatus.RUNNING
