@@ -161,3 +161,23 @@ def test_the_answer_api_needs_the_token_and_a_waiting_task(system: dict[str, Any
     assert late.status_code == 409 and "not waiting for an approval" in late.json()["error"]["message"], (
         late.text
     )
+
+
+def test_an_outside_agent_is_shown_as_outside_with_its_health(page: Any, system: dict[str, Any]) -> None:
+    from podium.registry.store import Registry
+    from tests.agents.console.test_console_browser import redis_call
+    from tests.agents.wordsmith import card
+
+    cluster: Cluster = system["cluster"]
+    outside = card("http://127.0.0.1:9")  # the bare a2a-sdk agent's card; nothing listens there
+
+    async def add(redis: Any, keys: Any) -> None:
+        registry = Registry(redis, keys)
+        await registry.register_static(outside, url="http://127.0.0.1:9/.well-known/agent-card.json")
+        await registry.record_health("wordsmith", False, "127.0.0.1:9: connection refused")
+
+    redis_call(cluster.redis_url, cluster.namespace, add)
+    cell = page.locator("tr[data-agent='wordsmith'] td[data-field='alive']")
+    cell.wait_for()
+    assert cell.inner_text() == "outside (down: 127.0.0.1:9: connection refused)"
+    assert page.locator("tr[data-agent='wordsmith'] td[data-field='consumers']").inner_text() == "-"
