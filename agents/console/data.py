@@ -135,9 +135,30 @@ async def task(
         **task_row(task_id, raw, agent, started, updated),
         "message": " ".join(p.text for p in proto.status.message.parts if p.HasField("text")),
         "answer": answer(proto),
+        "approval": approval(proto),
         "raw": MessageToDict(proto),
         "trace": [e.dump() for e in entries] if trace else None,
     }
+
+
+def approval(task: Task) -> dict[str, Any] | None:
+    """What a task waiting in input-required asks (the orchestrator's approval event: asks, options,
+    deadline, default), or None."""
+    if task.status.state != TaskState.TASK_STATE_INPUT_REQUIRED or not task.status.HasField("message"):
+        return None
+    for part in task.status.message.parts:
+        if part.HasField("data"):
+            value = MessageToDict(part.data)
+            if isinstance(value, dict) and value.get("event") == "approval":
+                prompt = " ".join(p.text for p in task.status.message.parts if p.HasField("text"))
+                return {
+                    "asks": value.get("asks") or [],
+                    "options": value.get("options") or ["approve", "reject", "edit"],
+                    "deadline": value.get("deadline"),
+                    "default": value.get("default"),
+                    "prompt": prompt,
+                }
+    return None
 
 
 def answer(task: Task) -> dict[str, Any] | None:

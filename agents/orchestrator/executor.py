@@ -82,6 +82,7 @@ class Orchestrator(AgentExecutor):
             self.planner = ModelPlanner(self.planner_engine, self.offline)
         self._store: Any = None
         self.workflows = WorkflowStore(ctx.redis, ctx.keys)
+        self._told: set[str] = set()  # workflow problems already logged
 
     # -- A2A -----------------------------------------------------------------------------------------
 
@@ -174,7 +175,11 @@ class Orchestrator(AgentExecutor):
         signer = CardSigner.from_env() if card.signatures else None
         if card.signatures and signer is None:
             return  # a card signed elsewhere: changing it would break its signature
-        if not offer(card, await self.workflows.all()):
+        workflows = await self.workflows.all()
+        for problem in set(self.workflows.problems) - self._told:
+            logger.warning("workflow skipped: %s", problem)
+        self._told = set(self.workflows.problems)
+        if not offer(card, workflows):
             return
         if signer is not None:
             card.CopyFrom(signer.sign(card))
