@@ -134,6 +134,11 @@ class Session:
                 return
             state = RunState(request=request)
             await orch.checkpoints.start(task_id, state)
+            # Who asked, for the trace only: delegations go out as the orchestrator, never as the caller.
+            caller = self.context.call_context.user.user_name if self.context.call_context else ""
+            await self.trace.record(
+                "caller", reason=f"asked by {caller or 'an unauthenticated caller'}", data={"caller": caller}
+            )
             await self.updater.start_work(self._message("Planning…", {"event": "planning"}))
         elif state.status == "waiting-approval":
             decisions = self._decisions(state)
