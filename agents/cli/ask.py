@@ -33,7 +33,7 @@ _DONE = {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED", "TA
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("question", help="what to ask, in quotes")
+    parser.add_argument("question", nargs="?", default="", help="what to ask, in quotes")
     parser.add_argument(
         "--url", default=None, help=f"the orchestrator's A2A URL (default $PODIUM_URL or {DEFAULT_URL})"
     )
@@ -42,6 +42,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--approve", action="store_true", help="answer yes to every approval prompt")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds (600)")
     parser.add_argument("--token", default=None, help="bearer token (default $PODIUM_A2A_TOKEN)")
+    parser.add_argument("--workflow", default=None, metavar="NAME", help="run the named workflow")
+    parser.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="SLOT=VALUE",
+        help="a workflow input (repeatable); sent with --workflow as {workflow, inputs} in a data part",
+    )
 
 
 class Asker:
@@ -91,6 +99,11 @@ class Asker:
             )
             client = factory.create(card)
             message: Message = new_text_message(self.args.question, role=Role.ROLE_USER)
+            if self.args.workflow:
+                inputs = dict(i.split("=", 1) for i in self.args.input)
+                if not self.args.question.strip():
+                    del message.parts[:]  # A2A refuses an empty text part
+                message.parts.append(new_data_part({"workflow": self.args.workflow, "inputs": inputs}))
             with anyio.fail_after(self.args.timeout):
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self.ticker)
@@ -262,8 +275,13 @@ def _status_text(task: Task | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.question.strip():
+    if not args.question.strip() and not args.workflow:
         print('podium ask: the question is empty; usage: podium ask "your question"', file=sys.stderr)
+        return USAGE
+    bad = [i for i in args.input if "=" not in i or not i.split("=", 1)[0].strip()]
+    if bad or (args.input and not args.workflow):
+        why = f"--input {bad[0]!r} is not SLOT=VALUE" if bad else "--input needs --workflow NAME"
+        print(f"podium ask: {why}", file=sys.stderr)
         return USAGE
     asker = Asker(args)
     try:

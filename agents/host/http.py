@@ -278,11 +278,25 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 def card_route(card: AgentCard, *, modified: float, max_age: int = AGENT_CARD_MAX_AGE_S) -> Route:
     """The Agent Card route, with ETag, Last-Modified (``modified``) and Cache-Control."""
-    body = agent_card_to_dict(card)
-    etag = card_etag(body)
+    # The card may change while the agent runs (the orchestrator's workflow skills): serve its current form.
+    served: dict[str, Any] = {"raw": b"", "modified": modified}
+
+    def current() -> dict[str, Any]:
+        raw = card.SerializeToString(deterministic=True)
+        if raw != served["raw"]:
+            body = agent_card_to_dict(card)
+            if served["raw"]:
+                served["modified"] = time.time()
+            served.update(raw=raw, body=body, etag=card_etag(body))
+        return served
+
+    current()
 
     async def agent_card(request: Request) -> Response:
-        return card_response(request, body, last_modified=modified, max_age=max_age, etag=etag)
+        now = current()
+        return card_response(
+            request, now["body"], last_modified=now["modified"], max_age=max_age, etag=now["etag"]
+        )
 
     return Route(AGENT_CARD_WELL_KNOWN_PATH, agent_card, methods=["GET"])
 
