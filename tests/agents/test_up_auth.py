@@ -148,3 +148,23 @@ def test_ask_says_the_limits_in_one_line_and_its_trace_hint_names_the_url() -> N
         assert re.search(rf"podium trace --url {re.escape(echo)} [0-9a-f-]{{36}}\)", out), out
     finally:
         proc.close()
+
+
+async def test_an_agent_on_loopback_refuses_a_foreign_host_name() -> None:
+    """DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends Host: evil.example."""
+    env = {"REDIS_URL": "", "ANTHROPIC_API_KEY": "", "PODIUM_A2A_TOKEN": "", "PODIUM_CLIENTS_FILE": ""}
+    proc, urls = _up(env=env)
+    try:
+        echo = urls["echo"]
+        port = echo.rsplit(":", 1)[1]
+        async with httpx.AsyncClient(timeout=30) as http:
+            for host in ("evil.example", f"evil.example:{port}", "10.0.0.5", "127.0.0.1.evil.example"):
+                rpc = await http.post(echo, json=LIST_TASKS, headers={**A2A, "Host": host})
+                assert rpc.status_code == 421 and "does not answer to Host" in rpc.text, (host, rpc.text)
+                rest = await http.get(f"{echo}/tasks", headers={**A2A, "Host": host})
+                assert rest.status_code == 421 and rest.json()["error"]["status"] == "PERMISSION_DENIED"
+            for host in (f"127.0.0.1:{port}", f"localhost:{port}", "[::1]", "127.0.0.2"):
+                ok = await http.post(echo, json=LIST_TASKS, headers={**A2A, "Host": host})
+                assert ok.status_code == 200, (host, ok.text)
+    finally:
+        proc.close()
