@@ -280,6 +280,7 @@ class AgentRuntime:
                 card,
                 handler,
                 credentials=credentials,
+                loopback_hosts=_loopback_hosts(cfg),
                 health=self._health,
                 routes=own.routes() if isinstance(own, ProvidesRoutes) else None,
                 overloaded=lambda in_flight: inboxes.overloaded(self.keys, cfg.name, in_flight),
@@ -410,6 +411,17 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _loopback_hosts(cfg: RuntimeConfig) -> frozenset[str] | None:
+    """For an agent bound to loopback: the other host names it answers to (its public URL's), else None (no
+    Host check: bound beyond loopback, where authentication guards it)."""
+    from podium.bus.connection import is_loopback
+
+    if not is_loopback(cfg.host):
+        return None
+    public = urlsplit(cfg.public_url).hostname if cfg.public_url else None
+    return frozenset({public.lower()} if public else set())
 
 
 def _listen_failed(host: str, port: int, exc: OSError) -> str:

@@ -50,6 +50,7 @@ class TraceEvent(StrEnum):
     RESUME = "resume"
     ANSWER = "answer"
     ERROR = "error"
+    CALLER = "caller"  # who asked (trace only; delegations go out as the orchestrator)
 
 
 class SessionEvent(StrEnum):
