@@ -169,8 +169,11 @@ class RoleEngines:
     :meth:`aclose`. A role without settings of its own (and, for the planner, without the default
     thinking budget to apply) shares ``default``."""
 
-    def __init__(self, default: Any, llm: LlmConfig | None, env: Mapping[str, str], where: str) -> None:
+    def __init__(
+        self, default: Any, llm: LlmConfig | None, env: Mapping[str, str], where: str, **options: Any
+    ) -> None:
         self.default, self.llm, self.env, self.where = default, llm or LlmConfig(), env, where
+        self.options = options  # for the engines' constructors (``http_client``, ``retry``...)
         self._built: dict[str, Any] = {}
 
     def for_role(self, role: str) -> Any:
@@ -179,7 +182,7 @@ class RoleEngines:
             planner_thinks = role == "planner" and self.llm.thinking is None and self._claude()
             if own or planner_thinks:
                 self._built[role] = build_engine(
-                    self.llm, self.env, role=role, where=f"{self.where} llm.{role}"
+                    self.llm, self.env, role=role, where=f"{self.where} llm.{role}", **self.options
                 )
             else:
                 self._built[role] = self.default

@@ -24,7 +24,7 @@ from a2a.types.a2a_pb2 import Part, Task, TaskState
 from google.protobuf.json_format import MessageToDict
 
 from podium.agents.orchestrator.approval import approval_asks, approval_prompt, parse_decision
-from podium.agents.orchestrator.budget import Spending
+from podium.agents.orchestrator.budget import Spending, spend_line
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.delegate import BUDGET_METADATA_KEY
 from podium.agents.orchestrator.dispatch import Dispatcher
@@ -246,6 +246,11 @@ class Session:
         with telemetry.span("synthesise"):
             answer = await orch.synthesise(material, spending, self.trace)
         data = answer.data(plan, results)
+        data["usage"] = spending.report()
+        await orch.checkpoints.save_usage(task_id, spending.used)
+        await self.trace.record(
+            "spend", state="total", reason=_spend_total(data["usage"]), data=data["usage"]
+        )
         await self.trace.record(
             "answer",
             state="partial" if data["partial"] else "complete",
@@ -524,3 +529,10 @@ def _line(entry: TraceEntry) -> str:
     if entry.event == "plan" and entry.data.get("plan"):
         return "Plan: " + _plan_line(entry.data["plan"])
     return entry.line()
+
+
+def _spend_total(usage: dict[str, Any]) -> str:
+    """The task's spend in one trace line: totals, then each spender's share."""
+    parts = [f"{who} ${v.get('spendUsd', 0):.4f}" for who, v in usage["by"].items()]
+    total = spend_line(usage["inputTokens"], usage["outputTokens"], usage["spendUsd"])
+    return f"{total}" + (f" ({', '.join(parts)})" if parts else " (no model calls)")

@@ -17,9 +17,9 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from podium.agents.host.tools import ToolSpec
-from podium.agents.llm import LLMError, Message, ToolResultBlock
+from podium.agents.llm import Completion, LLMError, Message, ToolResultBlock
 from podium.agents.llm.engine import default_max_tokens, turn_tokens
-from podium.agents.orchestrator.budget import Spending
+from podium.agents.orchestrator.budget import Spending, spend_line
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.errors import BudgetExceeded, PlanError
 from podium.agents.orchestrator.plan import Call, DynamicStep, Plan, parse_plan, validate_plan
@@ -90,9 +90,7 @@ class ModelPlanner:
                 )
             except (LLMError, BudgetExceeded) as exc:
                 return await self._fallback(text, data, catalog, trace, f"the model failed: {exc}")
-            spending.charge(
-                completion.usage.input_tokens, completion.usage.output_tokens, completion.usage.cost
-            )
+            await charge(spending, trace, completion, "planner")
             call = next((c for c in completion.tool_calls if c.name == PLAN_TOOL), None)
             try:
                 if call is None:
@@ -154,6 +152,18 @@ class ModelPlanner:
         return [w.model_copy(update={"skill": step.worker.skill}) for w in workers]
 
 
+async def charge(spending: Spending, trace: Trace, completion: Completion, who: str) -> None:
+    """Charge one model call to the run's budget and say so in the trace."""
+    usage = completion.usage
+    cost = spending.charge(usage.input_tokens, usage.output_tokens, usage.cost, who=who)
+    await trace.record(
+        "spend", state=who, agent=completion.model,
+        reason=f"{spend_line(usage.input_tokens, usage.output_tokens, cost)} on {completion.model} ({completion.engine})",
+        data={"inputTokens": usage.input_tokens, "outputTokens": usage.output_tokens, "spendUsd": cost,
+              "model": completion.model, "engine": completion.engine},
+    )  # fmt: skip
+
+
 def call_tokens(engine: Any) -> int:
     """``max_tokens`` of one planner or synthesiser call: the engine's configured output tokens (else
     :data:`MAX_TOKENS`) plus its thinking budget."""
@@ -194,7 +204,7 @@ async def model_answer(engine: Any, material: Material, *, spending: Spending, t
         fallback.warnings.append(f"the model could not write the answer ({exc}); assembled it offline")
         await trace.record("answer", state="fallback", reason=fallback.warnings[-1])
         return fallback
-    spending.charge(completion.usage.input_tokens, completion.usage.output_tokens, completion.usage.cost)
+    await charge(spending, trace, completion, "synthesis")
     text = completion.text.strip()
     problems = []
     known = {str(s["marker"]) for s in material.sources}
