@@ -36,6 +36,7 @@ from a2a.server.agent_execution.simple_request_context_builder import SimpleRequ
 from a2a.types.a2a_pb2 import AgentCard, AgentInterface
 from redis.exceptions import NoPermissionError, OutOfMemoryError
 
+from podium.agents.host.auth import Credentials
 from podium.agents.host.cancels import CancelNotices, StoppableExecutor
 from podium.agents.host.context import AgentContext
 from podium.agents.host.executors import executor_module, load_executor
@@ -224,7 +225,13 @@ class AgentRuntime:
         port = sock.getsockname()[1]
         self.url = (cfg.public_url or f"http://{_url_host(cfg.host)}:{port}").rstrip("/")
         # What the configuration gets wrong fails at once, before any waiting for Redis.
-        card = load_card(cfg.name, interfaces=self._interfaces(), security_token_required=bool(cfg.token))
+        credentials = Credentials.from_config(cfg)
+        card = load_card(
+            cfg.name,
+            interfaces=self._interfaces(),
+            security_token_required=cfg.authenticated,
+            oidc_issuer=cfg.oidc_issuer,
+        )
         self.card = card
         executor_module(cfg.name)
         await self._wait_for_redis()
@@ -272,7 +279,7 @@ class AgentRuntime:
             app = build_app(
                 card,
                 handler,
-                token=cfg.token,
+                credentials=credentials,
                 health=self._health,
                 routes=own.routes() if isinstance(own, ProvidesRoutes) else None,
                 overloaded=lambda in_flight: inboxes.overloaded(self.keys, cfg.name, in_flight),
