@@ -259,3 +259,10 @@ def test_an_agents_llm_config_picks_its_own_provider_and_model() -> None:
         engine_from_env({"OPENAI_BASE_URL": "http://localhost:1/v1"}, llm=LlmConfig(provider="anthropic"))
         is None
     )
+
+
+def test_the_engine_is_exported_from_the_llm_layer() -> None:
+    import podium.agents.llm as llm
+
+    assert llm.OpenAIEngine is OpenAIEngine and "OpenAIEngine" in llm.__all__
+    assert isinstance(OpenAIEngine(base_url="http://localhost:1/v1"), llm.Engine)
