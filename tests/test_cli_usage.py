@@ -129,7 +129,15 @@ MISTAKES = [
     m("clients", "remove", "nobody", "--file", "/nonexistent/c.json", says="no client 'nobody'"),
     m("up", "--host", "0.0.0.0", "--any-port", says="refusing to listen on 0.0.0.0 with no authentication"),
     m("agent", "echo", "--host", "0.0.0.0", says="refusing to listen on 0.0.0.0 with no authentication"),
-    m("mcp", "calc", "--transport", "http", "--host", "0.0.0.0", says="set PODIUM_MCP_TOKEN for MCP server calc"),
+    m(
+        "mcp",
+        "calc",
+        "--transport",
+        "http",
+        "--host",
+        "0.0.0.0",
+        says="set PODIUM_MCP_TOKEN for MCP server calc",
+    ),
     # card
     m("card", says="required: ACTION"),
     m("card", "keygen", says="required: --out"),

@@ -9,7 +9,7 @@ import json
 import time
 from typing import Any
 
-from a2a.types.a2a_pb2 import Task
+from a2a.types.a2a_pb2 import Task, TaskState
 from google.protobuf.json_format import MessageToDict
 from redis.exceptions import ResponseError
 

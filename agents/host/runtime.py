@@ -234,6 +234,7 @@ class AgentRuntime:
         )
         self.card = card
         executor_module(cfg.name)
+        _check_llm(cfg.name)
         await self._wait_for_redis()
         self.phase = "checking Redis's eviction policy and recording its inbox limits"
         await _prepare_bus(self.redis, self.keys, cfg)
@@ -463,6 +464,14 @@ async def _engine(stack: AsyncExitStack, name: str | None = None) -> Any:
         await stack.enter_async_context(engine)  # type: ignore[arg-type]
         logger.info("agent %s: model %s via %s", name, engine.model, engine.name)
     return engine
+
+
+def _check_llm(name: str) -> None:
+    """A provider the environment names but cannot use fails at start, before any waiting for Redis."""
+    from podium.agents.host.config import config_path, load_config
+    from podium.agents.llm.settings import check
+
+    check(load_config(name).llm, os.environ, str(config_path(name)))
 
 
 async def _role_engines(stack: AsyncExitStack, name: str, engine: Any) -> Any:

@@ -418,7 +418,16 @@ function drawAnswer(into, answer) {
   const sources = (answer.sources || []).map((s) =>
     el("li", {}, "[" + (s.marker ?? "") + "] " + (s.title || s.docId || s.url || JSON.stringify(s)) + (s.quote ? " — “" + s.quote + "”" : "")));
   into.replaceChildren(...[el("div", { class: "answer", "data-testid": "answer-text" }, answer.text),
-    sources.length ? el("div", {}, el("h3", {}, "Sources"), el("ol", { "data-testid": "sources" }, sources)) : null].filter(Boolean));
+    sources.length ? el("div", {}, el("h3", {}, "Sources"), el("ol", { "data-testid": "sources" }, sources)) : null,
+    spendLine((answer.data || {}).usage)].filter(Boolean));
+}
+
+// What the task's model calls spent, and who spent it: "Spend $0.0202 · 4,935 tokens (planner $0.0010, …)".
+function spendLine(usage) {
+  if (!usage) return null;
+  const by = Object.entries(usage.by || {}).map(([who, u]) => who + " $" + Number(u.spendUsd || 0).toFixed(4));
+  return el("p", { class: "muted", "data-testid": "spend" }, "Spend $" + Number(usage.spendUsd || 0).toFixed(4) +
+    " · " + Number(usage.tokens).toLocaleString("en") + " tokens" + (by.length ? " (" + by.join(", ") + ")" : " (no model calls)"));
 }
 
 function taskView(signal, taskId) {
