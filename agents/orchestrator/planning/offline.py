@@ -122,7 +122,11 @@ class OfflinePlanner:
         roles = {role: catalog.tagged(tags) for role, tags in ROLE_TAGS.items()}
         ranked = await catalog.rank(part)
         role_skills = {s for skills in roles.values() for s in skills}
-        if route.kind == "compute" and roles["compute"]:
+        # A word problem an outside agent's skill matches by name ("convert-units") is that agent's.
+        outside_first = (
+            route.computation is not None and route.computation.word and _outside_fits(ranked, role_skills)
+        )
+        if route.kind == "compute" and roles["compute"] and not outside_first:
             skill = roles["compute"][0]
             step = TaskStep(
                 id=f"{prefix}compute",
@@ -267,6 +271,11 @@ def research_question(part: str) -> str:
     if len(key_terms(question)) < 1 or classify(question).kind != "research":
         return part
     return question[:1].upper() + question[1:]
+
+
+def _outside_fits(ranked: list[Any], role_skills: set[str]) -> bool:
+    best = ranked[0] if ranked else None
+    return best is not None and best.skill not in role_skills and best.score >= MIN_OTHER_SCORE
 
 
 def _short(text: str, limit: int = 60) -> str:
