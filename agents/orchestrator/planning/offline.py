@@ -26,6 +26,7 @@ from podium.agents.orchestrator.plan import (
     TaskStep,
     validate_plan,
 )
+from podium.agents.text import relevance
 from podium.agents.text.routing import classify
 from podium.agents.text.words import key_terms
 
@@ -152,7 +153,14 @@ class OfflinePlanner:
             return [step], f"a {route.kind} of the draft given → {skill}"
         best = ranked[0] if ranked else None
         research = roles["research"]
-        if best is not None and best.skill not in role_skills and best.score >= MIN_OTHER_SCORE:
+        # a question about a topic of the documentation ("the raise statement") is research, whatever else matches
+        about_docs = bool(research) and bool(relevance.topics(part))
+        if (
+            best is not None
+            and best.skill not in role_skills
+            and best.score >= MIN_OTHER_SCORE
+            and not about_docs
+        ):
             rival = next((m.score for m in ranked if m.skill in research), 0.0)
             if best.score > rival:
                 step = TaskStep(
