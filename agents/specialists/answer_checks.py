@@ -88,7 +88,8 @@ def on_topic(draft: Draft, question: str) -> Outcome:
     for sentence in claims:
         related = {r for t in asked for r in relevance.RELATED.get(t, ())}
         others = [t for t in relevance.topics(strip_markers(sentence)) if t not in asked and t not in related]
-        if others and not names_asked(sentence):
+        # a topic's document covers its neighbours too ("async for" in "async"): the sentence must name it
+        if others and not any(relevance.names(strip_markers(sentence), t) for t in asked):
             problems.append(FeedbackItem(
                 check="on_topic", sentence=sentence, terms=others,
                 message=f"“{shorten(strip_markers(sentence), 70)}” is about {' and '.join(others)}, not "

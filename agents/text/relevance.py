@@ -69,6 +69,7 @@ _TASKS = [
 
 _PROSE = re.compile(r"^[\"“(‘]?[A-Z0-9_*\"‘].*[a-z].*[.!?:][\"”’)]*$")
 _NOT_PROSE = re.compile(r"::=|[-=*~^]{4,}|^>>>|\w+ = \w+\(|[{};]\s*$")
+_ITEM = re.compile(r"^(?:\d+[.)]|[*•-])\s")
 _HEADING_RULE = re.compile(r"^\s*[=*~^-]{3,}\s*$")
 # keywords that are also everyday English: a topic only when quoted or named as a statement/operator
 _AMBIGUOUS = {
@@ -231,6 +232,9 @@ def rank(text: str, question: str, asked: list[str] | None = None, *, max_chars:
         for sentence in sentences(body):
             if len(sentence) < 30 or not _PROSE.search(sentence) or _NOT_PROSE.search(sentence):
                 continue
+            if _ITEM.match(sentence):  # "2. define a name …": a step of a list, not a sentence on its own
+                position += 1
+                continue
             words = set(tokenize(sentence))
             hits = len(wanted & words)
             named = [t for t in asked if _mentions(sentence, t)]
@@ -250,7 +254,7 @@ def rank(text: str, question: str, asked: list[str] | None = None, *, max_chars:
             # the reference opens a topic's section with what the topic is
             opening = in_topic_section and position == 0
             if (defines or opening) and not restricts:
-                score += 2.0
+                score += 3.0 if opening else 2.0
             if restricts:
                 score -= 1.5
             if in_topic_section:
