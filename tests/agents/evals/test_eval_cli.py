@@ -16,6 +16,8 @@ import pytest
 from tests.support import ROOT, Proc, free_port, wait_until
 
 LINE = re.compile(r"^\s+orchestrator\s+(http://\S+)$", re.M)
+EVAL_SETS = [ROOT / "evals" / "offline.jsonl", ROOT / "evals" / "unseen.jsonl"]
+MIN_PASS_RATE = "0.9"  # the bar docs/evals.md states, with the pass rates before and after by tag
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +108,14 @@ def test_bad_file_flag_or_url_is_one_line() -> None:
         done = _eval(*args)
         assert done.returncode == status, done.stderr
         assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize("bank", EVAL_SETS, ids=[p.name for p in EVAL_SETS])
+def test_the_evaluation_sets_pass_their_bar(orchestrator: str, bank: Path) -> None:
+    done = _eval(
+        str(bank), "--url", orchestrator, "--json", "--concurrency", "4", "--min-pass-rate", MIN_PASS_RATE
+    )
+    result = json.loads(done.stdout)
+    failed = [f"{c['id']}: {c['why']}" for c in result["cases"] if not c["passed"]]
+    assert result["total"] >= (60 if bank.name == "offline.jsonl" else 30)
+    assert done.returncode == 0, f"{result['passed']}/{result['total']} passed; failed:\n" + "\n".join(failed)
