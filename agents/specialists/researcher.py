@@ -123,7 +123,8 @@ class Researcher(Specialist):
         best = max((overlap(wanted, f"{c.quote} {c.doc_id}") for c in citations), default=0.0)
         homes = {relevance.topic_doc(t) for t in relevance.topics(question)}
         on_topic = any(c.doc_id in homes for c in citations)  # the topic's own document answers
-        if best < RELEVANT or (best == RELEVANT and not on_topic):
+        # a quote from the topic's own document answers even in other words ("iterate" for "loop over")
+        if (best < RELEVANT and not (on_topic and best > 0)) or (best == RELEVANT and not on_topic):
             mentioned = set(tokenize(" ".join(texts)))
             unmentioned = [t for t in wanted if t not in mentioned]
             why = f" (no document found mentions {', '.join(unmentioned)})" if texts and unmentioned else ""
