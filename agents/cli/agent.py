@@ -155,7 +155,7 @@ def _agent(args: argparse.Namespace) -> str:
     Raises ``ConfigError`` for a usage mistake, ``AgentSourceError``/``CardError`` naming the file."""
     from pathlib import Path
 
-    from podium.agents.host.sources import AgentSource, add_local, check, resolve
+    from podium.agents.host.sources import AgentSource, add_local, check, resolve, shadowed
     from podium.registry.cards import card_from_json
 
     if args.card is None:
@@ -164,6 +164,9 @@ def _agent(args: argparse.Namespace) -> str:
         if args.name is None:
             raise ConfigError("name an agent (podium agent NAME), or give --card FILE --executor MODULE")
         check(resolve(args.name))
+        for ignored in shadowed():
+            if ignored.startswith(f"agent {args.name}: "):
+                print(f"podium agent: {ignored}", file=sys.stderr)
         return str(args.name)
     if args.executor is None:
         raise ConfigError("--card needs --executor package.module: the module that defines build(ctx)")

@@ -83,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from podium.agents.host.sources import shadowed
+
+    for ignored in shadowed():
+        print(f"podium up: {ignored}", file=sys.stderr)
     agents, problems = check_agents(agents, chosen=bool(args.agents))
     for problem in problems:
         print(f"podium up: {problem}", file=sys.stderr)

@@ -87,8 +87,20 @@ def _origin(ep: EntryPoint) -> str:
 
 
 def installed_names() -> list[str]:
-    """Every agent name installed distributions offer, sorted (broken ones too: :func:`resolve` says why)."""
-    return sorted(n for n in _entry_points() if n not in _local)
+    """Every agent name installed distributions offer, sorted (broken ones too: :func:`resolve` says why),
+    but the built-ins' names: those stay Podium's own (:func:`shadowed` says which are ignored)."""
+    return sorted(n for n in _entry_points() if n not in _local and n not in BUILT_IN)
+
+
+def shadowed() -> list[str]:
+    """One line for each installed entry point that reuses a built-in agent's name, which is ignored."""
+    return [
+        f"agent {name}: {_origin(ep)} reuses the name of a built-in agent, so it is ignored; rename the "
+        f"entry point in that distribution's pyproject.toml"
+        for name, offered in sorted(_entry_points().items())
+        if name in BUILT_IN
+        for ep in offered
+    ]
 
 
 def agent_names() -> list[str]:
@@ -98,17 +110,13 @@ def agent_names() -> list[str]:
 
 
 def resolve(name: str) -> AgentSource:
-    """Where agent ``name`` comes from. Raises ``LookupError`` for an unknown name and ``AgentSourceError``
-    for an installed one that cannot be used (a bad name, two distributions, a built-in's name, no module)."""
+    """Where agent ``name`` comes from (a built-in's name is always the built-in). Raises ``LookupError`` for
+    an unknown name and ``AgentSourceError`` for an installed one that cannot be used (a bad name, two
+    distributions, no module)."""
     if name in _local:
         return _local[name]
     offered = _entry_points().get(name, [])
     if name in BUILT_IN or not offered:
-        if offered:
-            raise AgentSourceError(
-                f"agent {name}: {_origin(offered[0])} reuses the name of a built-in agent; rename the "
-                f"entry point in that distribution's pyproject.toml"
-            )
         return _built_in(name)
     if len(offered) > 1:
         raise AgentSourceError(
