@@ -62,6 +62,7 @@ class UpConfig:
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     console_port: int | None = 8790  # None: no console; 0: any free port
     optional: set[str] = field(default_factory=set)  # agents whose failure to start leaves the rest running
+    insecure: bool = False  # --insecure: listen beyond loopback without authentication (warned)
 
     def port(self, agent: str) -> int:
         return self.ports.get(agent, 0)

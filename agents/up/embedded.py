@@ -10,7 +10,7 @@ import uvicorn
 
 from podium.agents.console.launch import for_up
 from podium.agents.host.runtime import AgentRuntime, QuietServer
-from podium.agents.host.settings import RuntimeConfig, StartupError
+from podium.agents.host.settings import RuntimeConfig, StartupError, registry_token_from_env
 from podium.agents.host.tools import MountError
 from podium.agents.up.config import (
     STOP_HINT,
@@ -35,10 +35,12 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
 
     redis = connect(None)
     keys = Keys(cfg.namespace)
+    # The same settings, from the same environment, as `podium agent` in the process mode: tokens,
+    # clients file and OIDC included, so the two modes cannot drift apart.
     runtimes = [
         AgentRuntime(
-            RuntimeConfig(
-                name=name,
+            RuntimeConfig.from_env(
+                name,
                 host=cfg.host,
                 port=cfg.port(name),
                 namespace=cfg.namespace,
@@ -51,7 +53,7 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
     ]
     registry = QuietServer(
         uvicorn.Config(
-            create_app(Registry(redis, keys), Settings()),
+            create_app(Registry(redis, keys), Settings(token=registry_token_from_env())),
             host=cfg.host,
             port=cfg.registry_port,
             log_level="warning",

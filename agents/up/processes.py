@@ -130,8 +130,11 @@ def children(cfg: UpConfig, console: UpConsole | None = None) -> list[ChildSpec]
     for name in cfg.agents:
         port = cfg.port(name)
         optional = name in cfg.optional
+        insecure = ["--insecure"] if cfg.insecure else []  # `podium up` refused or warned already
         specs.append(
-            ChildSpec(name, ["agent", name, "--host", cfg.host, "--port", str(port)], optional=optional)
+            ChildSpec(
+                name, ["agent", name, "--host", cfg.host, "--port", str(port), *insecure], optional=optional
+            )
         )
         for n in range(2, cfg.replicas.get(name, 1) + 1):
             # Extra replicas share the inbox's consumer group, so the bus spreads the work; each serves HTTP
@@ -141,7 +144,7 @@ def children(cfg: UpConfig, console: UpConsole | None = None) -> list[ChildSpec]
             specs.append(
                 ChildSpec(
                     f"{name}#{n}",
-                    ["agent", name, "--host", cfg.host, "--port", "0"],
+                    ["agent", name, "--host", cfg.host, "--port", "0", *insecure],
                     env=public,
                     optional=optional,
                 )

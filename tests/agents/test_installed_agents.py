@@ -101,7 +101,7 @@ def _routed_to_word_count(site: Path, *where: str, trace: list[str] | None = Non
     said = asked.stdout + asked.stderr
     assert asked.returncode == 0 and "4 words" in asked.stdout, said
     assert "completed by word-count" in said, said
-    task = re.search(r"podium trace (\S+)\)", said)
+    task = re.search(r"· task (\S+) ·", said)
     assert task, said
     traced = _podium(site, "trace", task.group(1), *(trace or where))
     assert traced.returncode == 0, traced.stdout + traced.stderr
