@@ -10,7 +10,7 @@ import uvicorn
 
 from podium.agents.console.launch import for_up
 from podium.agents.host.runtime import AgentRuntime, QuietServer
-from podium.agents.host.settings import RuntimeConfig, StartupError, registry_token_from_env
+from podium.agents.host.settings import RuntimeConfig, StartupError
 from podium.agents.host.tools import MountError
 from podium.agents.up.config import (
     STOP_HINT,
@@ -53,7 +53,7 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
     ]
     registry = QuietServer(
         uvicorn.Config(
-            create_app(Registry(redis, keys), Settings(token=registry_token_from_env())),
+            create_app(Registry(redis, keys), Settings.from_env(allow_private_urls=cfg.allow_private_urls)),
             host=cfg.host,
             port=cfg.registry_port,
             log_level="warning",
