@@ -203,3 +203,21 @@ def test_on_redis_an_installed_agent_is_its_own_process_and_a_failing_build_leav
     finally:
         assert up.terminate(60) == 0, up.output()
         up.close()
+
+
+def test_the_scaffolded_project_has_the_files_and_its_own_test_passes(site: Path) -> None:
+    for name in ("pyproject.toml", "README.md", "word_count/agent.py", "word_count/card.json",
+                 "word_count/config.json", "tests/test_agent.py"):  # fmt: skip
+        assert (site / name).is_file(), name
+    assert (
+        '[project.entry-points."podium.agents"]\nword-count = "word_count.agent"'
+        in (site / "pyproject.toml").read_text()
+    )
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PODIUM_", "REDIS_URL"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "tests"],
+        cwd=site, env={**env, **_env(site)}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout + done.stderr
