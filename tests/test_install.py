@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.docs import block
 from tests.support import ROOT, free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -137,20 +138,27 @@ def test_a_new_agent_scaffolded_installed_and_routed_to_embedded_and_on_redis(
     installed: Path, tmp_path: Path, redis_url: str
 ) -> None:
     """What a user types to add their own agent (docs/agents.md), each step a real command in the venv."""
+    import shlex
     import time
 
-    question = "How many words are in: the quick brown fox jumps over the lazy dog"
+    steps = [shlex.split(line) for line in block("agents.md", "## The scaffold", "sh").splitlines()]
+    assert [s[:2] for s in steps] == [
+        ["podium", "new"],
+        ["pip", "install"],
+        ["podium", "up"],
+        ["podium", "ask"],
+    ]
+    question = steps[3][2]
     started = time.monotonic()
-    made = _run(installed, installed / "podium", "new", "agent", "word-count", cwd=tmp_path)
+    made = _run(installed, installed / "podium", *steps[0][1:], cwd=tmp_path)
     assert made.returncode == 0, made.stderr
-    pip = _run(installed, installed / "python", "-m", "pip", "install", "--quiet", "-e", "word-count",
-               cwd=tmp_path)  # fmt: skip
+    pip = _run(installed, installed / "python", "-m", "pip", *steps[1][1:], "--quiet", cwd=tmp_path)
     assert pip.returncode == 0, pip.stderr
 
     def ask_and_trace(url: str, *trace_from: str) -> None:
         asked = _run(installed, installed / "podium", "ask", "--url", url, question, cwd=tmp_path)
         said = asked.stdout + asked.stderr
-        assert asked.returncode == 0 and asked.stdout.startswith("9 words"), said
+        assert asked.returncode == 0 and asked.stdout.startswith("9 words"), said  # the documented question
         assert "completed by word-count" in said, said
         task = re.search(r"· task (\S+) ·", said)
         assert task, said

@@ -80,7 +80,7 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
         except (ValueError, LookupError, RegistryError, MountError, StartupError) as exc:
             if rt.ready:
                 raise
-            warn(f"podium up: {exc} (not starting {name}; the rest runs)")
+            warn(f"podium up: {exc} (left out {name}, which could not start; the rest runs)")
             failed.append(name)
             cfg.agents.remove(name)
 

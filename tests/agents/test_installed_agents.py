@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 
 import podium
 from podium.agents.scaffold import write_project
+from tests.docs import block
 from tests.support import ROOT, Proc, wait_until
 
 pytestmark = pytest.mark.timeout(300)
@@ -120,15 +122,19 @@ def test_an_installed_agent_runs_with_podium_agent_and_answers_over_a2a(site: Pa
         proc.close()
 
 
-def test_a_card_and_a_module_run_without_packaging(site: Path, tmp_path: Path) -> None:
-    # The project's folder, with no distribution on the path: only the card file and the module's name.
-    project = tmp_path / "p"
-    write_project("loose", project)
-    args = ["agent", "--card", "loose/card.json", "--executor", "loose.agent", "--no-register"]
-    proc = Proc([sys.executable, "-m", "podium.agents.cli", *args], env=_env(ROOT), cwd=project / "loose")
+def test_a_card_and_a_module_run_without_packaging(tmp_path: Path) -> None:
+    # The project's folder, with no distribution on the path: only the card file and the module's name,
+    # as docs/agents.md runs it.
+    write_project("word-count", tmp_path)
+    documented = shlex.split(block("agents.md", "## The contract", ""))
+    assert documented[:2] == ["podium", "agent"] and "--card" in documented, documented
+    args = [*documented[1:], "--no-register"]
+    proc = Proc(
+        [sys.executable, "-m", "podium.agents.cli", *args], env=_env(ROOT), cwd=tmp_path / "word-count"
+    )
     try:
         url = _started(proc)
-        assert "podium agent loose ready" in proc.output()
+        assert "podium agent word-count ready" in proc.output()
         assert asyncio.run(_ask(url, QUESTION)).startswith("4 words")
     finally:
         proc.close()
@@ -165,9 +171,12 @@ def test_podium_up_runs_installed_agents_routes_to_them_and_leaves_broken_ones_o
         assert up.alive(), out
         alive = next(line for line in out.splitlines() if "alive in the registry" in line)
         assert "word-count" in alive and "researcher" in alive, out
-        for broken in ("no-import", "bad-build", "bad-card", "no-build", "twin"):
+        for broken in ("no-import", "bad-card", "no-build", "twin"):  # found before anything starts
             assert f"not starting {broken}; the rest runs" in out, out
             assert broken not in alive
+        # build() runs only when the agent starts: it is left out then.
+        assert "set WIDGET_URL first; fix build() (left out bad-build, which could not start" in out, out
+        assert "bad-build" not in alive
         # An entry point with a built-in's name is ignored, said in one line; the built-in runs.
         assert "agent echo: distribution shadow 0.1 (entry point echo = 'word_count.agent'" in out, out
         assert "reuses the name of a built-in agent, so it is ignored" in out and ", echo" in alive, out
