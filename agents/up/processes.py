@@ -130,8 +130,13 @@ def children(cfg: UpConfig, console: UpConsole | None = None) -> list[ChildSpec]
         )
     for name in cfg.agents:
         port = cfg.port(name)
+        optional = name in cfg.optional
         insecure = ["--insecure"] if cfg.insecure else []  # `podium up` refused or warned already
-        specs.append(ChildSpec(name, ["agent", name, "--host", cfg.host, "--port", str(port), *insecure]))
+        specs.append(
+            ChildSpec(
+                name, ["agent", name, "--host", cfg.host, "--port", str(port), *insecure], optional=optional
+            )
+        )
         for n in range(2, cfg.replicas.get(name, 1) + 1):
             # Extra replicas share the inbox's consumer group, so the bus spreads the work; each serves HTTP
             # on a free port (its own /healthz) and advertises the first replica's well-known URL, so the
@@ -139,7 +144,10 @@ def children(cfg: UpConfig, console: UpConsole | None = None) -> list[ChildSpec]
             public = {"PODIUM_PUBLIC_URL": f"http://{host}:{port}"} if port else {}
             specs.append(
                 ChildSpec(
-                    f"{name}#{n}", ["agent", name, "--host", cfg.host, "--port", "0", *insecure], env=public
+                    f"{name}#{n}",
+                    ["agent", name, "--host", cfg.host, "--port", "0", *insecure],
+                    env=public,
+                    optional=optional,
                 )
             )
     return specs
@@ -175,7 +183,7 @@ def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = la
         sup.start_all()
         if not _wait_ready(cfg, sup, signals):
             return 0 if signals.count else 1
-        on_ready({c.name: c.url or "" for c in sup.children.values()})
+        on_ready({c.name: c.url or "" for c in sup.children.values() if not c.gave_up})
         _report_alive(cfg)
         say(STOP_HINT)
         while not signals.count:
@@ -199,10 +207,14 @@ def _wait_ready(cfg: UpConfig, sup: Supervisor, signals: _Signals) -> bool:
     deadline = time.monotonic() + limit
     while not signals.count:
         sup.step()
-        if any(c.gave_up for c in sup.children.values()):
+        if any(c.gave_up and not c.spec.optional for c in sup.children.values()):
             say("podium up: could not start; stopping the rest")
             return False
-        if all(c.ready for c in sup.children.values()):
+        if all(c.ready or (c.gave_up and c.spec.optional) for c in sup.children.values()):
+            for child in sup.children.values():
+                if child.gave_up and child.spec.name in cfg.agents:
+                    say(f"podium up: left out {child.name}, which could not start; the rest runs")
+                    cfg.agents.remove(child.spec.name)
             return True
         if time.monotonic() > deadline:
             late = [c.name for c in sup.children.values() if not c.ready]
