@@ -34,6 +34,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "podium.bench.fanout",
         "independent steps through the orchestrator: wall time against the slowest branch",
     ),
+    "scale": (
+        "podium.bench.scale",
+        "the orchestrator scaled out: tasks/s and latency through 1..N orchestrator and worker replicas",
+    ),
 }
 
 

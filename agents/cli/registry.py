@@ -16,13 +16,14 @@ import sys
 import threading
 from collections.abc import Iterator
 
-import anyio
 import uvicorn
 
 from podium.agents.host.settings import registry_token_from_env
 from podium.bus.connection import connect, is_loopback, redact
 from podium.bus.errors import ConfigError
 from podium.bus.keys import Keys
+from podium.bus.speedups import run as run_loop
+from podium.bus.speedups import uvicorn_http
 from podium.registry.errors import SigningKeyError
 from podium.registry.fetch import DEFAULT_TIMEOUT
 from podium.registry.http import Settings, create_app
@@ -91,7 +92,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     app = create_app(Registry(redis, keys, trusted_keys=trusted), settings)
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level=args.log_level.lower(), lifespan="on"
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level.lower(),
+        lifespan="on",
+        http=uvicorn_http(),
     )
     server = _Server(config)
 
@@ -108,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             await redis.aclose()
 
-    anyio.run(serve)
+    run_loop(serve)
     return 0 if server.started else 1
 
 

@@ -61,6 +61,7 @@ from podium.bus.eviction import check_eviction
 from podium.bus.keys import Keys
 from podium.bus.ready import ping, wait_for_redis
 from podium.bus.retention import Retention
+from podium.bus.speedups import uvicorn_http
 from podium.bus.streams import StreamBus
 from podium.bus.task_store import RedisTaskEventStream, RedisTaskStore
 from podium.bus.telemetry import setup as setup_tracing
@@ -291,7 +292,12 @@ class AgentRuntime:
             )
             self._server = QuietServer(
                 uvicorn.Config(
-                    app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=5
+                    app,
+                    log_level="warning",
+                    lifespan="off",
+                    access_log=False,
+                    timeout_graceful_shutdown=5,
+                    http=uvicorn_http(),
                 )
             )
             async with anyio.create_task_group() as tg:
