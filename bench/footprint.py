@@ -9,7 +9,11 @@ mounts over stdio). Then it is stopped. Measured:
   and routes on uvicorn, with an echo executor: the baseline;
 * ``echo``: ``podium agent echo`` (HTTP + bus consumer + Redis task store), without registering;
 * each specialist (and any other ``--agents``), with the tool servers it mounts;
-* ``up``: ``podium up`` with ``REDIS_URL`` (every agent its own process), the whole tree.
+* ``up``: ``podium up`` with ``REDIS_URL`` (every agent its own process), the whole tree;
+* with ``--engines``: one agent (``--engine-agent``, the researcher) once per engine, ``offline`` (no
+  model), ``anthropic`` (a key set: Claude's client loaded) and ``openai`` (``OPENAI_BASE_URL`` set: the
+  OpenAI-compatible engine), each checked in its log to run that engine. No model is called: what is
+  measured is the engine's weight in an idle agent process.
 """
 
 from __future__ import annotations
@@ -32,6 +36,13 @@ from podium.bus.errors import ConfigError
 PROC = Path("/proc")
 SPECIALISTS = ("researcher", "analyst", "writer", "reviewer")
 UP_READY = "Ctrl-C stops everything."
+ENGINES = ("offline", "anthropic", "openai")
+# what each engine needs in the environment; nothing is called while the agent idles
+_ENGINE_ENV = {
+    "offline": {"PODIUM_LLM_PROVIDER": "offline"},
+    "anthropic": {"PODIUM_LLM_PROVIDER": "anthropic", "ANTHROPIC_API_KEY": "sk-ant-footprint-unused"},
+    "openai": {"PODIUM_LLM_PROVIDER": "openai", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"},
+}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +54,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-up", action="store_true", help="skip measuring podium up")
     parser.add_argument("--settle", type=float, default=2.0, help="idle seconds before measuring (2)")
+    parser.add_argument(
+        "--engines",
+        default="",
+        help=f"comma-separated engines to measure one agent with ({','.join(ENGINES)}; default none)",
+    )
+    parser.add_argument("--engine-agent", default="researcher", help="the agent --engines runs (researcher)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -76,8 +93,15 @@ def _rss_kb(pid: int) -> int:
 class _Measured:
     """One process (and its children) from start to ready, measured idle, then stopped."""
 
-    def __init__(self, label: str, cmd: list[str], ready: re.Pattern[str], env: dict[str, str]) -> None:
-        self.label, self.cmd, self.ready, self.env = label, cmd, ready, env
+    def __init__(
+        self,
+        label: str,
+        cmd: list[str],
+        ready: re.Pattern[str],
+        env: dict[str, str],
+        expect: str | None = None,
+    ) -> None:
+        self.label, self.cmd, self.ready, self.env, self.expect = label, cmd, ready, env, expect
 
     def run(self, settle: float, timeout: float = 120) -> dict[str, Any]:
         log = tempfile.NamedTemporaryFile(
@@ -98,6 +122,8 @@ class _Measured:
                 if time.perf_counter() - start > timeout:
                     raise ConfigError(f"{self.label} was not ready within {timeout:g}s:\n{text[-2000:]}")
                 time.sleep(0.02)
+            if self.expect is not None and self.expect not in text:
+                raise ConfigError(f"{self.label}: its log does not say {self.expect!r}:\n{text[-2000:]}")
             time.sleep(settle)
             pids = _tree(proc.pid)
             rss = {pid: _rss_kb(pid) for pid in pids}
@@ -131,7 +157,8 @@ async def _measure(args: argparse.Namespace, redis_url: str, progress: Progress)
         "REDIS_URL": redis_url,
         "PODIUM_NAMESPACE": namespace,
     }
-    env.pop("ANTHROPIC_API_KEY", None)  # offline mode: measured is Podium, not a model client at rest
+    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "PODIUM_LLM_PROVIDER"):
+        env.pop(var, None)  # offline mode: measured is Podium, not a model client at rest (but --engines)
     podium = [sys.executable, "-m", "podium.agents.cli"]
 
     def agent(name: str) -> _Measured:
@@ -155,12 +182,29 @@ async def _measure(args: argparse.Namespace, redis_url: str, progress: Progress)
         ready_ratio=round(echo_r["ready_s"] / bare_r["ready_s"], 3),
     )
     agents: dict[str, Any] = {}
-    for name in [a.strip() for a in args.agents.split(",") if a.strip()]:
+    for name in _names(args.agents):
         progress.say(f"podium agent {name} (with the MCP servers it mounts)")
         result = agent(name).run(args.settle)
         result["rss_ratio"] = round(result["rss_mb"] / bare_r["rss_mb"], 3)
         agents[name] = result
     out["agents"] = agents
+    engines: dict[str, Any] = {}
+    for engine in _names(args.engines):
+        name = args.engine_agent
+        progress.say(f"podium agent {name} with engine {engine}")
+        cmd = [*podium, "agent", name, "--no-register", "--instance", f"fp-{name}-{engine}"]
+        expect = None if engine == "offline" else f"via {engine}"
+        measured = _Measured(f"{name}-{engine}", cmd, re.compile(rf"podium agent {re.escape(name)} ready: "),
+                             {**env, **_ENGINE_ENV[engine], "PODIUM_LOG_LEVEL": "INFO"}, expect)  # fmt: skip
+        result = measured.run(args.settle)
+        result["rss_ratio"] = round(result["rss_mb"] / bare_r["rss_mb"], 3)
+        engines[engine] = result
+    if "offline" in engines:
+        for result in engines.values():
+            result["offline_ratio"] = round(result["rss_mb"] / engines["offline"]["rss_mb"], 3)
+    if engines:
+        out["engines"] = engines
+        out["engine_agent"] = args.engine_agent
     if not args.no_up:
         progress.say("podium up (every agent its own process)")
         up = _Measured("up", [*podium, "up", "--any-port"], re.compile(re.escape(UP_READY)), env)
@@ -168,10 +212,19 @@ async def _measure(args: argparse.Namespace, redis_url: str, progress: Progress)
     return out
 
 
+def _names(csv: str) -> list[str]:
+    return [a.strip() for a in csv.split(",") if a.strip()]
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; returns 2 for bad arguments, an unusable Redis or a platform without /proc."""
     if args.settle < 0:
         print("podium bench footprint: --settle must be at least 0", file=sys.stderr)
+        return 2
+    unknown = [e for e in _names(args.engines) if e not in ENGINES]
+    if unknown:
+        print(f"podium bench footprint: unknown engine {unknown[0]!r} in --engines; choose from "
+              f"{', '.join(ENGINES)}", file=sys.stderr)  # fmt: skip
         return 2
     if not (PROC / "self" / "status").exists():
         print("podium bench footprint: needs Linux /proc to read memory", file=sys.stderr)
@@ -194,6 +247,12 @@ def run(args: argparse.Namespace) -> int:
         r = result["up"]
         lines.append(
             f"  podium up         {r['rss_mb']:7.1f} MB  {r['ready_s']:6.2f} s  ({r['processes']} processes)"
+        )
+    for engine, r in result.get("engines", {}).items():
+        vs = f", x{r['offline_ratio']:.2f} of offline" if "offline_ratio" in r else ""
+        lines.append(
+            f"  {result['engine_agent']} + {engine:<9s} {r['rss_mb']:7.1f} MB  {r['ready_s']:6.2f} s  "
+            f"(x{r['rss_ratio']:.2f} RSS{vs})"
         )
     emit(result, args.json, lines)
     return 0

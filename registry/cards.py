@@ -74,13 +74,15 @@ def load_card(
     *,
     interfaces: Iterable[AgentInterface] | None = None,
     security_token_required: bool = False,
+    oidc_issuer: str | None = None,
     signer: CardSigner | None = None,
 ) -> AgentCard:
     """Load, validate and complete one card file.
 
     ``path_or_name`` is a path or a name looked up in :func:`cards_dir`. ``interfaces`` replace the card's
     ``supportedInterfaces`` (an empty ``protocol_version`` becomes the current A2A version).
-    ``security_token_required`` adds a security requirement on the card's bearer scheme. ``signer`` (default:
+    ``security_token_required`` adds a security requirement on the card's bearer scheme; ``oidc_issuer`` declares
+    that issuer's OpenID Connect scheme as an alternative (:func:`require_oidc`). ``signer`` (default:
     ``CardSigner.from_env()``, i.e. ``PODIUM_SIGNING_KEY``) signs the completed card; without one, signatures in
     the file that no longer cover the completed card are dropped with a warning.
     Raises ``CardError`` (bad file or card) or ``SigningKeyError`` (bad ``PODIUM_SIGNING_KEY``).
@@ -105,6 +107,8 @@ def load_card(
         _check_interfaces(card, source)
     if security_token_required:
         require_bearer(card, source)
+    if oidc_issuer:
+        require_oidc(card, oidc_issuer)
     if signer is None and os.environ.get("PODIUM_SIGNING_KEY"):
         from podium.registry.signing import (
             CardSigner,
@@ -145,6 +149,24 @@ def require_bearer(card: AgentCard, source: str = "card") -> None:
     if any(name in req.schemes for req in card.security_requirements):
         return
     card.security_requirements.append(SecurityRequirement(schemes={name: StringList()}))
+
+
+def require_oidc(card: AgentCard, issuer: str) -> None:
+    """Declare the OpenID Connect scheme of ``issuer`` (its JWTs are accepted as bearer tokens) as an
+    alternative security requirement (idempotent)."""
+    from a2a.types import OpenIdConnectSecurityScheme, SecurityScheme
+
+    discovery = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    card.security_schemes["oidc"].CopyFrom(
+        SecurityScheme(
+            open_id_connect_security_scheme=OpenIdConnectSecurityScheme(
+                open_id_connect_url=discovery,
+                description="A JWT from this issuer, for this agent's audience; its sub names the client.",
+            )
+        )
+    )
+    if not any("oidc" in req.schemes for req in card.security_requirements):
+        card.security_requirements.append(SecurityRequirement(schemes={"oidc": StringList()}))
 
 
 def card_from_json(

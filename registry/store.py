@@ -124,6 +124,17 @@ class Registry:
         await self._put(name, record)
         return name
 
+    async def update_card(self, card: AgentCard) -> bool:
+        """Store the changed card of an agent that runs (e.g. the orchestrator's workflow skills); its
+        instances are unchanged. Returns whether it was registered. Raises ``CardError``."""
+        record = self._record(card, static=False, url=None)
+        if not await self.redis.hexists(self.keys.cards(), card.name):
+            return False
+        if card.name in self._mine:
+            self._mine[card.name] = card
+        await self.redis.hset(self.keys.cards(), card.name, json.dumps(record))
+        return True
+
     async def heartbeat(
         self, name: str, instance: str, ttl: float = 15, info: dict[str, Any] | None = None
     ) -> bool:

@@ -3,6 +3,7 @@ namespace per test so tests never see each other's keys."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -18,6 +19,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if CI and (REDIS_SERVER is None or REDIS_CLI is None):
         missing = "redis-server" if REDIS_SERVER is None else "redis-cli"
         pytest.exit(f"CI is set but {missing} is not on PATH: {INSTALL_HINT}", returncode=3)
+
+
+# The suite never uses a real model: a provider's key or URL in the developer's environment would
+# turn offline tests (and the agent processes they start) into calls to it.
+for _var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "PODIUM_LLM_PROVIDER", "PODIUM_MODEL"):
+    os.environ.pop(_var, None)
 
 
 @pytest.fixture

@@ -90,6 +90,11 @@ MISTAKES = [
     # trace (the lead's; as for ask)
     m("trace", "--no-such-flag", says="podium"),
     # dlq
+    m("workflow", says="the following arguments are required: action"),
+    m("workflow", "add", says="add needs a FILE"),
+    m("workflow", "add", "/nonexistent/flow.yaml", says="/nonexistent/flow.yaml: cannot read it"),
+    m("workflow", "remove", says="remove needs a NAME"),
+    m("workflow", "add", "x.yaml", "--redis-url", "nope://", says="REDIS_URL"),
     m("dlq", says="set REDIS_URL or pass --redis-url"),
     m("dlq", "--count", "x", says="invalid int value"),
     m("dlq", "bad name", "--redis-url", UNREACHABLE, says="invalid agent 'bad name'"),

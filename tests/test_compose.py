@@ -178,12 +178,13 @@ def test_docker_compose_config_accepts_the_file_with_ports_moved(
 def test_podman_compose_builds_once_and_runs_two_analysts(
     secrets: tuple[dict[str, str], Path], tmp_path: Path
 ) -> None:
-    """podman-compose 1.6's parser and planner (``--dry-run``: the podman commands it would run, none run):
+    """podman-compose 1.6's parser and planner (``--dry-run``: the podman commands it would run, none run; ``--build``, so an image already in the store
+    does not skip the build):
     one ``podman build``, two analyst containers, and every container with its health check."""
     env = _compose_env(tmp_path, secrets, PODIUM_REDIS_PORT="16379")
     done = subprocess.run(
         [sys.executable, "-m", "podman_compose", "--dry-run", "--verbose", "--env-file", str(env),
-         "-f", str(ROOT / "docker-compose.yml"), "up", "-d"],
+         "-f", str(ROOT / "docker-compose.yml"), "up", "--build", "-d"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

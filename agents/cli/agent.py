@@ -13,11 +13,13 @@ import anyio
 
 from podium.agents.host.runtime import AgentRuntime, print_ready
 from podium.agents.host.settings import (
+    A2A_AUTH_FIX,
     DEFAULT_STARTUP_TIMEOUT_S,
     GRACE_ENV,
     STARTUP_TIMEOUT_ENV,
     RuntimeConfig,
     StartupError,
+    exposure_problem,
 )
 from podium.bus.errors import ConfigError
 from podium.registry.errors import RegistryError
@@ -66,6 +68,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         f"another replica (default ${GRACE_ENV} or 10)",
     )
     parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a --host beyond loopback without authentication (warned; default: refused)",
+    )
+    parser.add_argument(
         "--startup-timeout",
         type=float,
         default=None,
@@ -98,6 +105,17 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"podium agent: {exc}", file=sys.stderr)
         return 2
+    unauthenticated = {} if config.authenticated else {f"agent {args.name}": A2A_AUTH_FIX}
+    problem = exposure_problem(args.host, unauthenticated)
+    if problem and not args.insecure:
+        print(f"podium agent: {problem}", file=sys.stderr)
+        return 2
+    if problem:
+        print(
+            f"podium agent: warning: --insecure: agent {args.name} listens on {args.host} without "
+            "authentication; anyone who can reach this host can call it",
+            file=sys.stderr,
+        )
     from podium.agents.host.tools import MountError
 
     try:

@@ -25,12 +25,15 @@ from a2a.utils.errors import A2AError
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 DEFAULT_URL = "http://127.0.0.1:8700"
+# An agent's limits (docs/configuration.md#limits), named when a question is refused for its size.
+MAX_QUESTION_CHARS = 20_000  # agents.orchestrator.session.MAX_REQUEST_CHARS
+MAX_BODY_BYTES = 1_000_000  # agents.host.http.DEFAULT_MAX_BODY
 OK, FAILED, USAGE, UNREACHABLE = 0, 1, 2, 3
 _DONE = {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED", "TASK_STATE_REJECTED"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("question", help="what to ask, in quotes")
+    parser.add_argument("question", nargs="?", default="", help="what to ask, in quotes")
     parser.add_argument(
         "--url", default=None, help=f"the orchestrator's A2A URL (default $PODIUM_URL or {DEFAULT_URL})"
     )
@@ -39,6 +42,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--approve", action="store_true", help="answer yes to every approval prompt")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds (600)")
     parser.add_argument("--token", default=None, help="bearer token (default $PODIUM_A2A_TOKEN)")
+    parser.add_argument("--workflow", default=None, metavar="NAME", help="run the named workflow")
+    parser.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="SLOT=VALUE",
+        help="a workflow input (repeatable); sent with --workflow as {workflow, inputs} in a data part",
+    )
 
 
 class Asker:
@@ -88,6 +99,11 @@ class Asker:
             )
             client = factory.create(card)
             message: Message = new_text_message(self.args.question, role=Role.ROLE_USER)
+            if self.args.workflow:
+                inputs = dict(i.split("=", 1) for i in self.args.input)
+                if not self.args.question.strip():
+                    del message.parts[:]  # A2A refuses an empty text part
+                message.parts.append(new_data_part({"workflow": self.args.workflow, "inputs": inputs}))
             with anyio.fail_after(self.args.timeout):
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self.ticker)
@@ -206,6 +222,10 @@ class Asker:
                 return message
             print("Please answer approve, reject, or edit: <new instruction>.", file=sys.stderr)
 
+    def _trace_url(self) -> str:
+        """``--url URL `` for the trace hint when the orchestrator is not the default local one."""
+        return "" if self.url == DEFAULT_URL else f"--url {self.url} "
+
     def _finish(self) -> int:
         task = self.task
         assert task is not None
@@ -220,7 +240,7 @@ class Asker:
                 took = time.monotonic() - self.started
                 print(
                     f"\n({state.removeprefix('TASK_STATE_').lower()} in {took:.1f}s · task {task.id} · "
-                    f"podium trace {task.id})",
+                    f"podium trace {self._trace_url()}{task.id})",
                     file=sys.stderr,
                 )
         if state == "TASK_STATE_COMPLETED":
@@ -255,12 +275,17 @@ def _status_text(task: Task | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.question.strip():
+    if not args.question.strip() and not args.workflow:
         print('podium ask: the question is empty; usage: podium ask "your question"', file=sys.stderr)
+        return USAGE
+    bad = [i for i in args.input if "=" not in i or not i.split("=", 1)[0].strip()]
+    if bad or (args.input and not args.workflow):
+        why = f"--input {bad[0]!r} is not SLOT=VALUE" if bad else "--input needs --workflow NAME"
+        print(f"podium ask: {why}", file=sys.stderr)
         return USAGE
     asker = Asker(args)
     try:
-        return anyio.run(asker.run)
+        return _sole(asker)
     except TimeoutError:
         asker._clear()
         print(f"podium ask: no answer within {args.timeout:g}s (raise --timeout)", file=sys.stderr)
@@ -276,7 +301,28 @@ def run(args: argparse.Namespace) -> int:
     except (A2AError, httpx.HTTPError) as exc:
         asker._clear()
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        if "HTTP Error 413" in message or getattr(exc, "status_code", None) == 413:
+            print(
+                f"podium ask: the question is too large for {asker.url} ({len(args.question.encode())} bytes): "
+                f"a request body may hold {MAX_BODY_BYTES:,} bytes and a question "
+                f"{MAX_QUESTION_CHARS:,} characters",
+                file=sys.stderr,
+            )
+            return FAILED
         if "401" in message or "Unauthorized" in message:
             message += " (set PODIUM_A2A_TOKEN or pass --token)"
         print(f"podium ask: {message}", file=sys.stderr)
         return UNREACHABLE if "connect" in message.lower() else FAILED
+
+
+def _sole(asker: Asker) -> int:
+    """Run ``asker``, its task group's lone error raised bare (so it gets its one line, not a traceback)."""
+    try:
+        return anyio.run(asker.run)
+    except BaseExceptionGroup as group:
+        error: BaseException = group
+        while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+            error = error.exceptions[0]
+        if error is group:
+            raise
+        raise error from None

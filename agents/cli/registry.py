@@ -20,6 +20,7 @@ import anyio
 import uvicorn
 from redis.exceptions import RedisError
 
+from podium.agents.host.settings import registry_token_from_env
 from podium.bus.connection import connect, is_loopback, redact
 from podium.bus.errors import ConfigError
 from podium.bus.keys import Keys
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     except (SigningKeyError, ConfigError, ValueError) as exc:
         print(f"podium registry: {exc}", file=sys.stderr)
         return 2
-    token = os.environ.get("PODIUM_REGISTRY_TOKEN") or None
+    token = registry_token_from_env()
     url = args.redis_url or os.environ.get("REDIS_URL")
     if not url:
         print(

@@ -14,9 +14,14 @@ import anyio
 from redis.exceptions import RedisError
 
 from podium.agents.host.settings import (
+    A2A_AUTH_FIX,
     DEFAULT_STARTUP_TIMEOUT_S,
+    REGISTRY_TOKEN_ENV,
     STARTUP_TIMEOUT_ENV,
+    RuntimeConfig,
     StartupError,
+    exposure_problem,
+    registry_token_from_env,
     startup_timeout_from_env,
 )
 from podium.agents.up.config import REGISTRY_PORT, UpConfig, UpError, available_agents, describe
@@ -57,6 +62,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="run even if Redis's maxmemory-policy may evict keys (default $PODIUM_ALLOW_EVICTION)",
     )
     parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a --host beyond loopback without authentication (warned; default: refused)",
+    )
+    parser.add_argument(
         "--startup-timeout",
         type=float,
         default=None,
@@ -91,9 +101,24 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--replicas needs Redis: set REDIS_URL or pass --redis-url")
         if redis_url:
             connect(redis_url)  # refuses a URL it cannot use, naming REDIS_URL; connects only when used
+        # The agents' settings, as each will read them (same code in every mode): checked now, once.
+        authenticated = RuntimeConfig.from_env(agents[0], redis_url=redis_url).authenticated
     except (ConfigError, ValueError) as exc:
         print(f"podium up: {exc}", file=sys.stderr)
         return 2
+    unauthenticated = {} if authenticated else {"the agents' A2A endpoints": A2A_AUTH_FIX}
+    if registry_token_from_env() is None:
+        unauthenticated["the registry's writes"] = REGISTRY_TOKEN_ENV
+    problem = exposure_problem(args.host, unauthenticated)
+    if problem and not args.insecure:
+        print(f"podium up: {problem}", file=sys.stderr)
+        return 2
+    if problem:
+        print(
+            f"podium up: warning: --insecure: listening on {args.host} without authentication for "
+            f"{', '.join(unauthenticated)}; anyone who can reach this host can call them",
+            file=sys.stderr,
+        )
     cfg = UpConfig(
         agents=agents,
         host=args.host,
@@ -104,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         allow_eviction=args.allow_eviction or allowed_from_env(),
         replicas=replicas,
         console_port=None if args.no_console else args.console_port,
+        insecure=args.insecure,
     )
     if args.any_port:  # free ports, chosen now: a restarted agent comes back where it was
         cfg.ports = {name: _free_port() for name in agents}

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from podium.agents.llm.settings import LlmConfig
+
 # The built-in agents' configs, packaged with podium.agents.
 CONFIG_DIR = Path(str(resources.files("podium.agents"))) / "config"
 CONFIG_DIR_ENV = "PODIUM_AGENT_CONFIG_DIR"
@@ -110,6 +112,9 @@ class AgentConfig(BaseModel):
         description="module with build(ctx) -> AgentExecutor, for agents Podium does not ship",
     )
     orchestrator: dict[str, Any] | None = Field(default=None, description="the orchestrator's settings")
+    llm: LlmConfig | None = Field(
+        default=None, description="the agent's model: provider, model, maxTokens, thinking, price"
+    )
 
     @field_validator("mcp")
     @classmethod

@@ -21,3 +21,9 @@ class AgentContext:
     tools: ToolBox = field(default_factory=NoTools)
     engine: Any = None  # an agents.llm Engine, or None for offline mode
     config: dict[str, Any] = field(default_factory=dict)
+
+    def engine_for(self, role: str) -> Any:
+        """The engine for one of the agent's roles (the orchestrator's ``planner``, ``synthesis``):
+        what the agent's ``llm`` config sets for it, else :attr:`engine`."""
+        engines = self.config.get("engines")
+        return engines.for_role(role) if engines is not None else self.engine

@@ -9,7 +9,6 @@ shape of the binding they were sent to: a JSON-RPC error object on ``POST /``, a
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -24,11 +23,13 @@ from a2a.types.a2a_pb2 import AgentCard
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.authentication import AuthCredentials, SimpleUser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from podium.agents.host.auth import Credentials
 from podium.bus.backpressure import AgentOverloaded, jsonrpc_error, rest_error, retry_after_header
 from podium.registry.card_http import AGENT_CARD_MAX_AGE_S, card_etag, card_response
 
@@ -87,13 +88,21 @@ def refusal_response(
 
 
 class GuardMiddleware:
-    """Refuses, in the binding's own error shape: requests without the token when one is set (401), bodies
-    over ``max_body`` bytes whether announced or chunked (413), and bodies that are not UTF-8 (parse
-    error). The body is read here, within the limit, and handed on whole."""
+    """Refuses, in the binding's own error shape: requests without a valid credential when any is configured
+    (401), bodies over ``max_body`` bytes whether announced or chunked (413), and bodies that are not UTF-8
+    (parse error). The body is read here, within the limit, and handed on whole. An authenticated caller is
+    put in ``scope["user"]``/``scope["auth"]``, where a2a-sdk's context builder finds it (task ownership)."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None, max_body: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None = None,
+        max_body: int,
+        credentials: Credentials | None = None,
+    ) -> None:
         self.app = app
-        self.token = token
+        self.credentials = credentials if credentials is not None else Credentials(token=token)
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -102,15 +111,20 @@ class GuardMiddleware:
             return
         json_rpc = scope["path"] == RPC_PATH and scope["method"] == "POST"
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.token and scope["path"] not in PUBLIC_PATHS and not self._authorized(headers):
-            response = refusal_response(
-                UNAUTHENTICATED,
-                "Unauthenticated: send 'Authorization: Bearer <PODIUM_A2A_TOKEN>'",
-                json_rpc=json_rpc,
-                headers={"WWW-Authenticate": 'Bearer realm="podium"'},
-            )
-            await response(scope, receive, send)
-            return
+        if self.credentials.required and scope["path"] not in PUBLIC_PATHS:
+            caller = await self._caller(headers)
+            if caller is None:
+                response = refusal_response(
+                    UNAUTHENTICATED,
+                    "Unauthenticated: send 'Authorization: Bearer <token>' (PODIUM_A2A_TOKEN, or a "
+                    "client's token from `podium clients add`)",
+                    json_rpc=json_rpc,
+                    headers={"WWW-Authenticate": 'Bearer realm="podium"'},
+                )
+                await response(scope, receive, send)
+                return
+            scope["user"] = SimpleUser(caller.name)
+            scope["auth"] = AuthCredentials(sorted(caller.scopes))
         too_large = f"Payload too large: request bodies are limited to {self.max_body} bytes"
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
@@ -131,11 +145,12 @@ class GuardMiddleware:
             return
         await self.app(scope, _replay(body, receive), send)
 
-    def _authorized(self, headers: dict[str, str]) -> bool:
-        assert self.token is not None
+    async def _caller(self, headers: dict[str, str]) -> Any:
         scheme, _, value = headers.get("authorization", "").partition(" ")
-        # Only the bearer scheme the card declares; compare in constant time.
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode())
+        # Only the bearer scheme the card declares; tokens are compared in constant time.
+        if scheme.lower() != "bearer":
+            return None
+        return await self.credentials.authenticate(value.strip())
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
@@ -263,11 +278,25 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 def card_route(card: AgentCard, *, modified: float, max_age: int = AGENT_CARD_MAX_AGE_S) -> Route:
     """The Agent Card route, with ETag, Last-Modified (``modified``) and Cache-Control."""
-    body = agent_card_to_dict(card)
-    etag = card_etag(body)
+    # The card may change while the agent runs (the orchestrator's workflow skills): serve its current form.
+    served: dict[str, Any] = {"raw": b"", "modified": modified}
+
+    def current() -> dict[str, Any]:
+        raw = card.SerializeToString(deterministic=True)
+        if raw != served["raw"]:
+            body = agent_card_to_dict(card)
+            if served["raw"]:
+                served["modified"] = time.time()
+            served.update(raw=raw, body=body, etag=card_etag(body))
+        return served
+
+    current()
 
     async def agent_card(request: Request) -> Response:
-        return card_response(request, body, last_modified=modified, max_age=max_age, etag=etag)
+        now = current()
+        return card_response(
+            request, now["body"], last_modified=now["modified"], max_age=max_age, etag=now["etag"]
+        )
 
     return Route(AGENT_CARD_WELL_KNOWN_PATH, agent_card, methods=["GET"])
 
@@ -277,6 +306,7 @@ def build_app(
     handler: RequestHandler,
     *,
     token: str | None = None,
+    credentials: Credentials | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     health: Health | None = None,
     lifespan: Any = None,
@@ -286,7 +316,7 @@ def build_app(
 ) -> Starlette:
     """The Starlette app serving one agent over JSON-RPC (POST /) and HTTP+JSON (/message:send ...).
 
-    ``health`` returns the ``/healthz`` body; any ``status`` but ``"ok"`` is answered with 503.
+    ``credentials`` (or just ``token``) are what callers must present; ``health`` returns the ``/healthz`` body; any ``status`` but ``"ok"`` is answered with 503.
     ``card_modified`` (Unix time, default now) is the card's ``Last-Modified``. ``routes`` are added
     (an executor's own). With ``overloaded``, new work is refused while it returns an error (see
     :class:`OverloadMiddleware`).
@@ -305,5 +335,7 @@ def build_app(
     app = Starlette(routes=all_routes, lifespan=lifespan)
     if overloaded is not None:
         app.add_middleware(OverloadMiddleware, check=overloaded)
-    app.add_middleware(GuardMiddleware, token=token, max_body=max_body)  # outermost: auth and size first
+    app.add_middleware(
+        GuardMiddleware, credentials=credentials or Credentials(token=token), max_body=max_body
+    )  # outermost: auth and size first
     return app

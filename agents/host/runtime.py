@@ -21,6 +21,7 @@ import asyncio
 import errno
 import logging
 import math
+import os
 import signal
 import socket
 import sys
@@ -35,6 +36,7 @@ from a2a.server.agent_execution.simple_request_context_builder import SimpleRequ
 from a2a.types.a2a_pb2 import AgentCard, AgentInterface
 from redis.exceptions import NoPermissionError, OutOfMemoryError
 
+from podium.agents.host.auth import Credentials
 from podium.agents.host.cancels import CancelNotices, StoppableExecutor
 from podium.agents.host.context import AgentContext
 from podium.agents.host.executors import executor_module, load_executor
@@ -223,7 +225,13 @@ class AgentRuntime:
         port = sock.getsockname()[1]
         self.url = (cfg.public_url or f"http://{_url_host(cfg.host)}:{port}").rstrip("/")
         # What the configuration gets wrong fails at once, before any waiting for Redis.
-        card = load_card(cfg.name, interfaces=self._interfaces(), security_token_required=bool(cfg.token))
+        credentials = Credentials.from_config(cfg)
+        card = load_card(
+            cfg.name,
+            interfaces=self._interfaces(),
+            security_token_required=cfg.authenticated,
+            oidc_issuer=cfg.oidc_issuer,
+        )
         self.card = card
         executor_module(cfg.name)
         await self._wait_for_redis()
@@ -238,8 +246,8 @@ class AgentRuntime:
                 redis=self.redis,
                 keys=self.keys,
                 tools=tools,
-                engine=await _engine(stack),
-                config={"instance": cfg.instance},
+                engine=(engine := await _engine(stack, cfg.name)),
+                config={"instance": cfg.instance, "engines": await _role_engines(stack, cfg.name, engine)},
             )
             own = load_executor(ctx)
             executor = StoppableExecutor(traced_executor(own, cfg.name), cfg.name)
@@ -271,7 +279,7 @@ class AgentRuntime:
             app = build_app(
                 card,
                 handler,
-                token=cfg.token,
+                credentials=credentials,
                 health=self._health,
                 routes=own.routes() if isinstance(own, ProvidesRoutes) else None,
                 overloaded=lambda in_flight: inboxes.overloaded(self.keys, cfg.name, in_flight),
@@ -431,14 +439,28 @@ async def _mount_tools(stack: AsyncExitStack, name: str, redis: Any, cfg: Runtim
     )
 
 
-async def _engine(stack: AsyncExitStack) -> Any:
-    """Claude when ANTHROPIC_API_KEY is set, else None (offline mode)."""
+async def _engine(stack: AsyncExitStack, name: str | None = None) -> Any:
+    """The agent's engine per its config's ``llm`` and the environment (PODIUM_LLM_PROVIDER,
+    ANTHROPIC_API_KEY, OPENAI_BASE_URL...), else None (offline mode)."""
+    from podium.agents.host.config import config_path, load_config
     from podium.agents.llm import engine_from_env
 
-    engine = engine_from_env()
+    llm = load_config(name).llm if name else None
+    engine = engine_from_env(llm=llm, where=str(config_path(name)) if name else "agent config")
     if engine is not None:
-        await stack.enter_async_context(engine)
+        await stack.enter_async_context(engine)  # type: ignore[arg-type]
+        logger.info("agent %s: model %s via %s", name, engine.model, engine.name)
     return engine
+
+
+async def _role_engines(stack: AsyncExitStack, name: str, engine: Any) -> Any:
+    """The engines of the agent's roles (the orchestrator's planner and synthesiser), built when used."""
+    from podium.agents.host.config import config_path, load_config
+    from podium.agents.llm.settings import RoleEngines
+
+    engines = RoleEngines(engine, load_config(name).llm, os.environ, str(config_path(name)))
+    stack.push_async_callback(engines.aclose)
+    return engines
 
 
 def _announce(redis: Any, keys: Keys, card: AgentCard, cfg: RuntimeConfig, url: str) -> Any:

@@ -14,6 +14,12 @@ from podium.bus.keys import validate_name
 from podium.bus.retention import RetentionPolicy
 
 STARTUP_TIMEOUT_ENV = "PODIUM_STARTUP_TIMEOUT"
+A2A_TOKEN_ENV = "PODIUM_A2A_TOKEN"
+MCP_TOKEN_ENV = "PODIUM_MCP_TOKEN"
+REGISTRY_TOKEN_ENV = "PODIUM_REGISTRY_TOKEN"
+CLIENTS_FILE_ENV = "PODIUM_CLIENTS_FILE"
+OIDC_ISSUER_ENV = "PODIUM_OIDC_ISSUER"
+OIDC_AUDIENCE_ENV = "PODIUM_OIDC_AUDIENCE"
 GRACE_ENV = "PODIUM_SHUTDOWN_GRACE_S"
 DEFAULT_STARTUP_TIMEOUT_S = 60.0
 
@@ -26,7 +32,10 @@ class RuntimeConfig:
     public_url: str | None = None  # what the card advertises, when it differs (containers)
     redis_url: str | None = None
     namespace: str = "podium"
-    token: str | None = None
+    token: str | None = None  # PODIUM_A2A_TOKEN: the client named ``default``
+    clients_file: str | None = None  # PODIUM_CLIENTS_FILE: per-client token hashes (``podium clients``)
+    oidc_issuer: str | None = None  # PODIUM_OIDC_ISSUER / _AUDIENCE: JWTs verified against its JWKS
+    oidc_audience: str | None = None
     instance: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     concurrency: int = 16
     claim_idle_ms: int = 30_000
@@ -60,6 +69,10 @@ class RuntimeConfig:
             )
         if not 0 <= self.grace_s <= 3600:  # also refuses NaN
             raise ConfigError(f"grace must be within 0-3600 seconds, got {self.grace_s}")
+        if bool(self.oidc_issuer) != bool(self.oidc_audience):
+            raise ConfigError(
+                f"set both {OIDC_ISSUER_ENV} and {OIDC_AUDIENCE_ENV} (JWTs are checked for both), or neither"
+            )
         if self.capacity < 0 or not self.retry_after_s >= 0:
             raise ConfigError(
                 f"capacity and retry-after must be >= 0, got {self.capacity}, {self.retry_after_s}"
@@ -73,7 +86,10 @@ class RuntimeConfig:
         values: dict[str, Any] = {
             "redis_url": env.get("REDIS_URL") or None,
             "namespace": env.get("PODIUM_NAMESPACE") or "podium",
-            "token": env.get("PODIUM_A2A_TOKEN") or None,
+            "token": env.get(A2A_TOKEN_ENV) or None,
+            "clients_file": env.get(CLIENTS_FILE_ENV) or None,
+            "oidc_issuer": env.get(OIDC_ISSUER_ENV) or None,
+            "oidc_audience": env.get(OIDC_AUDIENCE_ENV) or None,
             "public_url": env.get("PODIUM_PUBLIC_URL") or None,
             "startup_timeout": startup_timeout_from_env(),
             "capacity": _env_number("PODIUM_INBOX_CAPACITY", int),
@@ -83,6 +99,38 @@ class RuntimeConfig:
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(name=name, **{k: v for k, v in values.items() if v is not None})
+
+    @property
+    def authenticated(self) -> bool:
+        """True when the agent's A2A HTTP endpoints require a caller's credentials."""
+        return bool(self.token or self.clients_file or self.oidc_issuer)
+
+
+def registry_token_from_env() -> str | None:
+    """``PODIUM_REGISTRY_TOKEN``: what registry writes over HTTP need (None: loopback clients only)."""
+    return os.environ.get(REGISTRY_TOKEN_ENV) or None
+
+
+def mcp_token_from_env() -> str | None:
+    """``PODIUM_MCP_TOKEN``: the bearer token of MCP servers over HTTP, and what agents send them."""
+    return os.environ.get(MCP_TOKEN_ENV) or None
+
+
+def exposure_problem(host: str, unauthenticated: dict[str, str]) -> str | None:
+    """The one line that refuses to bind ``host`` beyond loopback while services have no authentication
+    configured (``unauthenticated``: service -> what configures it); None when nothing is to be refused."""
+    from podium.bus.connection import is_loopback
+
+    if is_loopback(host) or not unauthenticated:
+        return None
+    fixes = "; ".join(f"{what} for {service}" for service, what in unauthenticated.items())
+    return (
+        f"refusing to listen on {host} with no authentication: set {fixes} "
+        f"(`podium acl --with-tokens` makes tokens), bind 127.0.0.1, or pass --insecure"
+    )
+
+
+A2A_AUTH_FIX = f"{A2A_TOKEN_ENV} or {CLIENTS_FILE_ENV} (`podium clients add`)"
 
 
 def startup_timeout_from_env() -> float:

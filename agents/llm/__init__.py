@@ -1,15 +1,23 @@
-"""The LLM layer: one small :class:`Engine` interface, Claude behind it, and the tool loop agents run.
+"""The LLM layer: one small :class:`Engine` interface, Claude and any OpenAI-compatible server
+behind it, and the tool loop agents run.
 
-``engine_from_env()`` gives the configured engine, or ``None`` for offline mode (no
-``ANTHROPIC_API_KEY``); agents then fall back to their deterministic behaviour. Claude's client is
-imported only when used (``AnthropicEngine``, ``DEFAULT_MODEL``, or a key in the environment), so an
-offline agent never loads it.
+``engine_from_env()`` gives the configured engine (``PODIUM_LLM_PROVIDER``, ``ANTHROPIC_API_KEY``,
+``OPENAI_BASE_URL``/``OPENAI_API_KEY``, an agent's ``llm`` config), or ``None`` for offline mode;
+agents then fall back to their deterministic behaviour. Claude's client is imported only when used
+(``AnthropicEngine``, ``DEFAULT_MODEL``, or Claude chosen), so an offline agent never loads it.
 """
 
 import typing as _typing
 
 from podium.agents.llm.engine import Engine, engine_from_env
-from podium.agents.llm.errors import LLMAuthError, LLMBadRequest, LLMError, LLMRateLimited, LLMUnavailable
+from podium.agents.llm.errors import (
+    LLMAuthError,
+    LLMBadRequest,
+    LLMError,
+    LLMRateLimited,
+    LLMToolsUnsupported,
+    LLMUnavailable,
+)
 from podium.agents.llm.loop import LoopResult, StopReason, ToolCallRecord, call_key, run_tool_loop
 from podium.agents.llm.messages import (
     Block,
@@ -36,6 +44,7 @@ __all__ = [
     "LLMBadRequest",
     "LLMError",
     "LLMRateLimited",
+    "LLMToolsUnsupported",
     "LLMUnavailable",
     "LoopResult",
     "Message",

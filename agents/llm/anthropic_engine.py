@@ -28,11 +28,14 @@ from podium.agents.llm.messages import (
     ToolResultBlock,
     Usage,
 )
+from podium.agents.llm.prices import Price, cost, price_for
 from podium.agents.llm.retry import RetryPolicy, is_retryable_status, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
+MIN_THINKING_TOKENS = 1024  # the Messages API's smallest thinking budget
+MIN_ANSWER_TOKENS = 256
 ENGINE_NAME = "anthropic"
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 
@@ -60,9 +63,17 @@ class AnthropicEngine:
         base_url: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 600.0,
+        max_tokens: int | None = None,
+        thinking_budget: int = 0,
+        price: Price | None = None,
     ) -> None:
         self.model = (model or os.environ.get("PODIUM_MODEL", "")).strip() or DEFAULT_MODEL
         self.retry = retry or RetryPolicy()
+        self.max_tokens = max_tokens  # the agent's default output tokens per call, when configured
+        # extended thinking: tokens a call may think before answering, on top of its answer's; callers
+        # add it to max_tokens (agents.llm.engine.turn_tokens), so it counts in budgets and spend
+        self.thinking_budget = thinking_budget
+        self.price = price
         self._secret: str | None = None
         if client is not None:
             self._client = client
@@ -106,6 +117,7 @@ class AnthropicEngine:
             raise LLMBadRequest(f"max_tokens must be at least 1, not {max_tokens}")
         tool_params = [self.tool_param(spec) for spec in tools]
         message_params = [p for p in (self.message_param(m) for m in messages) if p is not None]
+        thinking = self.thinking(max_tokens)
         attempt = 0
         while True:
             attempt += 1
@@ -116,6 +128,7 @@ class AnthropicEngine:
                     system=system if system else anthropic.omit,
                     messages=cast(Any, message_params),
                     tools=cast(Any, tool_params) if tool_params else anthropic.omit,
+                    thinking=cast(Any, thinking) if thinking else anthropic.omit,
                 )
             except anthropic.APIStatusError as exc:
                 retry_after = retry_after_seconds(exc.response.headers)
@@ -144,6 +157,14 @@ class AnthropicEngine:
                 self.retry.max_attempts,
             )
             await self.retry.sleep(delay)
+
+    def thinking(self, max_tokens: int) -> dict[str, Any] | None:
+        """The ``thinking`` parameter for a call of ``max_tokens``: the configured budget, cut so the
+        answer keeps :data:`MIN_ANSWER_TOKENS`; none when less than the API's minimum would be left."""
+        budget = min(self.thinking_budget, max_tokens - MIN_ANSWER_TOKENS)
+        if self.thinking_budget <= 0 or budget < MIN_THINKING_TOKENS:
+            return None
+        return {"type": "enabled", "budget_tokens": budget}
 
     # -- conversions -----------------------------------------------------------------------------
 
@@ -207,10 +228,11 @@ class AnthropicEngine:
             + (usage.cache_creation_input_tokens or 0)
             + (usage.cache_read_input_tokens or 0)
         )
+        price = self.price or price_for(response.model or self.model)
         return Completion(
             text="".join(b.text for b in content if isinstance(b, TextBlock)),
             tool_calls=[b for b in content if isinstance(b, ToolCall)],
-            usage=Usage(input_tokens, usage.output_tokens),
+            usage=Usage(input_tokens, usage.output_tokens, cost(price, input_tokens, usage.output_tokens)),
             stop_reason=response.stop_reason or "unknown",
             model=response.model,
             engine=self.name,

@@ -5,6 +5,7 @@
     LLMError                  every failure of a model call
     ├── LLMAuthError          the key is missing, wrong (401) or not allowed (403): fix ANTHROPIC_API_KEY
     ├── LLMBadRequest         the provider rejected the request itself (400, 404, 413, ...): retrying won't help
+    │   └── LLMToolsUnsupported   the model (or the server's set-up) cannot take tool definitions
     └── LLMUnavailable        retryable failures (5xx, 529 overloaded, connection) outlasted the retries
         └── LLMRateLimited    ... and the last one was a 429
 
@@ -36,13 +37,19 @@ class LLMError(Exception):
 class LLMAuthError(LLMError):
     """The API key is missing, invalid or lacks permission. Never retried."""
 
-    default = "LLM authentication failed: check ANTHROPIC_API_KEY"
+    default = "LLM authentication failed: check ANTHROPIC_API_KEY or OPENAI_API_KEY"
 
 
 class LLMBadRequest(LLMError):
     """The provider rejected the request (bad parameters, unknown model, too large). Never retried."""
 
     default = "LLM request rejected"
+
+
+class LLMToolsUnsupported(LLMBadRequest):
+    """The model cannot take tools. An agent that needs them answers without the model (offline)."""
+
+    default = "the model does not support tool calls"
 
 
 class LLMUnavailable(LLMError):

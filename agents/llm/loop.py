@@ -15,7 +15,7 @@ from typing import Any, Literal
 import anyio
 
 from podium.agents.host.tools import NoTools, ToolBox, ToolResult, ToolSpec
-from podium.agents.llm.engine import Engine
+from podium.agents.llm.engine import Engine, default_max_tokens, turn_tokens
 from podium.agents.llm.messages import Message, ToolCall, ToolResultBlock, Usage
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ async def run_tool_loop(
     tools: ToolBox | None = None,
     max_turns: int = DEFAULT_MAX_TURNS,
     token_budget: int | None = None,
-    max_tokens_per_turn: int = DEFAULT_MAX_TOKENS_PER_TURN,
+    max_tokens_per_turn: int | None = None,
 ) -> LoopResult:
     """Run the model with ``tools`` until it answers or a limit stops it.
 
@@ -92,7 +92,9 @@ async def run_tool_loop(
 
     ``token_budget`` caps input plus output tokens over all turns (a request's ``Budget.tokens``): a
     turn starts only if its estimated input plus :data:`MIN_TURN_OUTPUT_TOKENS` fits, and its
-    ``max_tokens`` is cut to what is left. A tool call repeated with the same arguments is not run
+    ``max_tokens`` is cut to what is left. ``max_tokens_per_turn`` defaults to the engine's configured
+    ``max_tokens`` (``llm.maxTokens``), else :data:`DEFAULT_MAX_TOKENS_PER_TURN`; an engine's thinking
+    budget comes on top of it (and out of ``token_budget``). A tool call repeated with the same arguments is not run
     again: the first repeat gets a result telling the model it already has the answer, a second one
     stops the loop.
 
@@ -102,6 +104,8 @@ async def run_tool_loop(
         raise ValueError("run_tool_loop needs exactly one of prompt= or messages=")
     if max_turns < 1:
         raise ValueError(f"max_turns must be at least 1, not {max_turns}")
+    if max_tokens_per_turn is None:
+        max_tokens_per_turn = default_max_tokens(engine, DEFAULT_MAX_TOKENS_PER_TURN)
     if max_tokens_per_turn < 1:
         raise ValueError(f"max_tokens_per_turn must be at least 1, not {max_tokens_per_turn}")
     if token_budget is not None and token_budget < 0:
@@ -117,7 +121,7 @@ async def run_tool_loop(
     min_output = min(MIN_TURN_OUTPUT_TOKENS, max_tokens_per_turn)
 
     while state.turns < max_turns:
-        max_tokens = max_tokens_per_turn
+        max_tokens = turn_tokens(engine, max_tokens_per_turn)
         if token_budget is not None:
             room = token_budget - state.usage.total - next_input
             if room < min_output:

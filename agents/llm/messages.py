@@ -91,18 +91,24 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Tokens one call (or a sum of calls) consumed. ``input_tokens`` includes prompt-cache reads and
-    writes, so ``total`` is what a token budget is charged."""
+    """Tokens one call (or a sum of calls) consumed, and their estimated price. ``input_tokens``
+    includes prompt-cache reads and writes, ``output_tokens`` any thinking, so ``total`` is what a
+    token budget is charged; ``cost`` is USD per the engine's price table (:mod:`agents.llm.prices`)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
+    cost: float = 0.0
 
     @property
     def total(self) -> int:
         return self.input_tokens + self.output_tokens
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens)
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            round(self.cost + other.cost, 8),
+        )
 
 
 @dataclass(frozen=True, slots=True)

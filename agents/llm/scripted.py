@@ -4,11 +4,12 @@ use a model, like ``httpx.MockTransport`` is for HTTP clients."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from podium.agents.host.tools import ToolSpec
 from podium.agents.llm.errors import LLMError
 from podium.agents.llm.messages import Completion, Message, TextBlock, ToolCall, Usage
+from podium.agents.llm.prices import cost, price_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,7 @@ class ScriptedEngine:
     """Answers each ``complete`` call with the next reply: a ``str`` (a final answer), a list of
     ``ToolCall`` (a tool-use turn), a ``Completion``, or a callable given the :class:`EngineRequest`
     that returns one of those. Every request is kept in :attr:`requests`. ``usage`` is charged for
-    replies that are not a ``Completion``.
+    replies that are not a ``Completion``, priced like a real model's (:mod:`agents.llm.prices`).
 
     ``complete`` raises ``LLMError`` when the script has no reply left.
     """
@@ -56,7 +57,18 @@ class ScriptedEngine:
         reply = self._replies.pop(0)
         answer = reply(request) if callable(reply) else reply
         if isinstance(answer, Completion):
-            return answer
+            return replace(answer, usage=self.priced(answer.usage))
+        usage = self.priced(self.usage)
         if isinstance(answer, str):
-            return Completion(answer, [], self.usage, "end_turn", self.model, self.name, [TextBlock(answer)])
-        return Completion("", list(answer), self.usage, "tool_use", self.model, self.name, list(answer))
+            return Completion(answer, [], usage, "end_turn", self.model, self.name, [TextBlock(answer)])
+        return Completion("", list(answer), usage, "tool_use", self.model, self.name, list(answer))
+
+    def priced(self, usage: Usage) -> Usage:
+        """``usage`` with its cost at the price table's rate for :attr:`model`, unless it has one."""
+        if usage.cost or not usage.total:
+            return usage
+        return Usage(
+            usage.input_tokens,
+            usage.output_tokens,
+            cost(price_for(self.model), usage.input_tokens, usage.output_tokens),
+        )

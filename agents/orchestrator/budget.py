@@ -12,11 +12,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from podium.agents.llm.prices import FALLBACK
 from podium.agents.orchestrator.errors import BudgetExceeded
 from podium.bus.envelope import Budget
 
-# USD per million tokens (input, output), for the spend estimate of model calls.
-PRICE_PER_MTOK = (3.0, 15.0)
+# USD per million tokens (input, output), for calls whose engine did not price them.
+PRICE_PER_MTOK = FALLBACK
 
 
 @dataclass
@@ -76,10 +77,11 @@ class Spending:
             )
         self.used["hops"] += 1
 
-    def charge(self, input_tokens: int, output_tokens: int) -> None:
-        """Record a model call's tokens and their estimated price (checked before the next call)."""
+    def charge(self, input_tokens: int, output_tokens: int, cost: float | None = None) -> None:
+        """Record a model call's tokens and their price in USD: ``cost`` as the engine priced it
+        (:mod:`agents.llm.prices`), else estimated at :data:`PRICE_PER_MTOK`. Checked before the next call."""
         self.used["tokens"] += input_tokens + output_tokens
-        price_in, price_out = PRICE_PER_MTOK
-        self.used["spend"] = round(
-            self.used["spend"] + (input_tokens * price_in + output_tokens * price_out) / 1e6, 6
-        )
+        if cost is None:
+            price_in, price_out = PRICE_PER_MTOK
+            cost = (input_tokens * price_in + output_tokens * price_out) / 1e6
+        self.used["spend"] = round(self.used["spend"] + cost, 8)

@@ -40,9 +40,11 @@ from podium.agents.orchestrator.state.checkpoints import Checkpoints
 from podium.agents.orchestrator.state.leases import Leases
 from podium.agents.orchestrator.state.trace import Trace, read_trace
 from podium.agents.orchestrator.synth import Answer, Material, offline_answer
+from podium.agents.orchestrator.workflows import WorkflowStore, offer
 from podium.bus.a2a_client import BusClient
 from podium.bus.backoff import TRANSIENT
 from podium.bus.task_store import TERMINAL
+from podium.registry.signing import CardSigner
 from podium.registry.store import Registry
 
 logger = logging.getLogger(__name__)
@@ -65,12 +67,16 @@ class Orchestrator(AgentExecutor):
         self.policy = Policy(timeout_s=s.timeout_s, retries=s.retries, cold_start_s=s.cold_start_s)
         self.offline = OfflinePlanner(default_agent=s.default_agent, max_rounds=s.max_rounds)
         self.engine = ctx.engine
+        # the planner and the synthesiser may each have a model of their own (llm.planner, llm.synthesis)
+        self.planner_engine = ctx.engine_for("planner")
+        self.synthesis_engine = ctx.engine_for("synthesis")
         self.planner: Any = self.offline
-        if self.engine is not None:
+        if self.planner_engine is not None:
             from podium.agents.orchestrator.planning.model import ModelPlanner
 
-            self.planner = ModelPlanner(self.engine, self.offline)
+            self.planner = ModelPlanner(self.planner_engine, self.offline)
         self._store: Any = None
+        self.workflows = WorkflowStore(ctx.redis, ctx.keys)
 
     # -- A2A -----------------------------------------------------------------------------------------
 
@@ -103,11 +109,11 @@ class Orchestrator(AgentExecutor):
         return await self.planner.plan(text, data, catalog, spending=spending, trace=trace)
 
     async def synthesise(self, material: Material, spending: Spending, trace: Trace) -> Answer:
-        if self.engine is None or not material.sections:
+        if self.synthesis_engine is None or not material.sections:
             return offline_answer(material)
         from podium.agents.orchestrator.planning.model import model_answer
 
-        return await model_answer(self.engine, material, spending=spending, trace=trace)
+        return await model_answer(self.synthesis_engine, material, spending=spending, trace=trace)
 
     def estimate_cost(self, plan: Plan, spending: Spending) -> float:
         """A plan's cost in USD, roughly: what planning spent so far and a fixed estimate per delegation
@@ -152,6 +158,7 @@ class Orchestrator(AgentExecutor):
         async with anyio.create_task_group() as tg:
             while True:
                 try:
+                    await self.offer_workflows()
                     for task_id in await self.leases.due():
                         if await self.leases.acquire(task_id):
                             tg.start_soon(self._resume, handler, task_id)
@@ -160,6 +167,18 @@ class Orchestrator(AgentExecutor):
                 except Exception:  # the loop outlives odd runs; it logs and tries again
                     logger.exception("orchestrator resume loop failed; retrying")
                 await anyio.sleep(period)
+
+    async def offer_workflows(self) -> None:
+        """Offer the workflows kept in the system as skills of this agent's card (served and registered)."""
+        card = self.ctx.card
+        signer = CardSigner.from_env() if card.signatures else None
+        if card.signatures and signer is None:
+            return  # a card signed elsewhere: changing it would break its signature
+        if not offer(card, await self.workflows.all()):
+            return
+        if signer is not None:
+            card.CopyFrom(signer.sign(card))
+        await self.registry.update_card(card)
 
     async def _resume(self, handler: Any, task_id: str) -> None:
         """Continue ``task_id`` by sending it a message through the A2A handler, as a caller would."""

@@ -34,6 +34,7 @@ from podium.agents.orchestrator.runner import Runner
 from podium.agents.orchestrator.state.checkpoints import Request, RunState
 from podium.agents.orchestrator.state.trace import Trace, TraceEntry
 from podium.agents.orchestrator.synth import gather
+from podium.agents.orchestrator.workflows import explicit_text, plan_for
 from podium.bus import telemetry
 from podium.bus.backoff import TRANSIENT, Backoff, through_outages
 from podium.bus.envelope import Budget
@@ -300,7 +301,7 @@ class Session:
                     f"not a {kind} part: send the content as text"
                 )
         text = "\n".join(t for t in texts if t).strip() or str(data.get("question") or "").strip()
-        if not text and "plan" not in data:
+        if not text and "plan" not in data and "workflow" not in data:
             raise BadRequest("the request is empty: send a question or a task as a text part")
         if len(text) > MAX_REQUEST_CHARS:
             raise BadRequest(f"the request is {len(text)} characters; the limit is {MAX_REQUEST_CHARS}")
@@ -317,7 +318,8 @@ class Session:
             self.context.call_context.state.get("traceparent") if self.context.call_context else None
         )
         return Request(
-            text=text or "(a plan given as data)",
+            text=text
+            or (explicit_text(str(data["workflow"])) if "workflow" in data else "(a plan given as data)"),
             data=data,
             context_id=self.task.context_id,
             budget=budget.model_dump(exclude_none=True) if budget else {},
@@ -330,6 +332,11 @@ class Session:
             plan = parse_plan(given)
             plan.planner = "caller"
             return validate_plan(plan, catalog.skills(), catalog.agents())
+        fixed = await plan_for(
+            self.orch.workflows, request.text, request.data, catalog.skills(), catalog.agents()
+        )
+        if fixed is not None:
+            return fixed
         data = {k: v for k, v in request.data.items() if k != "question"}
         return await self.orch.plan(request.text, data, catalog, spending, self.trace)
 

@@ -48,6 +48,7 @@ class UpConfig:
     replicas: dict[str, int] = field(default_factory=dict)  # agent -> processes (default 1; Redis only)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     console_port: int | None = 8790  # None: no console; 0: any free port
+    insecure: bool = False  # --insecure: listen beyond loopback without authentication (warned)
 
     def port(self, agent: str) -> int:
         return self.ports.get(agent, 0)

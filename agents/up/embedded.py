@@ -11,7 +11,7 @@ import uvicorn
 
 from podium.agents.console.launch import for_up
 from podium.agents.host.runtime import AgentRuntime, QuietServer
-from podium.agents.host.settings import RuntimeConfig
+from podium.agents.host.settings import RuntimeConfig, registry_token_from_env
 from podium.agents.up.config import (
     STOP_HINT,
     UpConfig,
@@ -33,10 +33,12 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
 
     redis = connect(None)
     keys = Keys(cfg.namespace)
+    # The same settings, from the same environment, as `podium agent` in the process mode: tokens,
+    # clients file and OIDC included, so the two modes cannot drift apart.
     runtimes = [
         AgentRuntime(
-            RuntimeConfig(
-                name=name,
+            RuntimeConfig.from_env(
+                name,
                 host=cfg.host,
                 port=cfg.port(name),
                 namespace=cfg.namespace,
@@ -49,7 +51,7 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
     ]
     registry = QuietServer(
         uvicorn.Config(
-            create_app(Registry(redis, keys), Settings()),
+            create_app(Registry(redis, keys), Settings(token=registry_token_from_env())),
             host=cfg.host,
             port=cfg.registry_port,
             log_level="warning",

@@ -129,14 +129,17 @@ def children(cfg: UpConfig, console: UpConsole | None = None) -> list[ChildSpec]
         )
     for name in cfg.agents:
         port = cfg.port(name)
-        specs.append(ChildSpec(name, ["agent", name, "--host", cfg.host, "--port", str(port)]))
+        insecure = ["--insecure"] if cfg.insecure else []  # `podium up` refused or warned already
+        specs.append(ChildSpec(name, ["agent", name, "--host", cfg.host, "--port", str(port), *insecure]))
         for n in range(2, cfg.replicas.get(name, 1) + 1):
             # Extra replicas share the inbox's consumer group, so the bus spreads the work; each serves HTTP
             # on a free port (its own /healthz) and advertises the first replica's well-known URL, so the
             # card in the registry names one stable address whichever replica registered last.
             public = {"PODIUM_PUBLIC_URL": f"http://{host}:{port}"} if port else {}
             specs.append(
-                ChildSpec(f"{name}#{n}", ["agent", name, "--host", cfg.host, "--port", "0"], env=public)
+                ChildSpec(
+                    f"{name}#{n}", ["agent", name, "--host", cfg.host, "--port", "0", *insecure], env=public
+                )
             )
     return specs
 

@@ -39,7 +39,15 @@ def _probe(**env: str) -> dict[str, object]:
     full = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("ANTHROPIC_API_KEY", "REDIS_URL", "PODIUM_SIGNING_KEY")
+        if k
+        not in (
+            "ANTHROPIC_API_KEY",
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+            "PODIUM_LLM_PROVIDER",
+            "REDIS_URL",
+            "PODIUM_SIGNING_KEY",
+        )
     } | env
     done = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, cwd=ROOT, env=full, timeout=60

@@ -60,7 +60,7 @@ async def test_text_answer_and_the_request_sent() -> None:
     assert done.tool_calls == []
     assert done.stop_reason == "end_turn"
     assert done.model == MODEL and done.engine == "anthropic"
-    assert done.usage == Usage(input_tokens=40, output_tokens=4)  # cache reads count as input
+    assert done.usage == Usage(input_tokens=40, output_tokens=4, cost=0.00018)  # cache reads count as input
     assert done.message == Message("assistant", [TextBlock("Paris.")])
 
     [sent] = api.requests
@@ -383,6 +383,10 @@ def test_exported_members() -> None:
         "errors",
         "loop",
         "messages",
+        "openai_engine",
+        "prices",
         "retry",
         "scripted",
+        "settings",
+        "wire",
     }

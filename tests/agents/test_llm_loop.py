@@ -63,7 +63,7 @@ async def test_a_multi_step_calculation_runs_real_tools_over_several_turns() -> 
     assert result.text == "(2 + 3) × 7 = 35"
     assert result.stop_reason == "end_turn" and result.model_stop_reason == "end_turn"
     assert result.turns == 3
-    assert result.usage == Usage(input_tokens=180 + 250 + 320, output_tokens=20 + 20 + 12)
+    assert result.usage == Usage(input_tokens=180 + 250 + 320, output_tokens=20 + 20 + 12, cost=0.00303)
     assert (result.engine, result.model) == ("anthropic", MODEL)
     assert calculator.calls == [("add", {"a": 2, "b": 3}), ("multiply", {"a": 5.0, "b": 7})]
     assert result.tool_calls == [
@@ -236,7 +236,7 @@ async def test_token_budget_stops_the_loop_before_it_is_exceeded() -> None:
         )
 
     assert result.stop_reason == "token_budget"
-    assert result.usage == Usage(800, 90) and result.usage.total <= 1_000
+    assert result.usage == Usage(800, 90, 0.00375) and result.usage.total <= 1_000
     assert result.turns == 2
     assert result.text == "Adding first."
     # each turn's max_tokens is cut to what the budget still allows

@@ -32,3 +32,24 @@ def test_bench_footprint_rejects_bad_arguments() -> None:
     cmd = [sys.executable, "-m", "podium.agents.cli", "bench", "footprint", "--settle", "-1"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 2 and "--settle must be at least 0" in done.stderr
+
+
+@needs_proc
+def test_bench_footprint_engines_measures_one_agent_per_engine_against_offline(redis_url: str) -> None:
+    cmd = [sys.executable, "-m", "podium.agents.cli", "bench", "footprint", "--redis-url", redis_url, "--agents", "",
+           "--no-up", "--settle", "0", "--engines", "offline,openai", "--engine-agent", "writer", "--json"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["engine_agent"] == "writer" and list(result["engines"]) == ["offline", "openai"]
+    offline, openai = result["engines"]["offline"], result["engines"]["openai"]
+    assert offline["offline_ratio"] == 1.0 and offline["rss_mb"] > 0
+    assert openai["offline_ratio"] == round(openai["rss_mb"] / offline["rss_mb"], 3)
+    assert openai["rss_ratio"] == round(openai["rss_mb"] / result["bare_rss_mb"], 3)
+    assert "podium agent writer with engine openai" in done.stderr
+
+
+def test_bench_footprint_rejects_an_unknown_engine() -> None:
+    cmd = [sys.executable, "-m", "podium.agents.cli", "bench", "footprint", "--engines", "offline,gemini"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 2 and "unknown engine 'gemini'" in done.stderr

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from podium.agents.host.tools import ToolSpec
 from podium.agents.llm import LLMError, Message, ToolResultBlock
+from podium.agents.llm.engine import default_max_tokens, turn_tokens
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.errors import BudgetExceeded, PlanError
@@ -85,11 +86,13 @@ class ModelPlanner:
             try:
                 spending.check()
                 completion = await self.engine.complete(
-                    system=PLANNER, messages=messages, tools=[tool], max_tokens=MAX_TOKENS
+                    system=PLANNER, messages=messages, tools=[tool], max_tokens=call_tokens(self.engine)
                 )
             except (LLMError, BudgetExceeded) as exc:
                 return await self._fallback(text, data, catalog, trace, f"the model failed: {exc}")
-            spending.charge(completion.usage.input_tokens, completion.usage.output_tokens)
+            spending.charge(
+                completion.usage.input_tokens, completion.usage.output_tokens, completion.usage.cost
+            )
             call = next((c for c in completion.tool_calls if c.name == PLAN_TOOL), None)
             try:
                 if call is None:
@@ -137,7 +140,10 @@ class ModelPlanner:
         )
         try:
             completion = await self.engine.complete(
-                system=WORKERS, messages=[Message.user(prompt)], tools=[tool], max_tokens=MAX_TOKENS
+                system=WORKERS,
+                messages=[Message.user(prompt)],
+                tools=[tool],
+                max_tokens=call_tokens(self.engine),
             )
             call = next((c for c in completion.tool_calls if c.name == WORKERS_TOOL), None)
             if call is None:
@@ -146,6 +152,12 @@ class ModelPlanner:
         except (LLMError, ValidationError, ValueError):
             return await self.offline.expand(step, items, request)
         return [w.model_copy(update={"skill": step.worker.skill}) for w in workers]
+
+
+def call_tokens(engine: Any) -> int:
+    """``max_tokens`` of one planner or synthesiser call: the engine's configured output tokens (else
+    :data:`MAX_TOKENS`) plus its thinking budget."""
+    return turn_tokens(engine, default_max_tokens(engine, MAX_TOKENS))
 
 
 def plan_schema() -> dict[str, Any]:
@@ -176,13 +188,13 @@ async def model_answer(engine: Any, material: Material, *, spending: Spending, t
     try:
         spending.check()
         completion = await engine.complete(
-            system=SYNTHESISER, messages=[Message.user(prompt)], tools=[], max_tokens=MAX_TOKENS
+            system=SYNTHESISER, messages=[Message.user(prompt)], tools=[], max_tokens=call_tokens(engine)
         )
     except (LLMError, BudgetExceeded) as exc:
         fallback.warnings.append(f"the model could not write the answer ({exc}); assembled it offline")
         await trace.record("answer", state="fallback", reason=fallback.warnings[-1])
         return fallback
-    spending.charge(completion.usage.input_tokens, completion.usage.output_tokens)
+    spending.charge(completion.usage.input_tokens, completion.usage.output_tokens, completion.usage.cost)
     text = completion.text.strip()
     problems = []
     known = {str(s["marker"]) for s in material.sources}
