@@ -108,6 +108,8 @@ def agent_rules(keys: Keys, agent: str) -> str:
         ]
     # Discovery reads every agent's heartbeats.
     readable = [keys.alive_pattern(), keys.instances("*"), keys.card("*"), keys.card_index()]
+    if agent == ORCHESTRATOR:
+        readable.append(f"{keys.namespace}:workflows")  # named workflows, which `podium workflow add` writes
     publish = [keys.inbox("*"), keys.limits("*")]
     replies = [keys.reply("*")]
     return (

@@ -34,6 +34,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "podium.bench.fanout",
         "independent steps through the orchestrator: wall time against the slowest branch",
     ),
+    "soak": (
+        "podium.bench.soak",
+        "podium up under steady load with agent kills and a Redis restart: nothing lost, answered twice or leaking",
+    ),
 }
 
 

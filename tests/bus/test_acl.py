@@ -165,6 +165,8 @@ async def test_each_user_may_do_its_job_and_nothing_more(
     # the orchestrator's state is the orchestrator's
     assert await _refused(analyst.hgetall(k.run("t1")))
     await as_user["orchestrator"].hgetall(k.run("t1"))
+    await as_user["orchestrator"].hgetall(f"{k.namespace}:workflows")  # named workflows: it reads them
+    assert await _refused(as_user["orchestrator"].hset(f"{k.namespace}:workflows", "w", "{}"))
     # no administrative commands for anyone, no keys outside the namespace
     for client in (analyst, admin, registry, as_user["orchestrator"]):
         assert await _refused(client.flushall())
