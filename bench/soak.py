@@ -33,6 +33,7 @@ from podium.bench.soak_clients import Caller, Outcome, questions
 from podium.bench.soak_system import System, redis_stats
 from podium.bus.connection import connect
 from podium.bus.errors import ConfigError
+from podium.bus.task_store import TASK_TTL_ENV
 
 DEFAULT_AGENTS = ("orchestrator", "researcher", "analyst", "writer", "reviewer", "echo")
 SAMPLE_EVERY_S = 5.0
@@ -54,6 +55,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--drain", type=float, default=180.0, help="seconds to wait for the last answers (180)"
     )
+    parser.add_argument(
+        "--task-ttl",
+        type=float,
+        default=60.0,
+        help="PODIUM_TASK_TTL for the system: seconds finished tasks are kept (60), so retention applies",
+    )
     parser.add_argument("--no-redis-restart", action="store_true", help="do not restart Redis halfway")
     parser.add_argument(
         "--agents", default=",".join(DEFAULT_AGENTS), help=f"agents to run ({','.join(DEFAULT_AGENTS)})"
@@ -71,12 +78,14 @@ def run(args: argparse.Namespace) -> int:
     ]
     if args.kill_every < 0 or args.drain < 0:
         problems.append("--kill-every and --drain must be 0 or more")
+    if not args.task_ttl >= 1:
+        problems.append("--task-ttl must be at least 1 second")
     if "orchestrator" not in agents and "echo" not in agents:
         problems.append("--agents must include orchestrator or echo: the questions go to them")
     if problems:
         print(f"podium bench soak: {problems[0]}", file=sys.stderr)
         return 2
-    system = System(agents)
+    system = System(agents, extra_env={TASK_TTL_ENV: str(int(args.task_ttl))})
     try:
         progress(f"starting redis-server (append-only, ACLs on) and podium up with {', '.join(agents)}")
         system.start()
@@ -110,7 +119,8 @@ async def soak(system: System, args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_sample, system, admin, samples, started, duration)
+            every = min(SAMPLE_EVERY_S, duration / 20)
+            tg.start_soon(_sample, system, admin, samples, started, duration, every)
             if args.kill_every:
                 tg.start_soon(_killer, system, rng, args.kill_every, kills, started, duration)
             if not args.no_redis_restart:
@@ -148,7 +158,7 @@ async def _urls(admin: Any, system: System) -> dict[str, str]:
 
 
 async def _sample(
-    system: System, admin: Any, samples: list[dict[str, Any]], started: float, duration: float
+    system: System, admin: Any, samples: list[dict[str, Any]], started: float, duration: float, every: float
 ) -> None:
     while time.monotonic() - started <= duration:
         sample: dict[str, Any] = {"atS": round(time.monotonic() - started, 1), "rssMb": system.rss_mb()}
@@ -157,7 +167,7 @@ async def _sample(
         except (OSError, Exception) as exc:  # Redis restarting: this sample has no Redis figures
             sample["redisError"] = type(exc).__name__
         samples.append(sample)
-        await anyio.sleep(SAMPLE_EVERY_S)
+        await anyio.sleep(every)
 
 
 async def _killer(
@@ -201,9 +211,12 @@ def report(
     for o in failed:
         reasons[o.reason] = reasons.get(o.reason, 0) + 1
     latencies = sorted(o.latency_ms for o in answered)
-    window = min(60.0, args.minutes * 60 / 3)  # first minute vs last (a third each for short runs)
+    # The first minute once retention applies (the first tasks have outlived the TTL) against the last one;
+    # shorter windows when the run is too short for two minutes after that.
     end = max((s["atS"] for s in samples), default=0.0)
-    first = [s for s in samples if s["atS"] <= window]
+    warm = min(args.task_ttl + 10, end / 3)
+    window = max(1.0, min(60.0, (end - warm) / 2))
+    first = [s for s in samples if warm <= s["atS"] <= warm + window]
     last = [s for s in samples if s["atS"] >= end - window]
     agents = sorted({a for s in samples for a in s["rssMb"]})
     rss = {a: (_median(first, "rssMb", a), _median(last, "rssMb", a)) for a in agents}
@@ -229,7 +242,9 @@ def report(
         "redisMemoryGrowth": _diff(*memory),
         "redisKeys": {"first": keys[0], "last": keys[1], "byKind": {k: {"first": f, "last": la} for k, (f, la) in by_kind.items()}},
         "redisKeyGrowth": _diff(*keys),
-        "windowS": window,
+        "windowS": round(window, 1),
+        "firstWindowAtS": round(warm, 1),
+        "taskTtlS": args.task_ttl,
         "kills": kills,
         "restartsSeen": len(restarted),
         "redisRestart": restart,
@@ -246,7 +261,8 @@ def summary(r: dict[str, Any]) -> list[str]:
         f"sent {r['sent']}, answered {r['answered']}, failed {r['failed']} ({reasons}), lost {r['lost']}, "
         f"answered twice {r['duplicated']}",
         f"latency p50 {r['latencyMs']['p50']} ms, p99 {r['latencyMs']['p99']} ms (send to final state seen)",
-        f"growth, first {r['windowS']:g}s to last {r['windowS']:g}s:",
+        f"growth, from the {r['windowS']:g}s after retention applies (at {r['firstWindowAtS']:g}s, task TTL "
+        f"{r['taskTtlS']:g}s) to the last {r['windowS']:g}s:",
     ]
     for agent, grow in r["rssGrowth"].items():
         first = r["rssMb"][agent]["first"]

@@ -6,6 +6,7 @@ twice)."""
 from __future__ import annotations
 
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -183,6 +184,9 @@ def _status_text(task: Task) -> str:
 
 
 def _why(exc: BaseException) -> str:
+    """The kind of failure, grouped: the exception's class and the start of its message, numbers and
+    addresses left out."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
-    return type(exc).__name__
+    words = re.sub(r"https?://\S+|\d+", "#", str(exc).splitlines()[0] if str(exc) else "")[:60].strip()
+    return f"{type(exc).__name__} ({words})" if words else type(exc).__name__

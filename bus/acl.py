@@ -47,7 +47,7 @@ _STREAMS = (
 _DATA = (
     "+get +set +del +unlink +exists +expire +pexpire +ttl +pttl +type "
     "+hget +hgetall +hmget +hset +hdel +hexists +hincrby +hlen +hkeys +hstrlen "
-    "+zadd +zrange +zrevrange +zrangebyscore +zrem +zcard +zscore +smembers +sismember +sadd +srem"
+    "+zadd +zrange +zrevrange +zrangebyscore +zrem +zremrangebyscore +zcard +zscore +smembers +sismember +sadd +srem"
 )
 # INFO: agents read maxmemory-policy from it when CONFIG GET is refused (bus.eviction).
 _AGENT_COMMANDS = f"{_BASE} {_SCRIPTS} {_STREAMS} {_DATA} +info"

@@ -18,8 +18,7 @@ from pydantic.alias_generators import to_camel
 from podium.agents.orchestrator.plan import Plan
 from podium.agents.orchestrator.results import StepResult
 from podium.bus.keys import Keys
-
-RUN_TTL_S = 7 * 24 * 3600
+from podium.bus.task_store import task_ttl_from_env  # as long as the task itself
 
 
 class Request(BaseModel):
@@ -97,7 +96,7 @@ class Checkpoints:
         key = self.keys.run(task_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={**fields, "updated": str(time.time())})
-            pipe.expire(key, RUN_TTL_S)
+            pipe.expire(key, task_ttl_from_env())
             await pipe.execute()
 
 
