@@ -109,7 +109,9 @@ def agent_rules(keys: Keys, agent: str) -> str:
     # Discovery reads every agent's heartbeats.
     readable = [keys.alive_pattern(), keys.instances("*"), keys.card("*"), keys.card_index()]
     if agent == ORCHESTRATOR:
-        readable.append(f"{keys.namespace}:workflows")  # named workflows, which `podium workflow add` writes
+        readable.append(
+            keys.workflows()
+        )  # read only: the workflows it offers (podium workflow add writes them)
     publish = [keys.inbox("*"), keys.limits("*")]
     replies = [keys.reply("*")]
     return (
@@ -131,6 +133,7 @@ def registry_rules(keys: Keys) -> str:
         keys.inbox("*"),
         keys.limits("*"),
         keys.dlq("*"),
+        keys.outside_health(),
     ]
     commands = (
         f"{_BASE} {_SCRIPTS} +info +hget +hgetall +hmget +hset +hdel +hexists +get +set +del +exists +zadd "

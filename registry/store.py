@@ -105,7 +105,12 @@ class Registry:
             return False
 
     async def register_static(
-        self, card: AgentCard, *, name: str | None = None, url: str | None = None
+        self,
+        card: AgentCard,
+        *,
+        name: str | None = None,
+        url: str | None = None,
+        token_env: str | None = None,
     ) -> str:
         """Store an outside agent's card, always discoverable; returns its registry name (``name`` or the card's).
 
@@ -118,6 +123,8 @@ class Registry:
         except ValueError as exc:
             raise CardError(f"{exc}; pass a registry name for this agent") from exc
         record = self._record(card, static=True, url=url)
+        if token_env:  # the name of the variable holding the agent's own token, never the token
+            record["tokenEnv"] = token_env
         existing = await self.redis.get(self.keys.card(name))
         if existing is not None and not json.loads(existing).get("static"):
             raise NameTaken(f"{name!r} is an agent on the bus; register the outside agent under another name")
@@ -128,11 +135,14 @@ class Registry:
         """Store the changed card of an agent that runs (e.g. the orchestrator's workflow skills); its
         instances are unchanged. Returns whether it was registered. Raises ``CardError``."""
         record = self._record(card, static=False, url=None)
-        if not await self.redis.hexists(self.keys.cards(), card.name):
+        existing = await self.redis.get(self.keys.card(card.name))
+        if existing is None:
             return False
         if card.name in self._mine:
             self._mine[card.name] = card
-        await self.redis.hset(self.keys.cards(), card.name, json.dumps(record))
+        if await self._is_standby(card.name):
+            record["standby"] = True
+        await self._put(card.name, record)
         return True
 
     async def heartbeat(
@@ -185,8 +195,18 @@ class Registry:
         for member in members:
             pipe.delete(self.keys.alive(name, _text(member)))
         pipe.delete(self.keys.instances(name))
+        pipe.hdel(self.keys.outside_health(), name)
         removed, *_ = await pipe.execute()
         return bool(removed)
+
+    # -- outside agents' health (their card fetched by the registry service) --------------------
+
+    async def record_health(self, name: str, ok: bool, error: str | None = None) -> None:
+        """Remember the last card check of outside agent ``name`` (only while it is registered)."""
+        if not await self.redis.exists(self.keys.card(name)):
+            return
+        value = {"ok": ok, "checked": time.time(), **({"error": error} if error else {})}
+        await self.redis.hset(self.keys.outside_health(), name, json.dumps(value))
 
     @asynccontextmanager
     async def announce(
@@ -258,7 +278,15 @@ class Registry:
         """``entries`` with their inbox backlog (depth, pending, oldest pending age, capacity) filled in;
         outside agents have no inbox. Raises ``redis.RedisError`` on failure."""
         stats = await self._inboxes.stats(self.keys, [e.name for e in entries if not e.static])
-        return [replace(e, queue=stats.get(e.name)) for e in entries]
+        outside = [e.name for e in entries if e.static]
+        health: dict[str, Any] = {}
+        if outside:
+            for name, raw in zip(
+                outside, await self.redis.hmget(self.keys.outside_health(), outside), strict=True
+            ):
+                if raw is not None:
+                    health[name] = json.loads(raw)
+        return [replace(e, queue=stats.get(e.name), health=health.get(e.name)) for e in entries]
 
     async def get(self, name: str, *, include_down: bool = False) -> AgentCard | None:
         """The card of a discoverable agent (alive or static), or ``None``."""
@@ -387,6 +415,7 @@ class Registry:
             static=bool(record.get("static")),
             standby=bool(record.get("standby")),
             url=record.get("url"),
+            token_env=record.get("tokenEnv"),
             instances=tuple(instances),
         )
 

@@ -83,9 +83,13 @@ def run(args: argparse.Namespace) -> int:
             f"although the service binds {args.host}",
             file=sys.stderr,
         )
-    settings = Settings(
-        token=token, allow_private_urls=args.allow_private_urls, fetch_timeout=args.fetch_timeout
-    )
+    try:
+        settings = Settings.from_env(
+            allow_private_urls=args.allow_private_urls, fetch_timeout=args.fetch_timeout
+        )
+    except ValueError as exc:
+        print(f"podium registry: {exc}", file=sys.stderr)
+        return 2
     registry = Registry(redis, keys, trusted_keys=trusted)
     app = create_app(registry, settings)
     config = uvicorn.Config(

@@ -132,8 +132,10 @@ class Delegator:
         limit_s: float,
         budget: Budget | None = None,
         traceparent: str | None = None,
+        token: str | None = None,
     ) -> Reply:
-        """Send ``message`` to ``agent`` and wait (at most ``limit_s`` s) for its task to stop.
+        """Send ``message`` to ``agent`` and wait (at most ``limit_s`` s) for its task to stop. ``token``:
+        an outside agent's own bearer token (Podium's token goes only to its own agents).
 
         Returns the reply of a completed task. Raises ``DelegationError``: transient for timeouts,
         unreachable agents, internal errors and failed tasks; permanent for invalid requests, rejected,
@@ -144,10 +146,12 @@ class Delegator:
         if budget is not None:
             state["budget"] = budget
             message.metadata.update({BUDGET_METADATA_KEY: budget.model_dump(exclude_none=True)})
-        headers = None
+        headers: dict[str, str] | None = None
         if traceparent:
             state["traceparent"] = traceparent  # the bus envelope carries it
             headers = {"traceparent": traceparent}  # and HTTP, as the W3C header
+        if token and not own:
+            headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
         context = ClientCallContext(state=state, timeout=limit_s, service_parameters=headers)
         client = self._factories[own].create(card)
         started = time.monotonic()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -258,6 +259,7 @@ class Dispatcher:
                     limit_s=timeout,
                     budget=budget,
                     traceparent=telemetry.traceparent() or self.traceparent,
+                    token=outside_token(entry),
                 )
         except DelegationError as exc:
             await self.trace.record(
@@ -322,3 +324,9 @@ class Dispatcher:
 def _summary(text: str, limit: int = 140) -> str:
     one = " ".join(text.split())
     return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
+def outside_token(entry: Any) -> str | None:
+    """An outside agent's own bearer token: the env var named when it was added (``--token-env``)."""
+    name = getattr(entry, "token_env", None)
+    return (os.environ.get(name) or None) if entry.static and name else None

@@ -301,7 +301,7 @@ class WorkflowStore:
 
     @property
     def key(self) -> str:
-        return f"{self.keys.namespace}:workflows"
+        return self.keys.workflows()
 
     async def all(self) -> dict[str, Workflow]:
         found, _ = read_folder(self.path)

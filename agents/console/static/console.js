@@ -157,7 +157,7 @@ function agentsView(signal) {
         cell("bindings", a.bindings.map((b) => b.binding).join(", ")),
         cell("signed", signed),
         el("td", { "data-field": "alive", title: a.instances.map((i) => i.instance + " (beat " + ago(now - i.lastHeartbeat) + " ago)").join("\n") },
-          a.static ? "static" : String(a.alive)),
+          a.static ? outsideState(a) : String(a.alive)),
         cell("heartbeat", a.lastHeartbeat ? ago(now - a.lastHeartbeat) + " ago" : "-"),
         cell("depth", q.depth ?? "-"),
         cell("pending", q.pending ?? "-"),
@@ -169,6 +169,12 @@ function agentsView(signal) {
   const tick = setInterval(draw, 1000); // heartbeat ages count up between updates
   signal.addEventListener("abort", () => clearInterval(tick));
   subscribe("/api/events/agents", { agents: (d) => { last = d; draw(); } }, signal);
+}
+
+// An outside A2A agent (added by URL): whether the registry's last fetch of its card worked.
+function outsideState(a) {
+  if (!a.health) return "outside";
+  return a.health.ok ? "outside (ok)" : "outside (down: " + (a.health.error || "no card") + ")";
 }
 
 function tasksView(signal) {
