@@ -38,6 +38,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "podium.bench.scale",
         "the orchestrator scaled out: tasks/s and latency through 1..N orchestrator and worker replicas",
     ),
+    "soak": (
+        "podium.bench.soak",
+        "podium up under steady load with agent kills and a Redis restart: nothing lost, answered twice or leaking",
+    ),
 }
 
 
