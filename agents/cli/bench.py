@@ -42,6 +42,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "podium.bench.cost",
         "orchestrator CPU and Redis memory per task as plans grow and as more agents are registered",
     ),
+    "soak": (
+        "podium.bench.soak",
+        "podium up under steady load with agent kills and a Redis restart: nothing lost, answered twice or leaking",
+    ),
 }
 
 
