@@ -87,6 +87,14 @@ return new
 _LIST_SCAN_LIMIT = 10_000  # most recent tasks considered by ListTasks
 
 
+async def stored_state(redis: Any, keys: Keys, agent: str, task_id: str) -> int | None:
+    """The stored A2A state of ``agent``'s task ``task_id`` (None: no such task), whoever owns it: for
+    the agent's own bookkeeping (an orchestrator resuming its runs), never an answer to a caller.
+    Raises ``redis.RedisError``."""
+    raw = await redis.hget(keys.task(agent, task_id), "state")
+    return None if raw is None else int(raw)
+
+
 class RedisTaskStore(VersionedTaskStore):
     """A ``VersionedTaskStore`` on Redis with optimistic versioning (a counter per task), for the tasks of
     ``agent`` (its name is also kept beside each task, for the console's task list)."""

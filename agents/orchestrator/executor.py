@@ -43,12 +43,12 @@ from podium.agents.orchestrator.settings import OrchestratorSettings, load_setti
 from podium.agents.orchestrator.state.breakers import Breakers
 from podium.agents.orchestrator.state.checkpoints import Checkpoints
 from podium.agents.orchestrator.state.leases import Leases
-from podium.agents.orchestrator.state.trace import Trace, read_trace
+from podium.agents.orchestrator.state.trace import Trace, TraceLog, read_trace
 from podium.agents.orchestrator.synth import Answer, Material, offline_answer
 from podium.agents.orchestrator.workflows import WorkflowStore, offer
 from podium.bus.a2a_client import BusClient
 from podium.bus.backoff import TRANSIENT
-from podium.bus.task_store import TERMINAL
+from podium.bus.task_store import TERMINAL, stored_state
 from podium.registry.signing import CardSigner
 from podium.registry.store import Registry
 
@@ -123,14 +123,14 @@ class Orchestrator(AgentExecutor):
         )
 
     async def plan(
-        self, text: str, data: dict[str, Any], catalog: Catalog, spending: Spending, trace: Trace
+        self, text: str, data: dict[str, Any], catalog: Catalog, spending: Spending, trace: TraceLog
     ) -> Plan:
         """A validated plan from the model planner (falling back to the offline one) or the offline one.
 
         Raises ``PlanError`` when no plan can be built from the agents alive."""
         return await self.planner.plan(text, data, catalog, spending=spending, trace=trace)
 
-    async def synthesise(self, material: Material, spending: Spending, trace: Trace) -> Answer:
+    async def synthesise(self, material: Material, spending: Spending, trace: TraceLog) -> Answer:
         if self.synthesis_engine is None or not material.sections:
             return offline_answer(material)
         from podium.agents.orchestrator.planning.model import model_answer
@@ -147,8 +147,7 @@ class Orchestrator(AgentExecutor):
 
     async def task_state(self, task_id: str) -> int | None:
         """The stored state of one of our tasks, whoever runs it."""
-        raw = await self.ctx.redis.hget(self.ctx.keys.task(self.ctx.name, task_id), "state")
-        return None if raw is None else int(raw)
+        return await stored_state(self.ctx.redis, self.ctx.keys, self.ctx.name, task_id)
 
     # -- the agent runtime's hooks -------------------------------------------------------------------
 

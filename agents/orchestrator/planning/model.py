@@ -27,7 +27,7 @@ from podium.agents.orchestrator.events import TraceEvent
 from podium.agents.orchestrator.patterns.context import Recorder
 from podium.agents.orchestrator.plan import Call, DynamicStep, Plan, parse_plan, validate_plan
 from podium.agents.orchestrator.planning.offline import OfflinePlanner
-from podium.agents.orchestrator.state.trace import Trace, TraceEntry
+from podium.agents.orchestrator.state.trace import TraceEntry
 from podium.agents.orchestrator.synth import Answer, Material, appendix, offline_answer
 
 PLAN_TOOL = "submit_plan"
@@ -197,7 +197,7 @@ def plan_schema() -> dict[str, Any]:
 _MARKER = re.compile(r"\[(\d+)\]")
 
 
-async def model_answer(engine: Any, material: Material, *, spending: Spending, trace: Trace) -> Answer:
+async def model_answer(engine: Any, material: Material, *, spending: Spending, trace: Recorder) -> Answer:
     """The answer written by the model from ``material``; the offline answer when the model fails or its
     text breaks a rule (an unknown source marker, a calculator figure left out)."""
     sections = [

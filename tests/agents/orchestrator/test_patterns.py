@@ -15,7 +15,9 @@ from podium.agents.orchestrator.plan import parse_plan, validate_plan
 from podium.agents.orchestrator.planning.offline import OfflinePlanner
 from podium.agents.orchestrator.results import StepResult
 from podium.agents.orchestrator.runner import Runner
-from tests.agents.orchestrator.fakes import FakeDispatcher, ListCheckpoints, ListTrace, failing
+from podium.agents.orchestrator.state.checkpoints import MemoryCheckpoints
+from podium.agents.orchestrator.state.trace import MemoryTrace
+from tests.agents.orchestrator.fakes import FakeDispatcher, failing
 
 pytestmark = pytest.mark.anyio
 SKILLS = {"research", "write", "review", "calculate", "echo"}
@@ -25,9 +27,11 @@ def _plan(*steps: dict[str, Any], answer: list[str] | None = None) -> Any:
     return validate_plan(parse_plan({"steps": list(steps), "answer": answer or []}), SKILLS)
 
 
-async def _run(plan: Any, dispatcher: FakeDispatcher, request: str = "the request") -> tuple[Any, ListTrace]:
-    trace = ListTrace()
-    runner = Runner(plan, request, dispatcher, trace, ListCheckpoints(), "t1", OfflinePlanner())
+async def _run(
+    plan: Any, dispatcher: FakeDispatcher, request: str = "the request"
+) -> tuple[Any, MemoryTrace]:
+    trace = MemoryTrace("t1")
+    runner = Runner(plan, request, dispatcher, trace, MemoryCheckpoints(), "t1", OfflinePlanner())
     results = await runner.run()
     return results, trace
 
