@@ -38,6 +38,7 @@ from podium.bus.autopipeline import coalesced
 from podium.bus.backoff import TRANSIENT, through_outages
 from podium.bus.keys import Keys
 from podium.bus.notify import notifier_for
+from podium.bus.owners import is_admin
 from podium.bus.states import TERMINAL
 from podium.bus.text import text
 
@@ -48,7 +49,8 @@ READ_OUTAGE_S = 5.0
 SAVE_OUTAGE_S = 30.0
 _TERMINAL_ARG = ",".join(str(int(s)) for s in TERMINAL)
 
-# KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner,
+# KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner (recorded by
+# the write that creates the task, kept by every later one, e.g. an admin's cancel),
 # state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none), agent, write id.
 # Returns the new version, or -1 when the write is refused: a finished task never changes again, a
 # cancel needs the task to exist, any other write needs the version it read. A live task's events are
@@ -69,7 +71,8 @@ elseif cur ~= tonumber(ARGV[2]) then
   return -1
 end
 local new = cur + 1
-redis.call('HSET', KEYS[1], 'task', ARGV[1], 'version', new, 'owner', ARGV[5], 'state', ARGV[6], 'updated', ARGV[7], 'write', ARGV[12])
+redis.call('HSET', KEYS[1], 'task', ARGV[1], 'version', new, 'state', ARGV[6], 'updated', ARGV[7], 'write', ARGV[12])
+if cur == 0 then redis.call('HSET', KEYS[1], 'owner', ARGV[5]) end
 if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'agent', ARGV[11]) end
 if ARGV[4] ~= '' then
   redis.call('XADD', KEYS[2], '*', 'v', new, 'e', ARGV[4])
@@ -93,6 +96,13 @@ async def stored_state(redis: Any, keys: Keys, agent: str, task_id: str) -> int 
     Raises ``redis.RedisError``."""
     raw = await redis.hget(keys.task(agent, task_id), "state")
     return None if raw is None else int(raw)
+
+
+async def stored_owner(redis: Any, keys: Keys, agent: str, task_id: str) -> str | None:
+    """Who owns ``agent``'s task ``task_id`` (the caller it belongs to; None: no such task).
+    Raises ``redis.RedisError``."""
+    raw = await redis.hget(keys.task(agent, task_id), "owner")
+    return None if raw is None else text(raw)
 
 
 class RedisTaskStore(VersionedTaskStore):
@@ -193,7 +203,8 @@ class RedisTaskStore(VersionedTaskStore):
         raw = await through_outages(
             lambda: self._redis.hmget(key, ["task", "version", "owner"]), within=READ_OUTAGE_S
         )
-        if raw[0] is None or text(raw[2]) != self._owner(context):
+        # Another caller's task and no task at all are the same answer, after the same single read.
+        if raw[0] is None or not _visible(text(raw[2]), self._owner(context), context):
             return None
         task = Task()
         task.ParseFromString(raw[0])
@@ -208,7 +219,7 @@ class RedisTaskStore(VersionedTaskStore):
             rows = await pipe.execute()
         tasks: list[Task] = []
         for raw, row_owner in rows:
-            if raw is None or text(row_owner) != owner:
+            if raw is None or not _visible(text(row_owner), owner, context):
                 continue
             task = Task()
             task.ParseFromString(raw)
@@ -291,6 +302,12 @@ class RedisTaskEventStream(TaskEventStream):
     async def destroy(self, task_id: str) -> None:
         """Let a finished task's log linger for late subscribers, then expire."""
         await self._redis.expire(self._keys.task_events(self._agent, task_id), self._linger_s)
+
+
+def _visible(owner: str, caller: str, context: ServerCallContext) -> bool:
+    """Whether ``caller`` may see a task ``owner`` created: its own, any task for an admin (or a caller nobody
+    authenticated), and a task nobody owns (created by such a caller) for everyone."""
+    return owner == caller or not owner or is_admin(context)
 
 
 def _over_the_bus(context: ServerCallContext) -> bool:

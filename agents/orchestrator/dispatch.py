@@ -24,7 +24,7 @@ import anyio
 from a2a.helpers.proto_helpers import new_data_part, new_text_part
 from a2a.types.a2a_pb2 import Message, Role
 
-from podium.agents.orchestrator.budget import Spending
+from podium.agents.orchestrator.budget import Spending, spend_line
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.delegate import Delegator, Reply
 from podium.agents.orchestrator.errors import BudgetExceeded, DelegationError, LoopDetected
@@ -274,8 +274,24 @@ class Dispatcher:
             )
             raise
         usage = reply.data.get("usage")
-        if isinstance(usage, dict):  # what the agent's own model calls spent comes out of the budget too
-            self.spending.charge(int(usage.get("inputTokens") or 0), int(usage.get("outputTokens") or 0))
+        spent: dict[str, Any] = {}
+        if (
+            isinstance(usage, dict) and usage
+        ):  # what the agent's own model calls spent comes out of the budget too
+            tokens_in, tokens_out = int(usage.get("inputTokens") or 0), int(usage.get("outputTokens") or 0)
+            priced = usage.get("spendUsd")
+            cost = self.spending.charge(
+                tokens_in,
+                tokens_out,
+                float(priced) if isinstance(priced, int | float) else None,
+                who=entry.name,
+            )
+            spent = {
+                "inputTokens": tokens_in,
+                "outputTokens": tokens_out,
+                "spendUsd": cost,
+                "model": usage.get("model"),
+            }
         await self.trace.record(
             TraceEvent.RESULT,
             step=spec.step,
@@ -286,6 +302,13 @@ class Dispatcher:
             reason=_summary(reply.text),
             data={"remoteTask": reply.task.id},
         )
+        if spent:
+            await self.trace.record(
+                TraceEvent.SPEND, step=spec.step, state="agent", agent=entry.name,
+                reason=f"{spend_line(spent['inputTokens'], spent['outputTokens'], spent['spendUsd'])}"
+                + (f" on {spent['model']}" if spent.get("model") else ""),
+                data=spent,
+            )  # fmt: skip
         return reply
 
     def message(self, spec: CallSpec, attempt: int) -> Message:

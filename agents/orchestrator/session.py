@@ -27,7 +27,7 @@ from podium.agents.orchestrator.approval import (
     estimate_cost,
     read_decisions,
 )
-from podium.agents.orchestrator.budget import Spending
+from podium.agents.orchestrator.budget import Spending, spend_total
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.dispatch import Dispatcher
 from podium.agents.orchestrator.errors import BudgetExceeded, PlanError
@@ -154,6 +154,13 @@ class Session:
                 return None
             state = RunState(request=request)
             await checkpoints.start(task_id, state)
+            # Who asked, for the trace only: delegations go out as the orchestrator, never as the caller.
+            caller = self.context.call_context.user.user_name if self.context.call_context else ""
+            await self.trace.record(
+                TraceEvent.CALLER,
+                reason=f"asked by {caller or 'an unauthenticated caller'}",
+                data={"caller": caller},
+            )
             await self.updater.start_work(self.updates.message("Planning…", {"event": SessionEvent.PLANNING}))
         elif state.status == RunStatus.WAITING_APPROVAL:
             timed_out = message_metadata(self.context).get(RESUME_KEY) == "approval timed out"
@@ -270,6 +277,11 @@ class Session:
         with telemetry.span("synthesise"):
             answer = await self.services.synthesise(material, spending, self.trace)
         data = answer.data(plan, results)
+        data["usage"] = spending.report()
+        await self.services.checkpoints.save_usage(task_id, spending.used)
+        await self.trace.record(
+            TraceEvent.SPEND, state="total", reason=spend_total(data["usage"]), data=data["usage"]
+        )
         await self.trace.record(
             TraceEvent.ANSWER,
             state="partial" if data["partial"] else "complete",

@@ -17,10 +17,10 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from podium.agents.host.tools import ToolSpec
-from podium.agents.llm import LLMError, Message, ToolResultBlock
+from podium.agents.llm import Completion, LLMError, LLMToolsUnsupported, Message, ToolResultBlock
 from podium.agents.llm.engine import default_max_tokens, turn_tokens
 from podium.agents.orchestrator import patterns
-from podium.agents.orchestrator.budget import Spending
+from podium.agents.orchestrator.budget import Spending, spend_line
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.errors import BudgetExceeded, PlanError
 from podium.agents.orchestrator.events import TraceEvent
@@ -105,25 +105,34 @@ class ModelPlanner:
         prompt += f"\nSkills available (alive agents first):\n{json.dumps(catalog.describe(), indent=1)}"
         messages = [Message.user(prompt)]
         problem = ""
-        for attempt in (1, 2):
+        tools = [tool]  # emptied for a model that cannot take tools: it writes the plan as JSON instead
+        attempt = 0
+        while attempt < 2:
+            attempt += 1
             try:
                 spending.check()
                 completion = await self.engine.complete(
                     system=planner_prompt(),
                     messages=messages,
-                    tools=[tool],
+                    tools=tools,
                     max_tokens=call_tokens(self.engine),
                 )
+            except LLMToolsUnsupported as exc:
+                if not tools:
+                    return await self._fallback(text, data, catalog, trace, f"the model failed: {exc}")
+                tools, attempt = [], attempt - 1
+                messages = [Message.user(f"{prompt}\n\n{_AS_JSON}\n{json.dumps(plan_schema())}")]
+                await trace.record("plan", state="without-tools", agent=self.name,
+                                   reason=f"{exc}; asking for the plan as JSON text instead")  # fmt: skip
+                continue
             except (LLMError, BudgetExceeded) as exc:
                 return await self._fallback(text, data, catalog, trace, f"the model failed: {exc}")
-            spending.charge(
-                completion.usage.input_tokens, completion.usage.output_tokens, completion.usage.cost
-            )
+            await charge(spending, trace, completion, "planner")
             call = next((c for c in completion.tool_calls if c.name == PLAN_TOOL), None)
             try:
-                if call is None:
+                if tools and call is None:
                     raise PlanError(f"the reply did not call {PLAN_TOOL}")
-                plan = parse_plan(call.arguments)
+                plan = parse_plan(call.arguments if call is not None else _json_object(completion.text))
                 plan.planner = completion.model
                 plan.gaps = []
                 return validate_plan(plan, catalog.skills(), catalog.agents())
@@ -138,6 +147,8 @@ class ModelPlanner:
             if call is not None:
                 feedback = f"{problem}. Fix the plan and call {PLAN_TOOL} again."
                 messages.append(Message("user", [ToolResultBlock(call.id, feedback, is_error=True)]))
+            elif not tools:
+                messages.append(Message.user(f"{problem}. Reply with the corrected plan as one JSON object."))
             else:
                 messages.append(Message.user(f"{problem}. Call {PLAN_TOOL} with the plan."))
         return await self._fallback(
@@ -180,10 +191,40 @@ class ModelPlanner:
         return [w.model_copy(update={"skill": step.worker.skill}) for w in workers]
 
 
+async def charge(spending: Spending, trace: Recorder, completion: Completion, who: str) -> None:
+    """Charge one model call to the run's budget and say so in the trace."""
+    usage = completion.usage
+    cost = spending.charge(usage.input_tokens, usage.output_tokens, usage.cost, who=who)
+    await trace.record(
+        TraceEvent.SPEND, state=who, agent=completion.model,
+        reason=f"{spend_line(usage.input_tokens, usage.output_tokens, cost)} on {completion.model} ({completion.engine})",
+        data={"inputTokens": usage.input_tokens, "outputTokens": usage.output_tokens, "spendUsd": cost,
+              "model": completion.model, "engine": completion.engine},
+    )  # fmt: skip
+
+
 def call_tokens(engine: Any) -> int:
     """``max_tokens`` of one planner or synthesiser call: the engine's configured output tokens (else
     :data:`MAX_TOKENS`) plus its thinking budget."""
     return turn_tokens(engine, default_max_tokens(engine, MAX_TOKENS))
+
+
+_AS_JSON = (
+    "This model cannot call tools: reply with the plan alone, as one JSON object (no prose, no code "
+    "fence) matching this JSON schema:"
+)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """The JSON object a reply holds (a code fence or prose around it allowed). Raises ``PlanError``."""
+    start, end = text.find("{"), text.rfind("}")
+    try:
+        value = json.loads(text[start : end + 1]) if -1 < start < end else None
+    except ValueError as exc:
+        raise PlanError(f"the reply is not a JSON plan ({exc})") from exc
+    if not isinstance(value, dict):
+        raise PlanError("the reply holds no JSON object")
+    return value
 
 
 def plan_schema() -> dict[str, Any]:
@@ -220,7 +261,7 @@ async def model_answer(engine: Any, material: Material, *, spending: Spending, t
         fallback.warnings.append(f"the model could not write the answer ({exc}); assembled it offline")
         await trace.record(TraceEvent.ANSWER, state="fallback", reason=fallback.warnings[-1])
         return fallback
-    spending.charge(completion.usage.input_tokens, completion.usage.output_tokens, completion.usage.cost)
+    await charge(spending, trace, completion, "synthesis")
     text = completion.text.strip()
     problems = []
     known = {str(s["marker"]) for s in material.sources}
