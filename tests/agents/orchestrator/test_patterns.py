@@ -127,6 +127,11 @@ async def test_vote_without_a_quorum_fails_the_step() -> None:
     results, trace = await _run(plan, FakeDispatcher(lambda spec: ("", {"value": next(answers)})))
     assert results["v"].status == "failed" and "no decision" in results["v"].error
     assert trace.events("vote")[0].state == "undecided"
+    answers = iter([4, 4, 5])
+    plan = _plan({"id": "v", "pattern": "vote", "call": {"skill": "calculate"}, "voters": 3, "quorum": 3})
+    results, _ = await _run(plan, FakeDispatcher(lambda spec: ("", {"value": next(answers)})))
+    assert results["v"].status == "failed"
+    assert "the best answer got 2 of 3 votes; the quorum is 3" in results["v"].error
     with pytest.raises(PlanError, match="a quorum of 4 is more than its 3 voters"):
         _plan({"id": "v", "pattern": "vote", "call": {"skill": "calculate"}, "voters": 3, "quorum": 4})
 
