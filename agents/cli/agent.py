@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import anyio
-
 from podium.agents.host.runtime import AgentRuntime, print_ready
 from podium.agents.host.settings import (
     A2A_AUTH_FIX,
@@ -22,6 +20,7 @@ from podium.agents.host.settings import (
     exposure_problem,
 )
 from podium.bus.errors import ConfigError
+from podium.bus.speedups import run as run_loop
 from podium.registry.errors import RegistryError
 
 
@@ -151,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
             )
 
     try:
-        anyio.run(lambda: AgentRuntime(config).run(on_ready=ready))
+        run_loop(lambda: AgentRuntime(config).run(on_ready=ready))
     except (ConfigError, ValueError, LookupError, RegistryError) as exc:
         print(f"podium agent: {exc}", file=sys.stderr)
         return 2

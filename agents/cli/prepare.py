@@ -114,6 +114,9 @@ async def _prepare(redis: Any, keys: Keys, agents: list[str], standby: bool, wai
         bus = StreamBus(redis, keys)
         registry = Registry.from_env(redis, keys)
         done = []
+        moved = await registry.migrate_legacy()
+        if moved:
+            done.append(f"moved {moved} card(s) from the old shared hash {keys.cards()} to one key per card")
         for agent in agents:
             await bus.ensure_group(keys.inbox(agent), agent, start_id="0")
             note = f"{agent}: group {agent!r} on {keys.inbox(agent)}"

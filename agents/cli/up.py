@@ -10,7 +10,6 @@ import argparse
 import os
 import sys
 
-import anyio
 from redis.exceptions import RedisError
 
 from podium.agents.host.settings import (
@@ -38,6 +37,7 @@ from podium.bus.connection import connect
 from podium.bus.errors import ConfigError
 from podium.bus.eviction import allowed_from_env
 from podium.bus.keys import Keys
+from podium.bus.speedups import run as run_loop
 from podium.registry.errors import RegistryError
 
 
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             if cfg.redis_url:
                 return run_processes(cfg, lambda urls: describe(cfg, urls))
-            anyio.run(lambda: run_embedded(cfg, lambda urls: describe(cfg, urls)))
+            run_loop(lambda: run_embedded(cfg, lambda urls: describe(cfg, urls)))
         except BaseExceptionGroup as group:  # a task group's lone error, unwrapped
             failed = _leaves(group)
             if len(failed) == 1:

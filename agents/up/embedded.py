@@ -21,6 +21,7 @@ from podium.agents.up.config import (
 )
 from podium.bus.connection import connect
 from podium.bus.keys import Keys
+from podium.bus.speedups import uvicorn_http
 from podium.registry.errors import RegistryError
 
 
@@ -58,6 +59,7 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
             port=cfg.registry_port,
             log_level="warning",
             lifespan="on",
+            http=uvicorn_http(),
         )
     )
     console = for_up(cfg.host, cfg.console_port)

@@ -8,7 +8,9 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from types import FrameType
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import anyio
 from redis.exceptions import RedisError
@@ -26,9 +28,12 @@ from podium.agents.up.config import (
 )
 from podium.agents.up.lifeline import child_env
 from podium.agents.up.supervisor import ChildSpec, Supervisor
+from podium.bus.acl import password_variable
 from podium.bus.connection import connect, redact
 from podium.bus.eviction import ALLOW_ENV, check_eviction
 from podium.bus.ready import wait_for_redis
+
+PASSWORD_PREFIX = password_variable("")  # each child gets its own user's password only, in its REDIS_URL
 
 
 def wait_for_bus(cfg: UpConfig) -> bool:
@@ -150,7 +155,20 @@ def children(cfg: UpConfig, console: UpConsole | None = None) -> list[ChildSpec]
                     optional=optional,
                 )
             )
-    return specs
+    return [_own_user(spec, cfg.redis_url) for spec in specs]
+
+
+def _own_user(spec: ChildSpec, url: str | None) -> ChildSpec:
+    """``spec`` with ``REDIS_URL`` naming its own Redis user when ``PODIUM_REDIS_PASSWORD_<USER>`` is set (the
+    passwords ``podium acl --env-file`` writes): each agent as itself, the registry as ``registry``, so
+    ``podium up`` runs with the least-privilege ACLs on. Without the variable the child keeps ``REDIS_URL``."""
+    user = spec.args[1] if spec.args[0] == "agent" else "registry" if spec.name == "registry" else None
+    password = os.environ.get(password_variable(user)) if user else None
+    base = urlsplit(url or "")
+    if not user or not password or not base.hostname:
+        return spec
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{base.netloc.rpartition('@')[2]}"
+    return replace(spec, env={**spec.env, "REDIS_URL": urlunsplit(base._replace(netloc=netloc))})
 
 
 def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = lambda urls: None) -> int:
@@ -168,7 +186,7 @@ def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = la
     anyio.run(check_redis, cfg)  # a Redis that may evict keys is refused before anything starts
     env = child_env(
         {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if not k.startswith(PASSWORD_PREFIX)},
             "REDIS_URL": cfg.redis_url,
             "PODIUM_NAMESPACE": cfg.namespace,
             STARTUP_TIMEOUT_ENV: f"{cfg.startup_timeout:g}",
