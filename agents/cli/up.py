@@ -103,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
     for ignored in shadowed():
         print(f"podium up: {ignored}", file=sys.stderr)
     agents, problems = check_agents(agents, chosen=bool(args.agents))
-    for problem in problems:
-        print(f"podium up: {problem}", file=sys.stderr)
+    for broken in problems:
+        print(f"podium up: {broken}", file=sys.stderr)
     if not agents or (problems and args.agents):
         return 2
     try:
