@@ -33,6 +33,7 @@ from google.protobuf.message import Message as ProtoMessage
 from podium.bus.binding import METHODS, STREAMING, error_payload
 from podium.bus.consumer import Delivery
 from podium.bus.envelope import BudgetExhausted, Envelope, Kind
+from podium.bus.owners import BusCaller, bus_owner
 from podium.bus.streams import StreamBus
 from podium.bus.task_store import RedisTaskStore
 
@@ -79,6 +80,7 @@ class BusRequestServer:
             except BudgetExhausted as exc:
                 raise InvalidRequestError(message="hop budget exhausted") from exc
             context = ServerCallContext(
+                user=BusCaller(bus_owner(env.reply_to or "")),
                 state={
                     "method": env.method,
                     "envelope_id": env.id,

@@ -101,6 +101,7 @@ def agent_rules(keys: Keys, agent: str) -> str:
             keys.runs(agent),
             keys.runs(agent) + ":owners",
             keys.breaker("*"),
+            keys.workflows(),  # read: the workflows it offers (podium workflow add writes them)
         ]
     # Discovery reads every agent's heartbeats.
     readable = [keys.alive_pattern(), keys.instances("*")]
@@ -122,6 +123,7 @@ def registry_rules(keys: Keys) -> str:
         keys.inbox("*"),
         keys.limits("*"),
         keys.dlq("*"),
+        keys.outside_health(),
     ]
     commands = f"{_BASE} {_SCRIPTS} +info +hget +hgetall +hmget +hset +hdel +hexists +get +set +del +zadd "
     commands += "+zrange +zrem +xlen +xinfo|groups +xpending +xrange"

@@ -72,6 +72,14 @@ class Keys:
     def cards(self) -> str:
         return f"{self.namespace}:cards"
 
+    def outside_health(self) -> str:
+        """Hash: outside agent -> its last card check by the registry service (ok, checked, error)."""
+        return f"{self.namespace}:outside:health"
+
+    def workflows(self) -> str:
+        """Hash: workflow name -> the workflow's JSON (``podium workflow add``)."""
+        return f"{self.namespace}:workflows"
+
     def alive(self, agent: str, instance: str) -> str:
         return f"{self.namespace}:alive:{agent}:{instance}"
 

@@ -38,23 +38,19 @@ from podium.bus.autopipeline import coalesced
 from podium.bus.backoff import TRANSIENT, through_outages
 from podium.bus.keys import Keys
 from podium.bus.notify import notifier_for
+from podium.bus.owners import is_admin
+from podium.bus.states import TERMINAL
+from podium.bus.text import text
 
 logger = logging.getLogger(__name__)
 
-TERMINAL = frozenset(
-    {
-        TaskState.TASK_STATE_COMPLETED,
-        TaskState.TASK_STATE_CANCELED,
-        TaskState.TASK_STATE_FAILED,
-        TaskState.TASK_STATE_REJECTED,
-    }
-)
 # How long a store call waits for Redis to come back (a restart, a failover) before it fails.
 READ_OUTAGE_S = 5.0
 SAVE_OUTAGE_S = 30.0
 _TERMINAL_ARG = ",".join(str(int(s)) for s in TERMINAL)
 
-# KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner,
+# KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner (recorded by
+# the write that creates the task, kept by every later one, e.g. an admin's cancel),
 # state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none), agent, write id.
 # Returns the new version, or -1 when the write is refused: a finished task never changes again, a
 # cancel needs the task to exist, any other write needs the version it read. A live task's events are
@@ -75,7 +71,8 @@ elseif cur ~= tonumber(ARGV[2]) then
   return -1
 end
 local new = cur + 1
-redis.call('HSET', KEYS[1], 'task', ARGV[1], 'version', new, 'owner', ARGV[5], 'state', ARGV[6], 'updated', ARGV[7], 'write', ARGV[12])
+redis.call('HSET', KEYS[1], 'task', ARGV[1], 'version', new, 'state', ARGV[6], 'updated', ARGV[7], 'write', ARGV[12])
+if cur == 0 then redis.call('HSET', KEYS[1], 'owner', ARGV[5]) end
 if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'agent', ARGV[11]) end
 if ARGV[4] ~= '' then
   redis.call('XADD', KEYS[2], '*', 'v', new, 'e', ARGV[4])
@@ -191,7 +188,8 @@ class RedisTaskStore(VersionedTaskStore):
         raw = await through_outages(
             lambda: self._redis.hmget(key, ["task", "version", "owner"]), within=READ_OUTAGE_S
         )
-        if raw[0] is None or _text(raw[2]) != self._owner(context):
+        # Another caller's task and no task at all are the same answer, after the same single read.
+        if raw[0] is None or not _visible(text(raw[2]), self._owner(context), context):
             return None
         task = Task()
         task.ParseFromString(raw[0])
@@ -202,11 +200,11 @@ class RedisTaskStore(VersionedTaskStore):
         ids = await self._redis.zrevrange(self._keys.task_index(self._agent), 0, _LIST_SCAN_LIMIT - 1)
         async with self._redis.pipeline(transaction=False) as pipe:
             for task_id in ids:
-                pipe.hmget(self._keys.task(self._agent, _text(task_id)), ["task", "owner"])
+                pipe.hmget(self._keys.task(self._agent, text(task_id)), ["task", "owner"])
             rows = await pipe.execute()
         tasks: list[Task] = []
         for raw, row_owner in rows:
-            if raw is None or _text(row_owner) != owner:
+            if raw is None or not _visible(text(row_owner), owner, context):
                 continue
             task = Task()
             task.ParseFromString(raw)
@@ -278,7 +276,7 @@ class RedisTaskEventStream(TaskEventStream):
                 if not entries:
                     continue
             for entry_id, fields in entries[0][1]:
-                last = _text(entry_id)
+                last = text(entry_id)
                 version = TaskVersion(int(fields[b"v"]))
                 if not version.is_after(after):
                     continue
@@ -289,6 +287,12 @@ class RedisTaskEventStream(TaskEventStream):
     async def destroy(self, task_id: str) -> None:
         """Let a finished task's log linger for late subscribers, then expire."""
         await self._redis.expire(self._keys.task_events(self._agent, task_id), self._linger_s)
+
+
+def _visible(owner: str, caller: str, context: ServerCallContext) -> bool:
+    """Whether ``caller`` may see a task ``owner`` created: its own, any task for an admin (or a caller nobody
+    authenticated), and a task nobody owns (created by such a caller) for everyone."""
+    return owner == caller or not owner or is_admin(context)
 
 
 def _over_the_bus(context: ServerCallContext) -> bool:
@@ -313,12 +317,6 @@ def _as_int(version: TaskVersion) -> int:
     if not isinstance(value, int):
         raise TypeError(f"RedisTaskStore needs integer versions, got {type(value).__name__}")
     return value
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _sort_key(task: Task) -> tuple[bool, int, str]:

@@ -43,6 +43,8 @@ class AgentEntry:
     url: str | None = None
     instances: tuple[Instance, ...] = ()
     queue: QueueStats | None = None  # filled by ``Registry.with_queues``; None for outside agents
+    token_env: str | None = None  # outside agents: the env var holding their own bearer token
+    health: dict[str, Any] | None = None  # outside agents: the last card check, by ``with_queues``
 
     @property
     def alive(self) -> int:
@@ -71,6 +73,8 @@ class AgentEntry:
             "registered": self.registered,
             "instances": [i.to_dict() for i in self.instances],
             "queue": self.queue.to_dict() if self.queue else None,
+            "tokenEnv": self.token_env,
+            "health": self.health,
             "card": card_to_dict(self.card),
         }
 

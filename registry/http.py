@@ -5,7 +5,7 @@
                                                  discovery results
     GET    /agents/{name}           the card JSON, exactly as an A2A client expects it (ETag, Last-Modified,
                                     Cache-Control; 304 to If-None-Match / If-Modified-Since)
-    POST   /agents                  {"url": "..."} or {"card": {...}} [+ "name"]: register an outside agent
+    POST   /agents                  {"url": "..."} or {"card": {...}} [+ "name", "tokenEnv"]: register an outside agent
                                     (every URL in its card must name a public host, unless private URLs are allowed)
     DELETE /agents/{name}           remove an agent
 
@@ -19,11 +19,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+import anyio
 import httpx
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
@@ -39,6 +42,10 @@ from podium.registry.fetch import DEFAULT_TIMEOUT, check_card_urls, fetch_card
 from podium.registry.store import Registry
 
 logger = logging.getLogger(__name__)
+
+HEALTH_INTERVAL_S = 30.0
+CHECK_ENV = "PODIUM_OUTSIDE_CHECK_S"
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 _STATUS: list[tuple[type[errors.RegistryError], int]] = [
     (errors.UrlNotAllowed, 400),
@@ -62,6 +69,20 @@ class Settings:
     allow_private_urls: bool = False
     fetch_timeout: float = DEFAULT_TIMEOUT
     max_card_bytes: int = MAX_CARD_BYTES
+    # how often outside agents' cards are fetched again (0: never)
+    health_interval_s: float = HEALTH_INTERVAL_S
+
+    @classmethod
+    def from_env(cls, *, allow_private_urls: bool = False, **given: Any) -> Settings:
+        """Settings with the token from ``PODIUM_REGISTRY_TOKEN`` and the outside agents' check interval from
+        ``PODIUM_OUTSIDE_CHECK_S``. Raises ``ValueError`` for an interval that is not a number."""
+        raw = os.environ.get(CHECK_ENV) or ""
+        try:
+            interval = float(raw) if raw.strip() else HEALTH_INTERVAL_S
+        except ValueError:
+            raise ValueError(f"{CHECK_ENV}: expected seconds between checks, got {raw!r}") from None
+        token = os.environ.get("PODIUM_REGISTRY_TOKEN") or None
+        return cls(token=token, allow_private_urls=allow_private_urls, health_interval_s=interval, **given)
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -87,7 +108,11 @@ def create_app(
             transport=transport, timeout=settings.fetch_timeout, trust_env=False
         ) as client:
             app.state.http = client
-            yield
+            async with anyio.create_task_group() as tg:
+                if settings.health_interval_s > 0:
+                    tg.start_soon(_check_outside, registry, client, settings)
+                yield
+                tg.cancel_scope.cancel()
 
     async def healthz(request: Request) -> Response:
         try:
@@ -136,6 +161,11 @@ def create_app(
         name = body.get("name")
         if name is not None and not isinstance(name, str):
             return error(400, "bad_request", "name: expected a string")
+        token_env = body.get("tokenEnv")
+        if token_env is not None and not (isinstance(token_env, str) and ENV_NAME.match(token_env)):
+            return error(
+                400, "bad_request", "tokenEnv: the name of an environment variable, e.g. MY_AGENT_TOKEN"
+            )
         try:
             if "url" in body and "card" not in body:
                 if not isinstance(body["url"], str):
@@ -155,7 +185,11 @@ def create_app(
                 source = None
             else:
                 return error(400, "bad_request", 'expected {"url": "https://..."} or {"card": {...}}')
-            stored = await registry.register_static(card, name=name or registry_name(card.name), url=source)
+            stored = await registry.register_static(
+                card, name=name or registry_name(card.name), url=source, token_env=token_env
+            )
+            if source is not None:
+                await registry.record_health(stored, True)
         except errors.RegistryError as exc:
             return _from_exception(exc)
         logger.info("registered outside agent %r from %s", stored, source or "posted card")
@@ -183,6 +217,31 @@ def create_app(
         Route("/agents/{name}", delete_agent, methods=["DELETE"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={RedisError: on_redis_error})
+
+
+async def _check_outside(registry: Registry, client: httpx.AsyncClient, settings: Settings) -> None:
+    """Fetch each outside agent's card again every ``health_interval_s``, by the same admission rules as
+    when it was added, and record whether it answered (``podium agents`` and the console show it)."""
+    while True:
+        await anyio.sleep(settings.health_interval_s)
+        try:
+            for entry in await registry.list():
+                if not entry.static or not entry.url:
+                    continue
+                try:
+                    await fetch_card(
+                        client,
+                        entry.url,
+                        allow_private=settings.allow_private_urls,
+                        time_limit=settings.fetch_timeout,
+                        max_bytes=settings.max_card_bytes,
+                    )
+                    await registry.record_health(entry.name, True)
+                except errors.RegistryError as exc:
+                    logger.warning("outside agent %r did not serve its card: %s", entry.name, exc.message)
+                    await registry.record_health(entry.name, False, exc.message)
+        except (RedisError, OSError) as exc:
+            logger.warning("could not check outside agents: %s", exc)
 
 
 def _authorize(request: Request, token: str | None) -> Response | None:

@@ -30,6 +30,7 @@ from redis.exceptions import NoPermissionError, RedisError
 
 from podium.bus.backpressure import Inboxes
 from podium.bus.keys import Keys, validate_name
+from podium.bus.text import text
 from podium.registry.cards import card_from_json, card_to_dict, validate_card
 from podium.registry.entries import AgentEntry, Instance, Match, instance_from_json, new_instance_id
 from podium.registry.errors import CardError, NameTaken, SignatureError
@@ -103,7 +104,12 @@ class Registry:
             return False
 
     async def register_static(
-        self, card: AgentCard, *, name: str | None = None, url: str | None = None
+        self,
+        card: AgentCard,
+        *,
+        name: str | None = None,
+        url: str | None = None,
+        token_env: str | None = None,
     ) -> str:
         """Store an outside agent's card, always discoverable; returns its registry name (``name`` or the card's).
 
@@ -116,6 +122,8 @@ class Registry:
         except ValueError as exc:
             raise CardError(f"{exc}; pass a registry name for this agent") from exc
         record = self._record(card, static=True, url=url)
+        if token_env:  # the name of the variable holding the agent's own token, never the token
+            record["tokenEnv"] = token_env
         existing = await self.redis.hget(self.keys.cards(), name)
         if existing is not None and not json.loads(existing).get("static"):
             raise NameTaken(f"{name!r} is an agent on the bus; register the outside agent under another name")
@@ -179,10 +187,20 @@ class Registry:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hdel(self.keys.cards(), name)
         for member in members:
-            pipe.delete(self.keys.alive(name, _text(member)))
+            pipe.delete(self.keys.alive(name, text(member)))
         pipe.delete(self.keys.instances(name))
+        pipe.hdel(self.keys.outside_health(), name)
         removed, *_ = await pipe.execute()
         return bool(removed)
+
+    # -- outside agents' health (their card fetched by the registry service) --------------------
+
+    async def record_health(self, name: str, ok: bool, error: str | None = None) -> None:
+        """Remember the last card check of outside agent ``name`` (only while it is registered)."""
+        if not await self.redis.hexists(self.keys.cards(), name):
+            return
+        value = {"ok": ok, "checked": time.time(), **({"error": error} if error else {})}
+        await self.redis.hset(self.keys.outside_health(), name, json.dumps(value))
 
     @asynccontextmanager
     async def announce(
@@ -232,7 +250,7 @@ class Registry:
     async def list(self, *, include_down: bool = False) -> builtins.list[AgentEntry]:
         """Registered agents by name; by default only discoverable ones (alive or static)."""
         raw = await self.redis.hgetall(self.keys.cards())
-        records = {_text(k): v for k, v in raw.items()}
+        records = {text(k): v for k, v in raw.items()}
         alive = await self._alive(sorted(records))
         entries = []
         for name in sorted(records):
@@ -255,7 +273,15 @@ class Registry:
         """``entries`` with their inbox backlog (depth, pending, oldest pending age, capacity) filled in;
         outside agents have no inbox. Raises ``redis.RedisError`` on failure."""
         stats = await self._inboxes.stats(self.keys, [e.name for e in entries if not e.static])
-        return [replace(e, queue=stats.get(e.name)) for e in entries]
+        outside = [e.name for e in entries if e.static]
+        health: dict[str, Any] = {}
+        if outside:
+            for name, raw in zip(
+                outside, await self.redis.hmget(self.keys.outside_health(), outside), strict=True
+            ):
+                if raw is not None:
+                    health[name] = json.loads(raw)
+        return [replace(e, queue=stats.get(e.name), health=health.get(e.name)) for e in entries]
 
     async def get(self, name: str, *, include_down: bool = False) -> AgentCard | None:
         """The card of a discoverable agent (alive or static), or ``None``."""
@@ -339,6 +365,7 @@ class Registry:
             static=bool(record.get("static")),
             standby=bool(record.get("standby")),
             url=record.get("url"),
+            token_env=record.get("tokenEnv"),
             instances=tuple(instances),
         )
 
@@ -348,7 +375,7 @@ class Registry:
         pipe = self.redis.pipeline(transaction=False)
         for name in names:
             pipe.zrange(self.keys.instances(name), 0, -1)
-        members = [[_text(m) for m in ms] for ms in await pipe.execute()]
+        members = [[text(m) for m in ms] for ms in await pipe.execute()]
         pairs = [(name, inst) for name, ms in zip(names, members, strict=True) for inst in ms]
         if not pairs:
             return {}
@@ -389,7 +416,3 @@ def _skill_ok(entry: AgentEntry, skill_id: str, skill: str | None, tag: str | No
     if skill is not None and found.id.lower() != skill.lower():
         return False
     return tag is None or tag.lower() in (t.lower() for t in found.tags)
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -121,6 +121,23 @@ MISTAKES = [
         says="may not be named 'admin'",
         **{f"PODIUM_REDIS_PASSWORD_{u}": "pw" for u in ("ADMIN", "REGISTRY", "MCP")},
     ),
+    # clients
+    m("clients", says="required: ACTION"),
+    m("clients", "add", "alpha", says="no clients file: pass --file FILE or set PODIUM_CLIENTS_FILE"),
+    m("clients", "add", "bad name", "--file", "/nonexistent/c.json", says="client name 'bad name'"),
+    m("clients", "add", "x", "--scope", "root", "--file", "c.json", says="invalid choice: 'root'"),
+    m("clients", "remove", "nobody", "--file", "/nonexistent/c.json", says="no client 'nobody'"),
+    m("up", "--host", "0.0.0.0", "--any-port", says="refusing to listen on 0.0.0.0 with no authentication"),
+    m("agent", "echo", "--host", "0.0.0.0", says="refusing to listen on 0.0.0.0 with no authentication"),
+    m(
+        "mcp",
+        "calc",
+        "--transport",
+        "http",
+        "--host",
+        "0.0.0.0",
+        says="set PODIUM_MCP_TOKEN for MCP server calc",
+    ),
     # card
     m("card", says="required: ACTION"),
     m("card", "keygen", says="required: --out"),

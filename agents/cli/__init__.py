@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("podium.agents.cli.bench", "run benchmarks"),
     "card": ("podium.agents.cli.card", "sign cards and generate signing keys"),
     "acl": ("podium.agents.cli.acl", "write a Redis ACL file: one least-privilege user per agent"),
+    "clients": ("podium.agents.cli.clients", "outside callers' credentials: add, list, remove"),
     "workflow": ("podium.agents.cli.workflow", "add, list or remove named workflows (orchestrator skills)"),
     "prepare": (
         "podium.agents.cli.prepare",

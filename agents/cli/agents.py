@@ -18,6 +18,7 @@ from podium.bus.connection import connect, redact
 from podium.bus.errors import ConfigError
 from podium.bus.keys import Keys
 from podium.registry.entries import AgentEntry
+from podium.registry.errors import RegistryError
 from podium.registry.store import Registry
 
 NO_REDIS = (
@@ -28,6 +29,22 @@ NO_REDIS = (
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "action", nargs="?", choices=["add", "remove"], help="add URL / remove NAME: an outside A2A agent"
+    )
+    parser.add_argument("target", nargs="?", help="the outside agent's URL (add) or name (remove)")
+    parser.add_argument(
+        "--token-env",
+        default=None,
+        metavar="VAR",
+        help="add: the env var holding the agent's own bearer token",
+    )
+    parser.add_argument("--name", default=None, help="add: register under this name (default: the card's)")
+    parser.add_argument(
+        "--registry",
+        default=None,
+        help="the registry's URL (default $PODIUM_REGISTRY_URL or http://127.0.0.1:8701)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     parser.add_argument("--all", action="store_true", help="include agents with no alive instance")
     parser.add_argument("--redis-url", default=None, help="Redis URL (default $REDIS_URL)")
@@ -37,10 +54,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action is not None:
+        from podium.agents.cli import outside
+
+        return outside.add(args) if args.action == "add" else outside.remove(args)
+    if args.target is not None:
+        print(
+            f"podium agents: unexpected {args.target!r}; did you mean podium agents add URL?", file=sys.stderr
+        )
+        return 2
     url = args.redis_url or os.environ.get("REDIS_URL")
     if not url:
-        print(NO_REDIS, file=sys.stderr, end="")
-        return 2
+        return _over_http(args)
     try:
         keys = Keys(args.namespace) if args.namespace else Keys.from_env()
         redis = connect(url)
@@ -72,6 +97,64 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _over_http(args: argparse.Namespace) -> int:
+    """Without Redis: the agents the registry's HTTP service lists (the embedded ``podium up``'s own)."""
+    from podium.agents.cli.outside import listed
+
+    rows = listed(args)
+    if rows is None:
+        print(NO_REDIS, file=sys.stderr, end="")
+        return 2
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    entries = [_entry(r) for r in rows]
+    if not entries:
+        print("no agents registered")
+        return 0
+    print(table([e for e in entries if e is not None]))
+    return 0
+
+
+def _entry(row: dict[str, Any]) -> AgentEntry | None:
+    """An entry as ``GET /agents`` gave it (without its inbox figures)."""
+    from podium.registry.cards import card_from_json
+    from podium.registry.entries import instance_from_json
+
+    try:
+        card = card_from_json(
+            row["card"], source=f"agent {row.get('name')!r}", require_interfaces=False, key_name=False
+        )
+    except (KeyError, ValueError, RegistryError):
+        return None
+    instances = tuple(
+        instance_from_json(str(i.get("instance")), json.dumps({**i, "beat": i.get("lastHeartbeat")}))
+        for i in row.get("instances") or []
+    )
+    return AgentEntry(
+        name=str(row["name"]),
+        card=card,
+        registered=float(row.get("registered") or 0),
+        signed=bool(row.get("signed")),
+        verified_by=row.get("verifiedBy"),
+        static=bool(row.get("static")),
+        standby=bool(row.get("standby")),
+        url=row.get("url"),
+        instances=instances,
+        token_env=row.get("tokenEnv"),
+        health=row.get("health"),
+    )
+
+
+def outside_state(e: AgentEntry) -> str:
+    """How an outside agent's last card check went: ``outside``, ``outside (ok)``, ``outside (down: …)``."""
+    if e.health is None:
+        return "outside"
+    if e.health.get("ok"):
+        return "outside (ok)"
+    return f"outside (down: {str(e.health.get('error') or 'no card')[:60]})"
+
+
 def table(
     entries: list[AgentEntry], now: float | None = None, breakers: dict[str, dict[str, Any]] | None = None
 ) -> str:
@@ -82,7 +165,7 @@ def table(
     rows = [("NAME", "SKILLS", "ALIVE", "LAST HEARTBEAT", "SIGNED", "QUEUED", "PENDING", "OLDEST", "LOAD",
              "BREAKER")]  # fmt: skip
     for e in entries:
-        alive = "static" if e.static else str(e.alive) + (" (standby)" if e.standby else "")
+        alive = outside_state(e) if e.static else str(e.alive) + (" (standby)" if e.standby else "")
         beat = "-" if e.last_heartbeat is None else f"{max(0.0, now - e.last_heartbeat):.1f}s ago"
         signed = f"yes ({e.verified_by})" if e.verified_by else ("yes" if e.signed else "no")
         q = e.queue

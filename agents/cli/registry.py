@@ -82,9 +82,13 @@ def run(args: argparse.Namespace) -> int:
             f"although the service binds {args.host}",
             file=sys.stderr,
         )
-    settings = Settings(
-        token=token, allow_private_urls=args.allow_private_urls, fetch_timeout=args.fetch_timeout
-    )
+    try:
+        settings = Settings.from_env(
+            allow_private_urls=args.allow_private_urls, fetch_timeout=args.fetch_timeout
+        )
+    except ValueError as exc:
+        print(f"podium registry: {exc}", file=sys.stderr)
+        return 2
     app = create_app(Registry(redis, keys, trusted_keys=trusted), settings)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level.lower(), lifespan="on"

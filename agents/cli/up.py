@@ -67,6 +67,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="allow a --host beyond loopback without authentication (warned; default: refused)",
     )
     parser.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="let the registry admit outside agents on loopback/private addresses (local development)",
+    )
+    parser.add_argument(
         "--startup-timeout",
         type=float,
         default=None,
@@ -103,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
             connect(redis_url)  # refuses a URL it cannot use, naming REDIS_URL; connects only when used
         # The agents' settings, as each will read them (same code in every mode): checked now, once.
         authenticated = RuntimeConfig.from_env(agents[0], redis_url=redis_url).authenticated
+        from podium.registry.http import Settings
+
+        Settings.from_env()  # refuses a PODIUM_OUTSIDE_CHECK_S that is not a number
     except (ConfigError, ValueError) as exc:
         print(f"podium up: {exc}", file=sys.stderr)
         return 2
@@ -130,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         replicas=replicas,
         console_port=None if args.no_console else args.console_port,
         insecure=args.insecure,
+        allow_private_urls=args.allow_private_urls,
     )
     if args.any_port:  # free ports, chosen now: a restarted agent comes back where it was
         cfg.ports = {name: _free_port() for name in agents}

@@ -234,6 +234,7 @@ class AgentRuntime:
         )
         self.card = card
         executor_module(cfg.name)
+        _check_llm(cfg.name)
         await self._wait_for_redis()
         self.phase = "checking Redis's eviction policy and recording its inbox limits"
         await _prepare_bus(self.redis, self.keys, cfg)
@@ -280,6 +281,7 @@ class AgentRuntime:
                 card,
                 handler,
                 credentials=credentials,
+                loopback_hosts=_loopback_hosts(cfg),
                 health=self._health,
                 routes=own.routes() if isinstance(own, ProvidesRoutes) else None,
                 overloaded=lambda in_flight: inboxes.overloaded(self.keys, cfg.name, in_flight),
@@ -412,6 +414,17 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _loopback_hosts(cfg: RuntimeConfig) -> frozenset[str] | None:
+    """For an agent bound to loopback: the other host names it answers to (its public URL's), else None (no
+    Host check: bound beyond loopback, where authentication guards it)."""
+    from podium.bus.connection import is_loopback
+
+    if not is_loopback(cfg.host):
+        return None
+    public = urlsplit(cfg.public_url).hostname if cfg.public_url else None
+    return frozenset({public.lower()} if public else set())
+
+
 def _listen_failed(host: str, port: int, exc: OSError) -> str:
     message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
     if exc.errno == errno.EADDRINUSE:
@@ -451,6 +464,14 @@ async def _engine(stack: AsyncExitStack, name: str | None = None) -> Any:
         await stack.enter_async_context(engine)  # type: ignore[arg-type]
         logger.info("agent %s: model %s via %s", name, engine.model, engine.name)
     return engine
+
+
+def _check_llm(name: str) -> None:
+    """A provider the environment names but cannot use fails at start, before any waiting for Redis."""
+    from podium.agents.host.config import config_path, load_config
+    from podium.agents.llm.settings import check
+
+    check(load_config(name).llm, os.environ, str(config_path(name)))
 
 
 async def _role_engines(stack: AsyncExitStack, name: str, engine: Any) -> Any:

@@ -28,17 +28,11 @@ from podium.bus.backoff import TRANSIENT
 from podium.bus.backpressure import retry_after
 from podium.bus.binding import BINDING
 from podium.bus.envelope import Budget
+from podium.bus.states import STOPPED
 
 PREFERENCE = [BINDING, "JSONRPC", "HTTP+JSON"]
 BUDGET_METADATA_KEY = "podium.budget"  # the budget over HTTP, in the A2A message metadata
 
-_TERMINAL = {
-    TaskState.TASK_STATE_COMPLETED,
-    TaskState.TASK_STATE_FAILED,
-    TaskState.TASK_STATE_CANCELED,
-    TaskState.TASK_STATE_REJECTED,
-}
-_STOPPED = _TERMINAL | {TaskState.TASK_STATE_INPUT_REQUIRED, TaskState.TASK_STATE_AUTH_REQUIRED}
 # A2A errors that say the request itself is wrong: retrying it cannot help.
 _PERMANENT = (
     "InvalidParamsError",
@@ -132,8 +126,10 @@ class Delegator:
         limit_s: float,
         budget: Budget | None = None,
         traceparent: str | None = None,
+        token: str | None = None,
     ) -> Reply:
-        """Send ``message`` to ``agent`` and wait (at most ``limit_s`` s) for its task to stop.
+        """Send ``message`` to ``agent`` and wait (at most ``limit_s`` s) for its task to stop. ``token``:
+        an outside agent's own bearer token (Podium's token goes only to its own agents).
 
         Returns the reply of a completed task. Raises ``DelegationError``: transient for timeouts,
         unreachable agents, internal errors and failed tasks; permanent for invalid requests, rejected,
@@ -144,17 +140,19 @@ class Delegator:
         if budget is not None:
             state["budget"] = budget
             message.metadata.update({BUDGET_METADATA_KEY: budget.model_dump(exclude_none=True)})
-        headers = None
+        headers: dict[str, str] | None = None
         if traceparent:
             state["traceparent"] = traceparent  # the bus envelope carries it
             headers = {"traceparent": traceparent}  # and HTTP, as the W3C header
+        if token and not own:
+            headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
         context = ClientCallContext(state=state, timeout=limit_s, service_parameters=headers)
         client = self._factories[own].create(card)
         started = time.monotonic()
         try:
             with anyio.fail_after(limit_s):
                 task = await self._send(client, message, context)
-                while task.status.state not in _STOPPED:
+                while task.status.state not in STOPPED:
                     await anyio.sleep(self.poll_interval)
                     task = await client.get_task(GetTaskRequest(id=task.id), context=context)
         except TimeoutError:

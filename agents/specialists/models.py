@@ -135,8 +135,9 @@ class SpecialistOutput(Model):
     engine: str = Field(description='"offline" or the model name')
     tools_called: list[str] = Field(default_factory=list, description="every tool call, in order")
     warnings: list[str] = Field(default_factory=list)
-    usage: dict[str, int] = Field(
-        default_factory=dict, description="model tokens spent (inputTokens, outputTokens); empty offline"
+    usage: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what the model calls spent (inputTokens, outputTokens, spendUsd, model); empty offline",
     )
 
 

@@ -45,6 +45,7 @@ class UpConfig:
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_S  # per agent, and for Redis; 0: no limit
     grace_s: float = 20.0  # how long stopped children get before SIGKILL
     allow_eviction: bool = False
+    allow_private_urls: bool = False  # the registry admits outside agents on loopback/private addresses
     replicas: dict[str, int] = field(default_factory=dict)  # agent -> processes (default 1; Redis only)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     console_port: int | None = 8790  # None: no console; 0: any free port

@@ -11,7 +11,7 @@ import uvicorn
 
 from podium.agents.console.launch import for_up
 from podium.agents.host.runtime import AgentRuntime, QuietServer
-from podium.agents.host.settings import RuntimeConfig, registry_token_from_env
+from podium.agents.host.settings import RuntimeConfig
 from podium.agents.up.config import (
     STOP_HINT,
     UpConfig,
@@ -51,7 +51,7 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
     ]
     registry = QuietServer(
         uvicorn.Config(
-            create_app(Registry(redis, keys), Settings(token=registry_token_from_env())),
+            create_app(Registry(redis, keys), Settings.from_env(allow_private_urls=cfg.allow_private_urls)),
             host=cfg.host,
             port=cfg.registry_port,
             log_level="warning",

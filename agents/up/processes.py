@@ -112,7 +112,8 @@ def children(cfg: UpConfig, console: UpConsole | None = None) -> list[ChildSpec]
     specs = [
         ChildSpec(
             "registry",
-            ["registry", "--host", cfg.host, "--port", str(cfg.registry_port)],
+            ["registry", "--host", cfg.host, "--port", str(cfg.registry_port)]
+            + (["--allow-private-urls"] if cfg.allow_private_urls else []),
             probe=(_probe_host(cfg.host), cfg.registry_port),
             url=f"http://{host}:{cfg.registry_port}",
         )

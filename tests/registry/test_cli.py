@@ -66,7 +66,7 @@ async def test_registry_service_and_agents_command(redis, redis_url, keys) -> No
                                     "QUEUED", "PENDING", "OLDEST", "LOAD", "BREAKER"]  # fmt: skip
         assert lines[1].split()[:3] == ["analyst", "calculate", "1"]
         assert lines[1].split()[-6:] == ["no", "0", "0", "-", "0/1000", "closed"]
-        assert lines[2].split()[:3] == ["hello-agent", "greet", "static"] and lines[2].split()[-5:] == [
+        assert lines[2].split()[:3] == ["hello-agent", "greet", "outside"] and lines[2].split()[-5:] == [
             "-"
         ] * 4 + ["closed"]
         assert b"tok" not in proc.output().encode()
