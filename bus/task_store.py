@@ -36,6 +36,7 @@ from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_lis
 
 from podium.bus.autopipeline import coalesced
 from podium.bus.backoff import TRANSIENT, through_outages
+from podium.bus.errors import ConfigError
 from podium.bus.keys import Keys
 from podium.bus.notify import notifier_for
 from podium.bus.owners import is_admin
@@ -48,6 +49,25 @@ logger = logging.getLogger(__name__)
 READ_OUTAGE_S = 5.0
 SAVE_OUTAGE_S = 30.0
 _TERMINAL_ARG = ",".join(str(int(s)) for s in TERMINAL)
+TASK_TTL_ENV = "PODIUM_TASK_TTL"
+DEFAULT_TASK_TTL_S = 7 * 24 * 3600
+
+
+def task_ttl_from_env() -> int:
+    """Seconds a task is kept after its last update (its state, events and index entry; the orchestrator's
+    checkpoint and trace of it too): ``PODIUM_TASK_TTL``, default 7 days. Raises ``ConfigError`` naming the
+    variable when it is not a whole number of seconds of at least 1."""
+    raw = os.environ.get(TASK_TTL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TASK_TTL_S
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{TASK_TTL_ENV} must be a whole number of seconds (at least 1), got {raw!r}")
+    return value
+
 
 # KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner (recorded by
 # the write that creates the task, kept by every later one, e.g. an admin's cancel),
@@ -102,14 +122,14 @@ class RedisTaskStore(VersionedTaskStore):
         *,
         owner_resolver: OwnerResolver = resolve_user_scope,
         events_maxlen: int = 10_000,
-        ttl_s: int = 7 * 24 * 3600,
+        ttl_s: int | None = None,
     ) -> None:
         self._redis = coalesced(redis)  # concurrent tasks' writes share round trips (bus.autopipeline)
         self._keys = keys
         self._agent = agent
         self._owner = owner_resolver
         self._events_maxlen = events_maxlen
-        self._ttl_s = ttl_s
+        self._ttl_s = task_ttl_from_env() if ttl_s is None else ttl_s  # raises ConfigError
         self._save = self._redis.register_script(_SAVE)
         self._notifier = notifier_for(redis)  # the embedded bus cannot block on XREAD
 
@@ -143,6 +163,13 @@ class RedisTaskStore(VersionedTaskStore):
                 self._redis.zadd(self._keys.task_index(self._agent), {task.id: now_ms})
             )
             index.add_done_callback(_retrieved)  # awaited below, unless the save fails first
+            if self._ttl_s > 0:  # entries of tasks created longer ago than the TTL name expired tasks
+                prune = asyncio.ensure_future(
+                    self._redis.zremrangebyscore(
+                        self._keys.task_index(self._agent), "-inf", now_ms - self._ttl_s * 1000
+                    )
+                )
+                prune.add_done_callback(_retrieved)  # best effort: the next new task prunes again
         # A save lost to a Redis restart would fail a running task for good: ride a short outage out
         # instead. A new task's first save fails sooner when an HTTP caller waits for the answer (it gets a
         # prompt error); over the bus nobody holds a connection, the caller's deadline governs, and failing
@@ -251,7 +278,7 @@ class RedisTaskEventStream(TaskEventStream):
         self._keys = keys
         self._agent = agent
         self._block_ms = block_ms
-        self._linger_s = linger_s
+        self._linger_s = min(linger_s, task_ttl_from_env())  # never outlives the task (PODIUM_TASK_TTL)
         self._notifier = notifier_for(redis)
 
     async def publish(self, task_id: str, event: VersionedEvent) -> None:

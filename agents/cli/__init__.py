@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "podium.agents.cli.prepare",
         "create agents' inbox groups (and standby cards) before any replica runs",
     ),
+    "new": ("podium.agents.cli.new", "scaffold a new agent project: podium new agent NAME"),
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

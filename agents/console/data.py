@@ -57,7 +57,7 @@ async def _consumers(redis: Any, keys: Keys, names: list[str]) -> dict[str, int]
 
 async def agent_names(redis: Any, keys: Keys) -> list[str]:
     """Every agent with a card in the registry (each agent's tasks are kept under its own name)."""
-    return sorted(text(name) for name in await redis.hkeys(keys.cards()))
+    return sorted(text(name) for name in await redis.smembers(keys.card_index()))
 
 
 async def tasks(redis: Any, keys: Keys, *, limit: int = TASK_LIMIT) -> list[dict[str, Any]]:
