@@ -38,17 +38,11 @@ from podium.bus.autopipeline import coalesced
 from podium.bus.backoff import TRANSIENT, through_outages
 from podium.bus.keys import Keys
 from podium.bus.notify import notifier_for
+from podium.bus.states import TERMINAL
+from podium.bus.text import text
 
 logger = logging.getLogger(__name__)
 
-TERMINAL = frozenset(
-    {
-        TaskState.TASK_STATE_COMPLETED,
-        TaskState.TASK_STATE_CANCELED,
-        TaskState.TASK_STATE_FAILED,
-        TaskState.TASK_STATE_REJECTED,
-    }
-)
 # How long a store call waits for Redis to come back (a restart, a failover) before it fails.
 READ_OUTAGE_S = 5.0
 SAVE_OUTAGE_S = 30.0
@@ -191,7 +185,7 @@ class RedisTaskStore(VersionedTaskStore):
         raw = await through_outages(
             lambda: self._redis.hmget(key, ["task", "version", "owner"]), within=READ_OUTAGE_S
         )
-        if raw[0] is None or _text(raw[2]) != self._owner(context):
+        if raw[0] is None or text(raw[2]) != self._owner(context):
             return None
         task = Task()
         task.ParseFromString(raw[0])
@@ -202,11 +196,11 @@ class RedisTaskStore(VersionedTaskStore):
         ids = await self._redis.zrevrange(self._keys.task_index(self._agent), 0, _LIST_SCAN_LIMIT - 1)
         async with self._redis.pipeline(transaction=False) as pipe:
             for task_id in ids:
-                pipe.hmget(self._keys.task(self._agent, _text(task_id)), ["task", "owner"])
+                pipe.hmget(self._keys.task(self._agent, text(task_id)), ["task", "owner"])
             rows = await pipe.execute()
         tasks: list[Task] = []
         for raw, row_owner in rows:
-            if raw is None or _text(row_owner) != owner:
+            if raw is None or text(row_owner) != owner:
                 continue
             task = Task()
             task.ParseFromString(raw)
@@ -278,7 +272,7 @@ class RedisTaskEventStream(TaskEventStream):
                 if not entries:
                     continue
             for entry_id, fields in entries[0][1]:
-                last = _text(entry_id)
+                last = text(entry_id)
                 version = TaskVersion(int(fields[b"v"]))
                 if not version.is_after(after):
                     continue
@@ -313,12 +307,6 @@ def _as_int(version: TaskVersion) -> int:
     if not isinstance(value, int):
         raise TypeError(f"RedisTaskStore needs integer versions, got {type(value).__name__}")
     return value
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _sort_key(task: Task) -> tuple[bool, int, str]:

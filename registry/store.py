@@ -30,6 +30,7 @@ from redis.exceptions import NoPermissionError, RedisError
 
 from podium.bus.backpressure import Inboxes
 from podium.bus.keys import Keys, validate_name
+from podium.bus.text import text
 from podium.registry.cards import card_from_json, card_to_dict, validate_card
 from podium.registry.entries import AgentEntry, Instance, Match, instance_from_json, new_instance_id
 from podium.registry.errors import CardError, NameTaken, SignatureError
@@ -186,7 +187,7 @@ class Registry:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hdel(self.keys.cards(), name)
         for member in members:
-            pipe.delete(self.keys.alive(name, _text(member)))
+            pipe.delete(self.keys.alive(name, text(member)))
         pipe.delete(self.keys.instances(name))
         pipe.hdel(self.keys.outside_health(), name)
         removed, *_ = await pipe.execute()
@@ -249,7 +250,7 @@ class Registry:
     async def list(self, *, include_down: bool = False) -> builtins.list[AgentEntry]:
         """Registered agents by name; by default only discoverable ones (alive or static)."""
         raw = await self.redis.hgetall(self.keys.cards())
-        records = {_text(k): v for k, v in raw.items()}
+        records = {text(k): v for k, v in raw.items()}
         alive = await self._alive(sorted(records))
         entries = []
         for name in sorted(records):
@@ -374,7 +375,7 @@ class Registry:
         pipe = self.redis.pipeline(transaction=False)
         for name in names:
             pipe.zrange(self.keys.instances(name), 0, -1)
-        members = [[_text(m) for m in ms] for ms in await pipe.execute()]
+        members = [[text(m) for m in ms] for ms in await pipe.execute()]
         pairs = [(name, inst) for name, ms in zip(names, members, strict=True) for inst in ms]
         if not pairs:
             return {}
@@ -415,7 +416,3 @@ def _skill_ok(entry: AgentEntry, skill_id: str, skill: str | None, tag: str | No
     if skill is not None and found.id.lower() != skill.lower():
         return False
     return tag is None or tag.lower() in (t.lower() for t in found.tags)
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -19,12 +19,15 @@ from pydantic import BaseModel, Field, ValidationError
 from podium.agents.host.tools import ToolSpec
 from podium.agents.llm import Completion, LLMError, LLMToolsUnsupported, Message, ToolResultBlock
 from podium.agents.llm.engine import default_max_tokens, turn_tokens
+from podium.agents.orchestrator import patterns
 from podium.agents.orchestrator.budget import Spending, spend_line
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.errors import BudgetExceeded, PlanError
+from podium.agents.orchestrator.events import TraceEvent
+from podium.agents.orchestrator.patterns.context import Recorder
 from podium.agents.orchestrator.plan import Call, DynamicStep, Plan, parse_plan, validate_plan
 from podium.agents.orchestrator.planning.offline import OfflinePlanner
-from podium.agents.orchestrator.state.trace import Trace
+from podium.agents.orchestrator.state.trace import Trace, TraceEntry
 from podium.agents.orchestrator.synth import Answer, Material, appendix, offline_answer
 
 PLAN_TOOL = "submit_plan"
@@ -37,12 +40,17 @@ that specialist agents will carry out, and submit it by calling the submit_plan 
 Rules:
 - Use only the skills listed. Each step delegates to a skill; give it only the input it needs.
 - A step's "inputs" map data fields to earlier outputs as "stepId.field" (e.g. {"notes": "research.findings"}).
-- Patterns: "task" (one call), "route" (choose a skill by the input, with a default), "parallel" (join \
-independent steps), "vote" (the same call several times, with a quorum), "loop" (a generator and an \
-evaluator until the evaluator passes; writer + reviewer), "dynamic" (one worker per item of an earlier \
-list). Add a "gate" (covered, passed, cited, number, nonempty) where an output can be checked.
+- Patterns: {patterns}. Add a "gate" (covered, passed, cited, number, nonempty) where an output can be \
+checked.
 - Independent parts of the request must not depend on each other, so they run in parallel.
 - List in "answer" the steps whose outputs answer the request, in the order the answer should follow."""
+
+
+def planner_prompt() -> str:
+    """The planner's system prompt, naming every registered pattern."""
+    described = ", ".join(f'"{p.name}" ({p.summary})' for p in patterns.patterns())
+    return PLANNER.replace("{patterns}", described)
+
 
 WORKERS = """You create worker steps for one step of a running plan. For each item given, write one \
 delegation (skill and a precise instruction) that works on that item, and submit them all by calling \
@@ -63,6 +71,13 @@ class _Workers(BaseModel):
     workers: list[Call] = Field(min_length=1, max_length=16)
 
 
+class _Silent:
+    """A trace that keeps nothing, for a plan asked for without one."""
+
+    async def record(self, event: str, **fields: Any) -> TraceEntry:
+        return TraceEntry(event=event, **fields)
+
+
 class ModelPlanner:
     """Plans with the engine; falls back to ``offline``."""
 
@@ -72,9 +87,17 @@ class ModelPlanner:
         self.name = getattr(engine, "model", "model")
 
     async def plan(
-        self, text: str, data: dict[str, Any], catalog: Catalog, *, spending: Spending, trace: Trace
+        self,
+        text: str,
+        data: dict[str, Any],
+        catalog: Catalog,
+        *,
+        spending: Spending | None = None,
+        trace: Recorder | None = None,
     ) -> Plan:
         """A validated plan. Raises ``PlanError`` only when the offline fallback cannot plan either."""
+        spending = spending or Spending()
+        trace = trace or _Silent()
         tool = ToolSpec(PLAN_TOOL, "Submit the plan for the request.", plan_schema())
         prompt = f"Request:\n{text}\n"
         if data:
@@ -89,14 +112,17 @@ class ModelPlanner:
             try:
                 spending.check()
                 completion = await self.engine.complete(
-                    system=PLANNER, messages=messages, tools=tools, max_tokens=call_tokens(self.engine)
+                    system=planner_prompt(),
+                    messages=messages,
+                    tools=tools,
+                    max_tokens=call_tokens(self.engine),
                 )
             except LLMToolsUnsupported as exc:
                 if not tools:
                     return await self._fallback(text, data, catalog, trace, f"the model failed: {exc}")
                 tools, attempt = [], attempt - 1
                 messages = [Message.user(f"{prompt}\n\n{_AS_JSON}\n{json.dumps(plan_schema())}")]
-                await trace.record("plan", state="without-tools", agent=self.name,
+                await trace.record(TraceEvent.PLAN, state="without-tools", agent=self.name,
                                    reason=f"{exc}; asking for the plan as JSON text instead")  # fmt: skip
                 continue
             except (LLMError, BudgetExceeded) as exc:
@@ -113,7 +139,7 @@ class ModelPlanner:
             except PlanError as exc:
                 problem = exc.message
             await trace.record(
-                "plan", state="invalid", agent=completion.model,
+                TraceEvent.PLAN, state="invalid", agent=completion.model,
                 reason=f"the model's plan is invalid: {problem}"
                 + ("; sending it back once" if attempt == 1 else ""),
             )  # fmt: skip
@@ -130,10 +156,10 @@ class ModelPlanner:
         )
 
     async def _fallback(
-        self, text: str, data: dict[str, Any], catalog: Catalog, trace: Trace, why: str
+        self, text: str, data: dict[str, Any], catalog: Catalog, trace: Recorder, why: str
     ) -> Plan:
         await trace.record(
-            "plan", state="fallback", agent="offline", reason=f"{why}; using the offline planner"
+            TraceEvent.PLAN, state="fallback", agent="offline", reason=f"{why}; using the offline planner"
         )
         plan = await self.offline.plan(text, data, catalog)
         plan.reason = f"{why}; offline planner: {plan.reason}"
@@ -170,7 +196,7 @@ async def charge(spending: Spending, trace: Trace, completion: Completion, who: 
     usage = completion.usage
     cost = spending.charge(usage.input_tokens, usage.output_tokens, usage.cost, who=who)
     await trace.record(
-        "spend", state=who, agent=completion.model,
+        TraceEvent.SPEND, state=who, agent=completion.model,
         reason=f"{spend_line(usage.input_tokens, usage.output_tokens, cost)} on {completion.model} ({completion.engine})",
         data={"inputTokens": usage.input_tokens, "outputTokens": usage.output_tokens, "spendUsd": cost,
               "model": completion.model, "engine": completion.engine},
@@ -233,7 +259,7 @@ async def model_answer(engine: Any, material: Material, *, spending: Spending, t
         )
     except (LLMError, BudgetExceeded) as exc:
         fallback.warnings.append(f"the model could not write the answer ({exc}); assembled it offline")
-        await trace.record("answer", state="fallback", reason=fallback.warnings[-1])
+        await trace.record(TraceEvent.ANSWER, state="fallback", reason=fallback.warnings[-1])
         return fallback
     await charge(spending, trace, completion, "synthesis")
     text = completion.text.strip()
@@ -249,7 +275,9 @@ async def model_answer(engine: Any, material: Material, *, spending: Spending, t
         problems.append("it is empty")
     if problems:
         fallback.warnings.append("the model's answer was not used: " + "; ".join(problems))
-        await trace.record("answer", state="fallback", agent=completion.model, reason=fallback.warnings[-1])
+        await trace.record(
+            TraceEvent.ANSWER, state="fallback", agent=completion.model, reason=fallback.warnings[-1]
+        )
         return fallback
     return Answer(
         text=f"{text}\n\n{appendix(material)}".strip(), material=material, synthesiser=completion.model

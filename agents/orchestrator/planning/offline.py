@@ -14,8 +14,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.errors import PlanError
+from podium.agents.orchestrator.patterns.context import Recorder
 from podium.agents.orchestrator.plan import (
     Call,
     DynamicStep,
@@ -81,8 +83,17 @@ class OfflinePlanner:
     max_rounds: int = 3
     name: str = "offline"
 
-    async def plan(self, text: str, data: dict[str, Any], catalog: Catalog) -> Plan:
-        """A validated plan for ``text``. Raises ``PlanError`` when no alive agent can serve any part."""
+    async def plan(
+        self,
+        text: str,
+        data: dict[str, Any],
+        catalog: Catalog,
+        *,
+        spending: Spending | None = None,
+        trace: Recorder | None = None,
+    ) -> Plan:
+        """A validated plan for ``text``. Raises ``PlanError`` when no alive agent can serve any part.
+        It spends nothing and records nothing (``spending``/``trace`` are the :class:`Planner`'s)."""
         parts = split_request(text)
         if not parts:
             raise PlanError("the request is empty: ask a question or give a task")

@@ -2,7 +2,8 @@
 
 Entries go to the Redis stream ``{ns}:trace:{<task id>}`` (so any replica, ``podium trace`` and the
 console can read them) and to the listeners of the running task (which stream them to the caller as
-A2A status updates). Events: ``plan``, ``step`` (started / completed / failed / skipped), ``handoff``
+A2A status updates, as :class:`~podium.agents.orchestrator.events.StatusEvent` models). Events
+(:class:`~podium.agents.orchestrator.events.TraceEvent`): ``plan``, ``step`` (started / completed / failed / skipped), ``handoff``
 (a delegation sent: to whom, over which binding, why), ``result`` (its answer), ``route``, ``gate``,
 ``vote``, ``loop``, ``dynamic``, ``parallel``, ``retry``, ``fallback``, ``breaker``, ``budget``,
 ``loop-detected``, ``approval``, ``resume``, ``answer``, ``error``.
