@@ -36,8 +36,10 @@ from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_lis
 
 from podium.bus.autopipeline import coalesced
 from podium.bus.backoff import TRANSIENT, through_outages
+from podium.bus.errors import ConfigError
 from podium.bus.keys import Keys
 from podium.bus.notify import notifier_for
+from podium.bus.owners import is_admin
 from podium.bus.states import TERMINAL
 from podium.bus.text import text
 
@@ -47,8 +49,28 @@ logger = logging.getLogger(__name__)
 READ_OUTAGE_S = 5.0
 SAVE_OUTAGE_S = 30.0
 _TERMINAL_ARG = ",".join(str(int(s)) for s in TERMINAL)
+TASK_TTL_ENV = "PODIUM_TASK_TTL"
+DEFAULT_TASK_TTL_S = 7 * 24 * 3600
 
-# KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner,
+
+def task_ttl_from_env() -> int:
+    """Seconds a task is kept after its last update (its state, events and index entry; the orchestrator's
+    checkpoint and trace of it too): ``PODIUM_TASK_TTL``, default 7 days. Raises ``ConfigError`` naming the
+    variable when it is not a whole number of seconds of at least 1."""
+    raw = os.environ.get(TASK_TTL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TASK_TTL_S
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{TASK_TTL_ENV} must be a whole number of seconds (at least 1), got {raw!r}")
+    return value
+
+
+# KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner (recorded by
+# the write that creates the task, kept by every later one, e.g. an admin's cancel),
 # state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none), agent, write id.
 # Returns the new version, or -1 when the write is refused: a finished task never changes again, a
 # cancel needs the task to exist, any other write needs the version it read. A live task's events are
@@ -69,7 +91,8 @@ elseif cur ~= tonumber(ARGV[2]) then
   return -1
 end
 local new = cur + 1
-redis.call('HSET', KEYS[1], 'task', ARGV[1], 'version', new, 'owner', ARGV[5], 'state', ARGV[6], 'updated', ARGV[7], 'write', ARGV[12])
+redis.call('HSET', KEYS[1], 'task', ARGV[1], 'version', new, 'state', ARGV[6], 'updated', ARGV[7], 'write', ARGV[12])
+if cur == 0 then redis.call('HSET', KEYS[1], 'owner', ARGV[5]) end
 if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'agent', ARGV[11]) end
 if ARGV[4] ~= '' then
   redis.call('XADD', KEYS[2], '*', 'v', new, 'e', ARGV[4])
@@ -99,14 +122,14 @@ class RedisTaskStore(VersionedTaskStore):
         *,
         owner_resolver: OwnerResolver = resolve_user_scope,
         events_maxlen: int = 10_000,
-        ttl_s: int = 7 * 24 * 3600,
+        ttl_s: int | None = None,
     ) -> None:
         self._redis = coalesced(redis)  # concurrent tasks' writes share round trips (bus.autopipeline)
         self._keys = keys
         self._agent = agent
         self._owner = owner_resolver
         self._events_maxlen = events_maxlen
-        self._ttl_s = ttl_s
+        self._ttl_s = task_ttl_from_env() if ttl_s is None else ttl_s  # raises ConfigError
         self._save = self._redis.register_script(_SAVE)
         self._notifier = notifier_for(redis)  # the embedded bus cannot block on XREAD
 
@@ -140,6 +163,13 @@ class RedisTaskStore(VersionedTaskStore):
                 self._redis.zadd(self._keys.task_index(self._agent), {task.id: now_ms})
             )
             index.add_done_callback(_retrieved)  # awaited below, unless the save fails first
+            if self._ttl_s > 0:  # entries of tasks created longer ago than the TTL name expired tasks
+                prune = asyncio.ensure_future(
+                    self._redis.zremrangebyscore(
+                        self._keys.task_index(self._agent), "-inf", now_ms - self._ttl_s * 1000
+                    )
+                )
+                prune.add_done_callback(_retrieved)  # best effort: the next new task prunes again
         # A save lost to a Redis restart would fail a running task for good: ride a short outage out
         # instead. A new task's first save fails sooner when an HTTP caller waits for the answer (it gets a
         # prompt error); over the bus nobody holds a connection, the caller's deadline governs, and failing
@@ -185,7 +215,8 @@ class RedisTaskStore(VersionedTaskStore):
         raw = await through_outages(
             lambda: self._redis.hmget(key, ["task", "version", "owner"]), within=READ_OUTAGE_S
         )
-        if raw[0] is None or text(raw[2]) != self._owner(context):
+        # Another caller's task and no task at all are the same answer, after the same single read.
+        if raw[0] is None or not _visible(text(raw[2]), self._owner(context), context):
             return None
         task = Task()
         task.ParseFromString(raw[0])
@@ -200,7 +231,7 @@ class RedisTaskStore(VersionedTaskStore):
             rows = await pipe.execute()
         tasks: list[Task] = []
         for raw, row_owner in rows:
-            if raw is None or text(row_owner) != owner:
+            if raw is None or not _visible(text(row_owner), owner, context):
                 continue
             task = Task()
             task.ParseFromString(raw)
@@ -247,7 +278,7 @@ class RedisTaskEventStream(TaskEventStream):
         self._keys = keys
         self._agent = agent
         self._block_ms = block_ms
-        self._linger_s = linger_s
+        self._linger_s = min(linger_s, task_ttl_from_env())  # never outlives the task (PODIUM_TASK_TTL)
         self._notifier = notifier_for(redis)
 
     async def publish(self, task_id: str, event: VersionedEvent) -> None:
@@ -283,6 +314,12 @@ class RedisTaskEventStream(TaskEventStream):
     async def destroy(self, task_id: str) -> None:
         """Let a finished task's log linger for late subscribers, then expire."""
         await self._redis.expire(self._keys.task_events(self._agent, task_id), self._linger_s)
+
+
+def _visible(owner: str, caller: str, context: ServerCallContext) -> bool:
+    """Whether ``caller`` may see a task ``owner`` created: its own, any task for an admin (or a caller nobody
+    authenticated), and a task nobody owns (created by such a caller) for everyone."""
+    return owner == caller or not owner or is_admin(context)
 
 
 def _over_the_bus(context: ServerCallContext) -> bool:

@@ -38,6 +38,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="HTTP bind address (default 127.0.0.1, env PODIUM_MCP_HOST); set PODIUM_MCP_TOKEN before exposing it",
     )
     parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a --host beyond loopback without PODIUM_MCP_TOKEN (warned; default: refused)",
+    )
+    parser.add_argument(
         "--port",
         type=int,
         default=None,
@@ -102,6 +107,13 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers if args.workers is not None else _env_int("PODIUM_MCP_WORKERS", 1)
     if workers < 1 or not 0 < port < 65536:
         print("podium mcp: --workers must be at least 1 and --port within 1-65535", file=sys.stderr)
+        return 2
+    from podium.agents.host.settings import MCP_TOKEN_ENV, exposure_problem, mcp_token_from_env
+
+    unauthenticated = {} if mcp_token_from_env() else {f"MCP server {args.name}": MCP_TOKEN_ENV}
+    problem = exposure_problem(args.host, unauthenticated)
+    if problem and not args.insecure:
+        print(f"podium mcp: {problem}", file=sys.stderr)
         return 2
     level = str(getattr(args, "log_level", "warning")).lower()
     try:

@@ -57,6 +57,7 @@ class Refusal:
 
 
 UNAUTHENTICATED = Refusal(401, -32600, 401, "UNAUTHENTICATED", "UNAUTHENTICATED")
+FOREIGN_HOST = Refusal(421, -32600, 421, "PERMISSION_DENIED", "HOST_NOT_ALLOWED")
 TOO_LARGE = Refusal(413, -32600, 413, "INVALID_ARGUMENT", "INVALID_REQUEST")
 NOT_UTF8 = Refusal(400, -32700, 200, "INVALID_ARGUMENT", "INVALID_REQUEST")
 
@@ -100,10 +101,12 @@ class GuardMiddleware:
         token: str | None = None,
         max_body: int,
         credentials: Credentials | None = None,
+        loopback_hosts: frozenset[str] | None = None,
     ) -> None:
         self.app = app
         self.credentials = credentials if credentials is not None else Credentials(token=token)
         self.max_body = max_body
+        self.loopback_hosts = loopback_hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,6 +114,16 @@ class GuardMiddleware:
             return
         json_rpc = scope["path"] == RPC_PATH and scope["method"] == "POST"
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if self.loopback_hosts is not None and not _loopback_host(
+            headers.get("host", ""), self.loopback_hosts
+        ):
+            # A page on another site whose name now resolves to 127.0.0.1 (DNS rebinding) sends its own name.
+            message = (
+                f"Misdirected request: this agent listens on loopback and does not answer to Host "
+                f"{headers.get('host', '')!r}; call it as 127.0.0.1 or localhost, or set PODIUM_PUBLIC_URL"
+            )
+            await refusal_response(FOREIGN_HOST, message, json_rpc=json_rpc)(scope, receive, send)
+            return
         if self.credentials.required and scope["path"] not in PUBLIC_PATHS:
             caller = await self._caller(headers)
             if caller is None:
@@ -151,6 +164,24 @@ class GuardMiddleware:
         if scheme.lower() != "bearer":
             return None
         return await self.credentials.authenticate(value.strip())
+
+
+def _loopback_host(header: str, extra: frozenset[str]) -> bool:
+    """Whether a ``Host`` header names this machine's loopback (``localhost``, ``127.x``, ``[::1]``) or one of
+    ``extra`` (e.g. the host of ``PODIUM_PUBLIC_URL``)."""
+    import ipaddress
+
+    host = header.strip().lower()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    if host in ("localhost", *extra) or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
@@ -307,6 +338,7 @@ def build_app(
     *,
     token: str | None = None,
     credentials: Credentials | None = None,
+    loopback_hosts: frozenset[str] | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     health: Health | None = None,
     lifespan: Any = None,
@@ -316,7 +348,8 @@ def build_app(
 ) -> Starlette:
     """The Starlette app serving one agent over JSON-RPC (POST /) and HTTP+JSON (/message:send ...).
 
-    ``credentials`` (or just ``token``) are what callers must present; ``health`` returns the ``/healthz`` body; any ``status`` but ``"ok"`` is answered with 503.
+    ``credentials`` (or just ``token``) are what callers must present; with ``loopback_hosts`` (an agent bound
+    to loopback) a request whose ``Host`` names neither loopback nor one of them is refused (421); ``health`` returns the ``/healthz`` body; any ``status`` but ``"ok"`` is answered with 503.
     ``card_modified`` (Unix time, default now) is the card's ``Last-Modified``. ``routes`` are added
     (an executor's own). With ``overloaded``, new work is refused while it returns an error (see
     :class:`OverloadMiddleware`).
@@ -336,6 +369,9 @@ def build_app(
     if overloaded is not None:
         app.add_middleware(OverloadMiddleware, check=overloaded)
     app.add_middleware(
-        GuardMiddleware, credentials=credentials or Credentials(token=token), max_body=max_body
+        GuardMiddleware,
+        credentials=credentials or Credentials(token=token),
+        max_body=max_body,
+        loopback_hosts=loopback_hosts,
     )  # outermost: auth and size first
     return app

@@ -39,7 +39,7 @@ from redis.exceptions import NoPermissionError, OutOfMemoryError
 from podium.agents.host.auth import Credentials
 from podium.agents.host.cancels import CancelNotices, StoppableExecutor
 from podium.agents.host.context import AgentContext
-from podium.agents.host.executors import executor_module, load_executor
+from podium.agents.host.executors import load_executor
 from podium.agents.host.handler import AgentRequestHandler, MessageIds
 from podium.agents.host.hooks import Closable, ProvidesRoutes, RunsInBackground
 from podium.agents.host.http import build_app
@@ -48,6 +48,7 @@ from podium.agents.host.settings import (
     RuntimeConfig,
     StartupError,
 )
+from podium.agents.host.sources import import_module, resolve
 from podium.agents.host.tools import NoTools
 from podium.bus.a2a_server import BusRequestServer
 from podium.bus.backoff import TRANSIENT, Backoff
@@ -60,6 +61,7 @@ from podium.bus.eviction import check_eviction
 from podium.bus.keys import Keys
 from podium.bus.ready import ping, wait_for_redis
 from podium.bus.retention import Retention
+from podium.bus.speedups import uvicorn_http
 from podium.bus.streams import StreamBus
 from podium.bus.task_store import RedisTaskEventStream, RedisTaskStore
 from podium.bus.telemetry import setup as setup_tracing
@@ -226,14 +228,16 @@ class AgentRuntime:
         self.url = (cfg.public_url or f"http://{_url_host(cfg.host)}:{port}").rstrip("/")
         # What the configuration gets wrong fails at once, before any waiting for Redis.
         credentials = Credentials.from_config(cfg)
+        source = resolve(cfg.name)
         card = load_card(
-            cfg.name,
+            source.card or cfg.name,
             interfaces=self._interfaces(),
             security_token_required=cfg.authenticated,
             oidc_issuer=cfg.oidc_issuer,
+            expect_name=cfg.name,
         )
         self.card = card
-        executor_module(cfg.name)
+        import_module(source)  # an installed module that does not import fails now, in one line
         _check_llm(cfg.name)
         await self._wait_for_redis()
         self.phase = "checking Redis's eviction policy and recording its inbox limits"
@@ -281,13 +285,19 @@ class AgentRuntime:
                 card,
                 handler,
                 credentials=credentials,
+                loopback_hosts=_loopback_hosts(cfg),
                 health=self._health,
                 routes=own.routes() if isinstance(own, ProvidesRoutes) else None,
                 overloaded=lambda in_flight: inboxes.overloaded(self.keys, cfg.name, in_flight),
             )
             self._server = QuietServer(
                 uvicorn.Config(
-                    app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=5
+                    app,
+                    log_level="warning",
+                    lifespan="off",
+                    access_log=False,
+                    timeout_graceful_shutdown=5,
+                    http=uvicorn_http(),
                 )
             )
             async with anyio.create_task_group() as tg:
@@ -411,6 +421,17 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _loopback_hosts(cfg: RuntimeConfig) -> frozenset[str] | None:
+    """For an agent bound to loopback: the other host names it answers to (its public URL's), else None (no
+    Host check: bound beyond loopback, where authentication guards it)."""
+    from podium.bus.connection import is_loopback
+
+    if not is_loopback(cfg.host):
+        return None
+    public = urlsplit(cfg.public_url).hostname if cfg.public_url else None
+    return frozenset({public.lower()} if public else set())
 
 
 def _listen_failed(host: str, port: int, exc: OSError) -> str:

@@ -50,7 +50,8 @@ class TraceEvent(StrEnum):
     RESUME = "resume"
     ANSWER = "answer"
     ERROR = "error"
-    SPEND = "spend"  # a model call's tokens and price (planner, an agent, synthesis), and the task's total
+    SPEND = "spend"  # tokens and estimated spend of a model call, and the task's total
+    CALLER = "caller"  # who asked (trace only; delegations go out as the orchestrator)
 
 
 class SessionEvent(StrEnum):

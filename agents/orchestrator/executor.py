@@ -17,7 +17,6 @@ from typing import Any
 import anyio
 from a2a.helpers.proto_helpers import new_task_from_user_message, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
-from a2a.server.context import ServerCallContext
 from a2a.server.events.event_queue_v2 import EventQueue
 from a2a.server.tasks.task_updater import TaskUpdater
 from a2a.types.a2a_pb2 import Message, Role, SendMessageRequest
@@ -48,6 +47,7 @@ from podium.agents.orchestrator.synth import Answer, Material, offline_answer
 from podium.agents.orchestrator.workflows import WorkflowStore, offer
 from podium.bus.a2a_client import BusClient
 from podium.bus.backoff import TRANSIENT
+from podium.bus.owners import ADMIN, system_context
 from podium.bus.task_store import TERMINAL
 from podium.registry.signing import CardSigner
 from podium.registry.store import Registry
@@ -205,7 +205,7 @@ class Orchestrator(AgentExecutor):
                 parts=[new_text_part(f"resume: {why}")],
             )
             message.metadata.update({RESUME_KEY: why})
-            await handler.on_message_send(SendMessageRequest(message=message), ServerCallContext())
+            await handler.on_message_send(SendMessageRequest(message=message), system_context())
         except Exception:
             logger.exception("could not resume task %s; another replica may try later", task_id)
 
@@ -215,7 +215,12 @@ class Orchestrator(AgentExecutor):
 
         async def trace(request: Request) -> JSONResponse:
             task_id = request.path_params["task_id"]
-            entries = await read_trace(self.ctx.redis, self.ctx.keys, task_id)
+            # A caller reads the traces of its own tasks only (admin: all); another's is "no trace" too.
+            owner = await self.ctx.redis.hget(self.ctx.keys.task(self.ctx.name, task_id), "owner")
+            caller = request.scope["user"].display_name if "user" in request.scope else ""
+            admin = ADMIN in getattr(request.scope.get("auth"), "scopes", ())
+            mine = owner is not None and (owner.decode() if isinstance(owner, bytes) else owner) == caller
+            entries = await read_trace(self.ctx.redis, self.ctx.keys, task_id) if admin or mine else []
             if not entries:
                 return JSONResponse(
                     {"error": {"code": "not_found", "message": f"no trace for task {task_id}"}}, 404

@@ -154,6 +154,13 @@ class Session:
                 return None
             state = RunState(request=request)
             await checkpoints.start(task_id, state)
+            # Who asked, for the trace only: delegations go out as the orchestrator, never as the caller.
+            caller = self.context.call_context.user.user_name if self.context.call_context else ""
+            await self.trace.record(
+                TraceEvent.CALLER,
+                reason=f"asked by {caller or 'an unauthenticated caller'}",
+                data={"caller": caller},
+            )
             await self.updater.start_work(self.updates.message("Planning…", {"event": SessionEvent.PLANNING}))
         elif state.status == RunStatus.WAITING_APPROVAL:
             timed_out = message_metadata(self.context).get(RESUME_KEY) == "approval timed out"

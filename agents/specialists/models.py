@@ -77,7 +77,8 @@ class FeedbackItem(Model):
     model_config = ConfigDict(extra="ignore")
 
     check: str = Field(
-        default="general", description="citations, coverage, length, numbers, arithmetic, model"
+        default="general",
+        description="citations, coverage, length, numbers, arithmetic, form, sides, on_topic, distinct, model",
     )
     message: str
     sentence: str | None = Field(default=None, description="the draft sentence concerned, if any")
@@ -184,7 +185,18 @@ class WriterOutput(SpecialistOutput):
 
 
 class Check(Model):
-    name: Literal["citations", "coverage", "length", "numbers", "arithmetic", "model"]
+    name: Literal[
+        "citations",
+        "coverage",
+        "length",
+        "numbers",
+        "arithmetic",
+        "form",
+        "sides",
+        "on_topic",
+        "distinct",
+        "model",
+    ]
     passed: bool
     detail: str
 

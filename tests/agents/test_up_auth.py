@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import anyio
 import httpx
@@ -146,5 +147,64 @@ def test_ask_says_the_limits_in_one_line_and_its_trace_hint_names_the_url() -> N
         status, out = _ask(echo, "hello")
         assert status == 0, out
         assert re.search(rf"podium trace --url {re.escape(echo)} [0-9a-f-]{{36}}\)", out), out
+    finally:
+        proc.close()
+
+
+async def test_an_agent_on_loopback_refuses_a_foreign_host_name() -> None:
+    """DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends Host: evil.example."""
+    env = {"REDIS_URL": "", "ANTHROPIC_API_KEY": "", "PODIUM_A2A_TOKEN": "", "PODIUM_CLIENTS_FILE": ""}
+    proc, urls = _up(env=env)
+    try:
+        echo = urls["echo"]
+        port = echo.rsplit(":", 1)[1]
+        async with httpx.AsyncClient(timeout=30) as http:
+            for host in ("evil.example", f"evil.example:{port}", "10.0.0.5", "127.0.0.1.evil.example"):
+                rpc = await http.post(echo, json=LIST_TASKS, headers={**A2A, "Host": host})
+                assert rpc.status_code == 421 and "does not answer to Host" in rpc.text, (host, rpc.text)
+                rest = await http.get(f"{echo}/tasks", headers={**A2A, "Host": host})
+                assert rest.status_code == 421 and rest.json()["error"]["status"] == "PERMISSION_DENIED"
+            for host in (f"127.0.0.1:{port}", f"localhost:{port}", "[::1]", "127.0.0.2"):
+                ok = await http.post(echo, json=LIST_TASKS, headers={**A2A, "Host": host})
+                assert ok.status_code == 200, (host, ok.text)
+    finally:
+        proc.close()
+
+
+async def test_embedded_up_reads_the_clients_file_and_keeps_tasks_apart(tmp_path: Path) -> None:
+    clients = tmp_path / "clients.json"
+    tokens = {}
+    for name in ("north", "south"):
+        added = Proc.podium("clients", "add", name, "--file", str(clients))
+        assert added.proc.wait(60) == 0
+        tokens[name] = added.output().strip()
+        added.close()
+    env = {
+        "REDIS_URL": "",
+        "ANTHROPIC_API_KEY": "",
+        "PODIUM_A2A_TOKEN": "",
+        "PODIUM_CLIENTS_FILE": str(clients),
+    }
+    proc, urls = _up(env=env)
+    try:
+        echo = urls["echo"]
+        card = await fetch_card(echo)
+        north = {"Authorization": f"Bearer {tokens['north']}"}
+        async with httpx.AsyncClient(headers=north, timeout=30) as http:
+            client = make_client(card, "JSONRPC", streaming=False, http=http)
+            with anyio.fail_after(60):
+                events = [ev async for ev in client.send_message(text_request("hello from north"))]
+            await client.close()
+        task_id = events[-1].task.id
+        assert await _list_tasks(echo, north) == 1
+        south = {"Authorization": f"Bearer {tokens['south']}"}
+        assert await _list_tasks(echo, south) == 0
+        async with httpx.AsyncClient(timeout=30) as http:
+            get = {"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": task_id}}
+            theirs = await http.post(echo, json=get, headers={**A2A, **south})
+            get["params"] = {"id": "00000000-0000-0000-0000-000000000000"}
+            unknown = await http.post(echo, json=get, headers={**A2A, **south})
+            assert theirs.json() == unknown.json() and "error" in theirs.json()
+            assert (await http.post(echo, json=LIST_TASKS, headers=A2A)).status_code == 401
     finally:
         proc.close()

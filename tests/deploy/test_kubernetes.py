@@ -367,3 +367,19 @@ def test_the_deploying_commands_of_the_docs_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "kind: ScaledObject" in (tmp_path / "podium.yaml").read_text()
     assert (tmp_path / "deploy/kubernetes/secrets/podium-secrets.yaml").stat().st_mode & 0o077 == 0
+
+
+def test_every_agent_reads_the_clients_file_from_the_optional_secret(build: Build) -> None:
+    """Outside callers' credentials (`podium clients`) travel as the Secret podium-clients, mounted read-only
+    into every agent; optional, so a deployment without per-client tokens still starts."""
+    for name, deployment in build.of("Deployment").items():
+        if name not in AGENTS:
+            continue
+        pod = deployment["spec"]["template"]["spec"]
+        container = _container(deployment)
+        env = env_of(container, build.config())
+        assert env["PODIUM_CLIENTS_FILE"] == "/etc/podium/clients/clients.json", name
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "clients"]
+        assert volume["secret"]["secretName"] == "podium-clients" and volume["secret"]["optional"] is True
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "clients"]
+        assert mount["mountPath"] == "/etc/podium/clients" and mount["readOnly"] is True

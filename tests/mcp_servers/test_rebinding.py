@@ -38,6 +38,8 @@ def start(bind: str, *flags: str, env: dict[str, str] | None = None) -> Iterator
         "--port",
         str(port),
         *flags,
+        # no token on purpose: this is the rebinding guard's test, not the token's
+        *([] if bind.startswith("127.") else ["--insecure"]),
         env={**NO_ENV, **(env or {})},
     )
     connect = "127.0.0.1" if bind == "0.0.0.0" else bind

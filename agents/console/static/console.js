@@ -184,7 +184,7 @@ function tasksView(signal) {
   main.replaceChildren(el("h2", {}, "Tasks"),
     el("div", { class: "filters" }, "State", stateSel, "Agent", agentSel),
     el("table", { "data-testid": "tasks" },
-      el("thead", {}, el("tr", {}, ["Task", "State", "Agent", "Started", "Duration", "Context"].map((h) => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, ["Task", "State", "Agent", "Started", "Duration", "Context", "Owner"].map((h) => el("th", {}, h)))),
       body));
   let rows = [];
   const options = (select, values) => {
@@ -201,7 +201,8 @@ function tasksView(signal) {
         el("td", { "data-field": "agent" }, r.agent || "-"),
         el("td", {}, when(r.started)),
         el("td", {}, ago(r.terminal ? r.duration : now - r.started)),
-        el("td", { class: "muted" }, (r.contextId || "").slice(0, 12)))));
+        el("td", { class: "muted" }, (r.contextId || "").slice(0, 12)),
+        el("td", { "data-field": "owner" }, r.owner || "-"))));
   };
   stateSel.addEventListener("change", draw);
   agentSel.addEventListener("change", draw);
@@ -237,7 +238,7 @@ function taskPanel(taskId, into, signal) {
   const draw = () => {
     if (task) {
       head.replaceChildren(el("h2", {}, "Task ", el("code", {}, taskId), " ", pill(task.state, { "data-testid": "task-state" })),
-        el("p", { class: "muted" }, "agent " + (task.agent || "-") + " · started " + when(task.started) +
+        el("p", { class: "muted" }, "agent " + (task.agent || "-") + " · owner " + (task.owner || "-") + " · started " + when(task.started) +
           (task.message ? " · " + task.message : "")));
       raw.textContent = JSON.stringify(task.raw, null, 2);
       drawAnswer(answer, task.answer);

@@ -19,9 +19,8 @@ from podium.agents.orchestrator.events import RunStatus
 from podium.agents.orchestrator.plan import Plan
 from podium.agents.orchestrator.results import StepResult
 from podium.bus.keys import Keys
+from podium.bus.task_store import task_ttl_from_env  # as long as the task itself
 from podium.bus.text import text
-
-RUN_TTL_S = 7 * 24 * 3600
 
 
 class Request(BaseModel):
@@ -101,7 +100,7 @@ class Checkpoints:
         key = self.keys.run(task_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={**fields, "updated": str(time.time())})
-            pipe.expire(key, RUN_TTL_S)
+            pipe.expire(key, task_ttl_from_env())
             await pipe.execute()
 
 

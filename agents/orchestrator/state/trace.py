@@ -22,10 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from podium.bus.keys import Keys
+from podium.bus.task_store import task_ttl_from_env  # as long as the task itself
 
 logger = logging.getLogger(__name__)
 
-TRACE_TTL_S = 7 * 24 * 3600  # as long as the task itself
 TRACE_MAXLEN = 10_000
 
 
@@ -100,7 +100,7 @@ class Trace:
                         pipe.xadd(
                             self.key, {"e": json.dumps(entry.dump())}, maxlen=TRACE_MAXLEN, approximate=True
                         )
-                    pipe.expire(self.key, TRACE_TTL_S)
+                    pipe.expire(self.key, task_ttl_from_env())
                     await pipe.execute()
             except Exception as exc:  # the trace must never take the task down with it
                 logger.warning(
