@@ -191,7 +191,7 @@ class ModelPlanner:
         return [w.model_copy(update={"skill": step.worker.skill}) for w in workers]
 
 
-async def charge(spending: Spending, trace: Trace, completion: Completion, who: str) -> None:
+async def charge(spending: Spending, trace: Recorder, completion: Completion, who: str) -> None:
     """Charge one model call to the run's budget and say so in the trace."""
     usage = completion.usage
     cost = spending.charge(usage.input_tokens, usage.output_tokens, usage.cost, who=who)
