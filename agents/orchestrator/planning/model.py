@@ -122,7 +122,7 @@ class ModelPlanner:
                     return await self._fallback(text, data, catalog, trace, f"the model failed: {exc}")
                 tools, attempt = [], attempt - 1
                 messages = [Message.user(f"{prompt}\n\n{_AS_JSON}\n{json.dumps(plan_schema())}")]
-                await trace.record("plan", state="without-tools", agent=self.name,
+                await trace.record(TraceEvent.PLAN, state="without-tools", agent=self.name,
                                    reason=f"{exc}; asking for the plan as JSON text instead")  # fmt: skip
                 continue
             except (LLMError, BudgetExceeded) as exc:
