@@ -41,16 +41,15 @@ from podium.bus.a2a_client import BusClient
 from podium.bus.binding import BINDING, bus_interface
 from podium.bus.connection import connect
 from podium.bus.keys import Keys
+from podium.bus.states import TERMINAL
 from podium.bus.streams import StreamBus
+from podium.bus.text import text
 
 AGENT = "echo"
 
 
 def progress(message: str) -> None:
     print(f"podium bench autoscale: {message}", file=sys.stderr, flush=True)
-
-
-_DONE = (TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED)
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ async def read_metrics(redis: Any, stream: str, group: str) -> dict[str, int]:
     except ResponseError:  # no such key: nothing was ever sent
         return {"lag": 0, "pending": 0}
     for g in groups:
-        name = g["name"].decode() if isinstance(g["name"], bytes) else g["name"]
+        name = text(g["name"])
         if name == group:
             pending = (await redis.xpending(stream, group))["pending"]
             return {"lag": int(g.get("lag") or 0), "pending": int(pending)}
@@ -206,7 +205,7 @@ async def _one(client: Any, text: str, work_s: float, results: dict[str, Task], 
             async for event in client.send_message(SendMessageRequest(message=message), context=context):
                 if event.HasField("task"):
                     task = event.task
-                    while task.status.state not in _DONE:
+                    while task.status.state not in TERMINAL:
                         await anyio.sleep(0.5)
                         task = await client.get_task(GetTaskRequest(id=task.id), context=context)
                     results[text] = task

@@ -7,11 +7,16 @@ with the ordinary a2a-sdk client; only the transport differs. Reported: p50/p99 
 The floor is the same ``SendMessage`` (and ``GetTask``) through the same request handler, echo executor
 and Redis task store as the agent's, called in this process with no transport at all; each transport's
 overhead is its p50 above the floor's.
+
+The raw Streams floor (``streams_floor``) is the physical floor of any request/reply over Redis Streams
+from Python: two processes of raw redis-py on the same Redis, sampled in three slices between the other
+measurements. The bus transport's overhead (bus p50 minus in-process p50) is printed as a multiple of it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import socket
@@ -77,6 +82,11 @@ def run(args: argparse.Namespace) -> int:
         f"sequential GetTask (the transport's own cost): bus p50 {result['bus_get_p50_ms']:.2f} ms, "
         f"http p50 {result['http_get_p50_ms']:.2f} ms, ratio {result['get_p50_ratio']:.3f} "
         f"(floor {result['floor_get_p50_ms']:.2f} ms)",
+        f"raw Streams request/reply floor (two redis-py processes): p50 {result['streams_floor_p50_ms']:.2f} ms, "
+        f"p99 {result['streams_floor_p99_ms']:.2f} ms",
+        f"  bus transport overhead: GetTask {result['bus_get_overhead_ms']:.2f} ms = "
+        f"{result['get_overhead_x_floor']:.2f}x the floor; SendMessage {result['bus_overhead_ms']:.2f} ms = "
+        f"{result['send_overhead_x_floor']:.2f}x the floor",
         f"{result['concurrency']} concurrent callers, {result['concurrent_requests']} requests per transport:",
         f"  bus  {result['bus_rps']:8.0f} req/s",
         f"  http {result['http_rps']:8.0f} req/s",
@@ -89,8 +99,44 @@ def run(args: argparse.Namespace) -> int:
 async def _run_against(args: argparse.Namespace, redis_url: str, progress: Progress) -> dict[str, Any]:
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     progress.say("starting podium agent echo")
-    with _echo_agent(redis_url, namespace, args.concurrency) as url:
-        return await _measure(redis_url, namespace, url, args, progress)
+    with (
+        _echo_agent(redis_url, namespace, args.concurrency) as url,
+        _StreamsFloor(redis_url, namespace) as raw,
+    ):
+        return await _measure(redis_url, namespace, url, args, progress, raw)
+
+
+class _StreamsFloor:
+    """The raw Streams floor's server process for the benchmark's lifetime; ``sample`` runs a client."""
+
+    def __init__(self, redis_url: str, namespace: str) -> None:
+        self.url, self.prefix = redis_url, f"{namespace}:floor"
+        cmd = [sys.executable, "-m", "podium.bench.streams_floor", "server", redis_url, self.prefix]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self.latencies: list[float] = []
+
+    def __enter__(self) -> _StreamsFloor:
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the raw Streams floor server did not start")
+        return self
+
+    async def sample(self, n: int) -> None:
+        cmd = [sys.executable, "-m", "podium.bench.streams_floor", "client", self.url, self.prefix, str(n)]
+        done = await anyio.run_process(cmd, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"the raw Streams floor client failed: {done.stderr.decode(errors='replace')}")
+        self.latencies += json.loads(done.stdout)
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
 
 
 class _Floor:
@@ -163,7 +209,12 @@ async def _call(client: Client, i: int) -> None:
 
 
 async def _measure(
-    redis_url: str, namespace: str, url: str, args: argparse.Namespace, progress: Progress
+    redis_url: str,
+    namespace: str,
+    url: str,
+    args: argparse.Namespace,
+    progress: Progress,
+    raw: _StreamsFloor,
 ) -> dict[str, Any]:
     redis = connect(redis_url, max_connections=args.concurrency * 4)
     limits = httpx.Limits(
@@ -194,10 +245,18 @@ async def _measure(
         for client in clients.values():
             for i in range(30):  # warm up connections, scripts and code paths
                 await _call(client, i)
-        # Interleaved, so drifting background load weighs on both transports alike.
+        # Interleaved, so drifting background load weighs on both transports alike; the raw floor in
+        # three slices between them for the same reason.
+        slices = [args.requests // 3 + (1 if i < args.requests % 3 else 0) for i in range(3)]
+        progress.say("raw Streams floor")
+        await raw.sample(max(slices[0], 1))
         send = await _sequential(clients, args.requests, "sequential SendMessage", progress, _call)
+        await raw.sample(max(slices[1], 1))
         task_id = await _a_task_id(clients["bus"])
         get = await _sequential(clients, args.requests, "sequential GetTask", progress, _getter(task_id))
+        await raw.sample(max(slices[2], 1))
+        out["streams_floor_p50_ms"] = _percentile(raw.latencies, 50)
+        out["streams_floor_p99_ms"] = _percentile(raw.latencies, 99)
         for name in clients:
             out[f"{name}_p50_ms"] = _percentile(send[name], 50)
             out[f"{name}_p99_ms"] = _percentile(send[name], 99)
@@ -217,6 +276,9 @@ async def _measure(
     out["bus_overhead_ms"] = out["bus_p50_ms"] - out["floor_p50_ms"]
     out["http_overhead_ms"] = out["http_p50_ms"] - out["floor_p50_ms"]
     out["overhead_ratio"] = out["bus_overhead_ms"] / out["http_overhead_ms"]
+    out["bus_get_overhead_ms"] = out["bus_get_p50_ms"] - out["floor_get_p50_ms"]
+    out["get_overhead_x_floor"] = out["bus_get_overhead_ms"] / out["streams_floor_p50_ms"]
+    out["send_overhead_x_floor"] = out["bus_overhead_ms"] / out["streams_floor_p50_ms"]
     return out
 
 

@@ -14,10 +14,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import anyio
-
 from podium.bus.connection import redact
 from podium.bus.errors import BusError, ConfigError
+from podium.bus.speedups import run as run_loop
 
 INSTALL_HINT = (
     "redis-server not found: install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install "
@@ -119,12 +118,12 @@ def measure_with_redis(
     caught: tuple[type[Exception], ...] = (ConfigError, BusError, *errors)
     try:
         if args.redis_url:
-            result = anyio.run(measure, args, args.redis_url, progress)
+            result = run_loop(measure, args, args.redis_url, progress)
             result["redis"] = redact(args.redis_url)
         else:
             progress.say("starting a private redis-server (no persistence)")
             with private_redis() as url:
-                result = anyio.run(measure, args, url, progress)
+                result = run_loop(measure, args, url, progress)
             result["redis"] = "private"
     except caught as exc:
         print(f"podium bench {name}: {exc}", file=sys.stderr)

@@ -47,12 +47,19 @@ from a2a.types.a2a_pb2 import (
     Task,
     TaskPushNotificationConfig,
 )
-from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message as ProtoMessage
 from redis.exceptions import OutOfMemoryError
 
 from podium.bus.backpressure import DEFAULT_CAPACITY, AgentOverloaded, Inboxes
-from podium.bus.binding import BINDING, error_from_payload, parse_bus_url
+from podium.bus.binding import (
+    ACCEPT,
+    ACCEPT_PROTO,
+    BINDING,
+    decode_payload,
+    error_from_payload,
+    parse_bus_url,
+)
 from podium.bus.envelope import Budget, Envelope, Kind
 from podium.bus.errors import BusClosed, ConfigError
 from podium.bus.keys import Keys
@@ -170,8 +177,13 @@ class BusClient:
         method: str,
         request: ProtoMessage,
         context: ClientCallContext | None,
+        *,
+        accept_proto: bool = False,
     ) -> AsyncGenerator[Envelope, None]:
         """Publish one request to the agent's ``inbox`` stream and yield its replies until the final one.
+
+        With ``accept_proto`` the agent may answer in binary protobuf (``binding.decode_payload`` reads
+        either form); without it every reply payload is protobuf JSON.
 
         Raises the A2A errors the agent answers with, ``AgentOverloaded`` when the inbox is full (new
         work only) or Redis is out of memory, ``A2AClientTimeoutError`` when no reply comes in time, and
@@ -200,6 +212,7 @@ class BusClient:
             deadline=time.time() + timeout,
             traceparent=state.get("traceparent"),
             budget=budget if isinstance(budget, Budget) else Budget(),
+            metadata={ACCEPT: ACCEPT_PROTO} if accept_proto else {},
         )
         queue: asyncio.Queue[Envelope] = asyncio.Queue()
         self._waiters[env.id] = queue
@@ -235,9 +248,15 @@ class BusClient:
                 await self.bus.redis.expire(self.reply_to, self._reply_ttl_s)
 
     async def unary(
-        self, inbox: str, method: str, request: ProtoMessage, context: ClientCallContext | None
+        self,
+        inbox: str,
+        method: str,
+        request: ProtoMessage,
+        context: ClientCallContext | None,
+        *,
+        accept_proto: bool = False,
     ) -> dict[str, Any]:
-        async for reply in self.call(inbox, method, request, context):
+        async for reply in self.call(inbox, method, request, context, accept_proto=accept_proto):
             return reply.payload
         raise A2AClientError(f"{method}: the agent ended the call without a reply")
 
@@ -253,14 +272,14 @@ class RedisStreamsTransport(ClientTransport):
     async def _unary(
         self, method: str, request: ProtoMessage, context: ClientCallContext | None, out: Any
     ) -> Any:
-        payload = await self._client.unary(self._inbox, method, request, context)
-        return ParseDict(payload, out, ignore_unknown_fields=True)
+        payload = await self._client.unary(self._inbox, method, request, context, accept_proto=True)
+        return decode_payload(payload, out)
 
     async def _events(
         self, method: str, request: ProtoMessage, context: ClientCallContext | None
     ) -> AsyncGenerator[StreamResponse, None]:
-        async for reply in self._client.call(self._inbox, method, request, context):
-            yield ParseDict(reply.payload, StreamResponse(), ignore_unknown_fields=True)
+        async for reply in self._client.call(self._inbox, method, request, context, accept_proto=True):
+            yield decode_payload(reply.payload, StreamResponse())
 
     async def send_message(
         self, request: SendMessageRequest, *, context: ClientCallContext | None = None

@@ -27,10 +27,10 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.errors import A2AError, InvalidParamsError, InvalidRequestError, MethodNotFoundError
 from a2a.utils.proto_utils import to_stream_response
-from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
+from google.protobuf.json_format import ParseDict, ParseError
 from google.protobuf.message import Message as ProtoMessage
 
-from podium.bus.binding import METHODS, STREAMING, error_payload
+from podium.bus.binding import ACCEPT, ACCEPT_PROTO, METHODS, STREAMING, encode_payload, error_payload
 from podium.bus.consumer import Delivery
 from podium.bus.envelope import BudgetExhausted, Envelope, Kind
 from podium.bus.owners import BusCaller, bus_owner
@@ -40,8 +40,9 @@ from podium.bus.task_store import RedisTaskStore
 logger = logging.getLogger(__name__)
 
 
-def dump(message: ProtoMessage) -> dict[str, Any]:
-    return MessageToDict(message, preserving_proto_field_name=False)
+def accepts_proto(env: Envelope) -> bool:
+    """True when the caller takes replies in binary protobuf (``binding.ACCEPT``)."""
+    return env.metadata.get(ACCEPT) == ACCEPT_PROTO
 
 
 class BusRequestServer:
@@ -104,6 +105,11 @@ class BusRequestServer:
         self, env: Envelope, request: Any, context: ServerCallContext, delivery: Delivery
     ) -> dict[str, Any] | None:
         h = self._handler
+        binary = accepts_proto(env)  # the caller takes the reply in binary protobuf
+
+        def dump(message: ProtoMessage) -> dict[str, Any]:
+            return encode_payload(message, binary)
+
         match env.method:
             case "SendMessage":
                 result: Any = await h.on_message_send(request, context)
@@ -139,8 +145,9 @@ class BusRequestServer:
             events = self._handler.on_message_send_stream(request, context)
         else:
             events = self._handler.on_subscribe_to_task(request, context)
+        binary = accepts_proto(env)
         async for event in events:
-            await self._reply(env, Kind.EVENT, dump(_as_stream_response(event)))
+            await self._reply(env, Kind.EVENT, encode_payload(_as_stream_response(event), binary))
         await self._reply(env, Kind.END, {})
 
     async def _reply(self, env: Envelope, kind: Kind, payload: dict[str, Any] | None) -> None:

@@ -2,7 +2,9 @@
 
 Each agent gets a user whose keys are its own: its inbox (as the consumer group's member), its dead
 letters, its inbox limits, its tasks, its reply streams (a bus client's id starts with its agent's name),
-its registry heartbeat; plus the card hash and the blackboard, which agents share. Everything an agent
+its registry card and heartbeat (one key per card: no agent's user can create, change or delete another
+agent's card, liveness or instance records; it may only add a name to the index of cards, which readers
+check against the card keys); plus the blackboard, which agents share. Everything an agent
 does to other agents' keys goes through two narrow selectors (Redis >= 7): publishing to another
 agent's inbox (the admission script: XADD after XLEN/XINFO GROUPS/HMGET of its limits) and answering
 into another process's reply stream (XADD, TTL, EXPIRE). A selector allows a command only with all its
@@ -45,12 +47,14 @@ _STREAMS = (
 _DATA = (
     "+get +set +del +unlink +exists +expire +pexpire +ttl +pttl +type "
     "+hget +hgetall +hmget +hset +hdel +hexists +hincrby +hlen +hkeys +hstrlen "
-    "+zadd +zrange +zrevrange +zrangebyscore +zrem +zcard +zscore"
+    "+zadd +zrange +zrevrange +zrangebyscore +zrem +zremrangebyscore +zcard +zscore +smembers +sismember +sadd +srem"
 )
 # INFO: agents read maxmemory-policy from it when CONFIG GET is refused (bus.eviction).
 _AGENT_COMMANDS = f"{_BASE} {_SCRIPTS} {_STREAMS} {_DATA} +info"
 # Publishing into another agent's inbox: the admission script (bus.backpressure) and what it calls.
 _PUBLISH_COMMANDS = f"{_SCRIPTS} +xadd +xlen +xinfo|groups +hmget"
+# Adding its own name to the index of cards (bus.keys.Keys.card_index): SADD only, so no SREM or DEL of others.
+_INDEX_COMMANDS = "+sadd"
 # Answering into another process's reply stream (bus.streams): XADD, and an expiry on first use.
 _REPLY_COMMANDS = f"{_SCRIPTS} +xadd +ttl +expire"
 
@@ -91,7 +95,7 @@ def agent_rules(keys: Keys, agent: str) -> str:
         keys.reply(f"{agent}.*"),  # its bus client's reply streams (bus.a2a_client)
         keys.alive(agent, "*"),
         keys.instances(agent),
-        keys.cards(),  # one hash: an agent writes its own card's field (signed cards guard the rest)
+        keys.card(agent),
         keys.blackboard("*"),
     ]
     if agent == ORCHESTRATOR:
@@ -101,15 +105,19 @@ def agent_rules(keys: Keys, agent: str) -> str:
             keys.runs(agent),
             keys.runs(agent) + ":owners",
             keys.breaker("*"),
-            keys.workflows(),  # read: the workflows it offers (podium workflow add writes them)
         ]
     # Discovery reads every agent's heartbeats.
-    readable = [keys.alive_pattern(), keys.instances("*")]
+    readable = [keys.alive_pattern(), keys.instances("*"), keys.card("*"), keys.card_index()]
+    if agent == ORCHESTRATOR:
+        readable.append(
+            keys.workflows()
+        )  # read only: the workflows it offers (podium workflow add writes them)
     publish = [keys.inbox("*"), keys.limits("*")]
     replies = [keys.reply("*")]
     return (
         f"{_keys(own)} {_keys(readable, '%R~')} {_AGENT_COMMANDS} "
-        f"({_keys(publish)} {_PUBLISH_COMMANDS}) ({_keys(replies)} {_REPLY_COMMANDS})"
+        f"({_keys(publish)} {_PUBLISH_COMMANDS}) ({_keys(replies)} {_REPLY_COMMANDS}) "
+        f"({_keys([keys.card_index()])} {_INDEX_COMMANDS})"
     )
 
 
@@ -117,7 +125,9 @@ def registry_rules(keys: Keys) -> str:
     """The registry HTTP service: cards and heartbeats, and each inbox's statistics (read through a script
     that only reads, but scripts need read-write key access)."""
     patterns = [
-        keys.cards(),
+        keys.card("*"),
+        keys.card_index(),
+        keys.cards(),  # the shared hash of older versions, which the registry migrates (Registry.migrate_legacy)
         keys.alive_pattern(),
         keys.instances("*"),
         keys.inbox("*"),
@@ -125,7 +135,10 @@ def registry_rules(keys: Keys) -> str:
         keys.dlq("*"),
         keys.outside_health(),
     ]
-    commands = f"{_BASE} {_SCRIPTS} +info +hget +hgetall +hmget +hset +hdel +hexists +get +set +del +zadd "
+    commands = (
+        f"{_BASE} {_SCRIPTS} +info +hget +hgetall +hmget +hset +hdel +hexists +get +set +del +exists +zadd "
+    )
+    commands += "+smembers +sadd +srem "
     commands += "+zrange +zrem +xlen +xinfo|groups +xpending +xrange"
     return f"{_keys(patterns)} {commands}"
 

@@ -26,6 +26,7 @@ from redis.exceptions import OutOfMemoryError
 from podium.bus.envelope import FIELD, Envelope
 from podium.bus.keys import Keys
 from podium.bus.notify import notifier_for
+from podium.bus.text import text
 
 DEFAULT_CAPACITY = 1000
 DEFAULT_RETRY_AFTER_S = 1.0
@@ -211,7 +212,7 @@ class Inboxes:
             )
         if self._notifier is not None:
             self._notifier.notify(keys.inbox(agent))
-        return _text(reply[1])
+        return text(reply[1])
 
     async def stats(self, keys: Keys, agents: Sequence[str]) -> dict[str, QueueStats]:
         """The backlog of each agent's inbox. Raises ``redis.RedisError`` on failure."""
@@ -252,7 +253,7 @@ async def set_limits(redis: Any, keys: Keys, agent: str, *, capacity: int, retry
 
 def _stats(row: Sequence[Any]) -> QueueStats:
     depth, pending, oldest, now_ms, capacity, retry_ms, dead = row
-    oldest_id = _text(oldest)
+    oldest_id = text(oldest)
     age = None
     if oldest_id:
         age = max(0.0, (int(now_ms) - int(oldest_id.split("-")[0])) / 1000)
@@ -264,10 +265,6 @@ def _stats(row: Sequence[Any]) -> QueueStats:
         oldest_pending_age_s=age,
         dead_letters=int(dead),
     )
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # -- the error on the wire ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from podium.bus.errors import ConfigError
+from podium.bus.speedups import redis_kwargs
 
 if TYPE_CHECKING:
     import fakeredis
@@ -88,6 +89,8 @@ def connect(url: str | None = None, *, cluster: bool | None = None, **kwargs: An
         # back. Such a command is sent once more at once, on a fresh connection.
         kwargs.setdefault("retry", Retry(NoBackoff(), 1))
         kwargs.setdefault("retry_on_error", [RedisConnectionError])
+        for name, value in redis_kwargs().items():  # redis-py's own parser when hiredis is switched off
+            kwargs.setdefault(name, value)
         return Redis.from_url(clean, **kwargs)
     except ValueError as exc:
         raise ConfigError(f"REDIS_URL: {exc}") from exc

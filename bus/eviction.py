@@ -19,6 +19,7 @@ from redis.exceptions import ResponseError
 
 from podium.bus.connection import is_embedded
 from podium.bus.errors import ConfigError
+from podium.bus.text import text
 
 logger = logging.getLogger(__name__)
 
@@ -123,13 +124,9 @@ def _per_node(replies: Any) -> bool:
 
 
 def _policy(values: dict[Any, Any], policy_key: str, limit_key: str) -> MemoryPolicy:
-    text = {_str(k): _str(v) for k, v in values.items()}
+    fields = {text(k): text(v) for k, v in values.items()}
     try:
-        limit: int | None = int(text.get(limit_key) or 0)
+        limit: int | None = int(fields.get(limit_key) or 0)
     except ValueError:
         limit = None
-    return MemoryPolicy(text.get(policy_key) or None, limit)
-
-
-def _str(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return MemoryPolicy(fields.get(policy_key) or None, limit)

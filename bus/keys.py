@@ -69,7 +69,19 @@ class Keys:
         task cancelled through another one stops its executor."""
         return f"{self.namespace}:cancels:{{{agent}}}"
 
+    def card(self, agent: str) -> str:
+        """Registry: one agent's card record (a string of JSON), which only that agent's user and the registry may
+        write (bus.acl)."""
+        return f"{self.namespace}:card:{{{agent}}}"
+
+    def card_index(self) -> str:
+        """Registry: the set of names with a card. Agents' users may only add to it (their own name on
+        registering); names without a card key are skipped by readers and pruned by the registry."""
+        return f"{self.namespace}:cardnames"
+
     def cards(self) -> str:
+        """The shared hash of cards versions before issue 27 kept (any agent could rewrite any field): read only
+        to migrate it (``Registry.migrate_legacy``)."""
         return f"{self.namespace}:cards"
 
     def outside_health(self) -> str:

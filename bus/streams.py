@@ -23,6 +23,7 @@ from podium.bus.envelope import FIELD, Envelope, Kind
 from podium.bus.errors import EnvelopeError
 from podium.bus.keys import Keys
 from podium.bus.notify import StreamNotifier, notifier_for
+from podium.bus.text import text
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +40,6 @@ return id
 """
 
 Entry = tuple[str, "Envelope | EnvelopeError"]
-
-
-def text(value: Any) -> str:
-    """A reply item as ``str`` whether the client decodes responses or not."""
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def field(fields: Mapping[Any, Any] | None, name: str) -> Any:

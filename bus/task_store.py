@@ -36,24 +36,38 @@ from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_lis
 
 from podium.bus.autopipeline import coalesced
 from podium.bus.backoff import TRANSIENT, through_outages
+from podium.bus.errors import ConfigError
 from podium.bus.keys import Keys
 from podium.bus.notify import notifier_for
 from podium.bus.owners import is_admin
+from podium.bus.states import TERMINAL
+from podium.bus.text import text
 
 logger = logging.getLogger(__name__)
 
-TERMINAL = frozenset(
-    {
-        TaskState.TASK_STATE_COMPLETED,
-        TaskState.TASK_STATE_CANCELED,
-        TaskState.TASK_STATE_FAILED,
-        TaskState.TASK_STATE_REJECTED,
-    }
-)
 # How long a store call waits for Redis to come back (a restart, a failover) before it fails.
 READ_OUTAGE_S = 5.0
 SAVE_OUTAGE_S = 30.0
 _TERMINAL_ARG = ",".join(str(int(s)) for s in TERMINAL)
+TASK_TTL_ENV = "PODIUM_TASK_TTL"
+DEFAULT_TASK_TTL_S = 7 * 24 * 3600
+
+
+def task_ttl_from_env() -> int:
+    """Seconds a task is kept after its last update (its state, events and index entry; the orchestrator's
+    checkpoint and trace of it too): ``PODIUM_TASK_TTL``, default 7 days. Raises ``ConfigError`` naming the
+    variable when it is not a whole number of seconds of at least 1."""
+    raw = os.environ.get(TASK_TTL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TASK_TTL_S
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{TASK_TTL_ENV} must be a whole number of seconds (at least 1), got {raw!r}")
+    return value
+
 
 # KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner (recorded by
 # the write that creates the task, kept by every later one, e.g. an admin's cancel),
@@ -108,14 +122,14 @@ class RedisTaskStore(VersionedTaskStore):
         *,
         owner_resolver: OwnerResolver = resolve_user_scope,
         events_maxlen: int = 10_000,
-        ttl_s: int = 7 * 24 * 3600,
+        ttl_s: int | None = None,
     ) -> None:
         self._redis = coalesced(redis)  # concurrent tasks' writes share round trips (bus.autopipeline)
         self._keys = keys
         self._agent = agent
         self._owner = owner_resolver
         self._events_maxlen = events_maxlen
-        self._ttl_s = ttl_s
+        self._ttl_s = task_ttl_from_env() if ttl_s is None else ttl_s  # raises ConfigError
         self._save = self._redis.register_script(_SAVE)
         self._notifier = notifier_for(redis)  # the embedded bus cannot block on XREAD
 
@@ -149,6 +163,13 @@ class RedisTaskStore(VersionedTaskStore):
                 self._redis.zadd(self._keys.task_index(self._agent), {task.id: now_ms})
             )
             index.add_done_callback(_retrieved)  # awaited below, unless the save fails first
+            if self._ttl_s > 0:  # entries of tasks created longer ago than the TTL name expired tasks
+                prune = asyncio.ensure_future(
+                    self._redis.zremrangebyscore(
+                        self._keys.task_index(self._agent), "-inf", now_ms - self._ttl_s * 1000
+                    )
+                )
+                prune.add_done_callback(_retrieved)  # best effort: the next new task prunes again
         # A save lost to a Redis restart would fail a running task for good: ride a short outage out
         # instead. A new task's first save fails sooner when an HTTP caller waits for the answer (it gets a
         # prompt error); over the bus nobody holds a connection, the caller's deadline governs, and failing
@@ -195,7 +216,7 @@ class RedisTaskStore(VersionedTaskStore):
             lambda: self._redis.hmget(key, ["task", "version", "owner"]), within=READ_OUTAGE_S
         )
         # Another caller's task and no task at all are the same answer, after the same single read.
-        if raw[0] is None or not _visible(_text(raw[2]), self._owner(context), context):
+        if raw[0] is None or not _visible(text(raw[2]), self._owner(context), context):
             return None
         task = Task()
         task.ParseFromString(raw[0])
@@ -206,11 +227,11 @@ class RedisTaskStore(VersionedTaskStore):
         ids = await self._redis.zrevrange(self._keys.task_index(self._agent), 0, _LIST_SCAN_LIMIT - 1)
         async with self._redis.pipeline(transaction=False) as pipe:
             for task_id in ids:
-                pipe.hmget(self._keys.task(self._agent, _text(task_id)), ["task", "owner"])
+                pipe.hmget(self._keys.task(self._agent, text(task_id)), ["task", "owner"])
             rows = await pipe.execute()
         tasks: list[Task] = []
         for raw, row_owner in rows:
-            if raw is None or not _visible(_text(row_owner), owner, context):
+            if raw is None or not _visible(text(row_owner), owner, context):
                 continue
             task = Task()
             task.ParseFromString(raw)
@@ -257,7 +278,7 @@ class RedisTaskEventStream(TaskEventStream):
         self._keys = keys
         self._agent = agent
         self._block_ms = block_ms
-        self._linger_s = linger_s
+        self._linger_s = min(linger_s, task_ttl_from_env())  # never outlives the task (PODIUM_TASK_TTL)
         self._notifier = notifier_for(redis)
 
     async def publish(self, task_id: str, event: VersionedEvent) -> None:
@@ -282,7 +303,7 @@ class RedisTaskEventStream(TaskEventStream):
                 if not entries:
                     continue
             for entry_id, fields in entries[0][1]:
-                last = _text(entry_id)
+                last = text(entry_id)
                 version = TaskVersion(int(fields[b"v"]))
                 if not version.is_after(after):
                     continue
@@ -323,12 +344,6 @@ def _as_int(version: TaskVersion) -> int:
     if not isinstance(value, int):
         raise TypeError(f"RedisTaskStore needs integer versions, got {type(value).__name__}")
     return value
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _sort_key(task: Task) -> tuple[bool, int, str]:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from podium.bus.keys import Keys, validate_name
+from podium.bus.text import text
 from podium.mcp_servers.errors import BoardLimitError
 
 MAX_KEY = 200
@@ -90,10 +91,6 @@ class Written:
     bytes: int
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def check_key(key: str) -> str:
     if not key or len(key) > MAX_KEY or any(ord(c) < 32 for c in key):
         raise ValueError(f"note key must be 1-{MAX_KEY} printable characters")
@@ -130,7 +127,7 @@ class Board:
             ],
         )  # fmt: skip
         if int(result[0]) != 1:
-            raise BoardLimitError(f"refused: {_text(result[1])}; the board is unchanged")
+            raise BoardLimitError(f"refused: {text(result[1])}; the board is unchanged")
         return Written(note=StoredNote.decode(key, result[1]), notes=int(result[2]), bytes=int(result[3]))
 
     async def read(self, context_id: str, key: str) -> StoredNote | None:
@@ -140,7 +137,7 @@ class Board:
     async def notes(self, context_id: str) -> list[StoredNote]:
         """Every note on the board, oldest first."""
         raw = await self.redis.hgetall(self.key(context_id))
-        notes = [StoredNote.decode(_text(k), v) for k, v in raw.items()]
+        notes = [StoredNote.decode(text(k), v) for k, v in raw.items()]
         return sorted(notes, key=lambda n: (n.created_at, n.key))
 
     async def delete(self, context_id: str, key: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import decimal
 import math
 import statistics as pystats
+from collections import Counter
 from decimal import Decimal
 from typing import Annotated
 
@@ -31,8 +32,13 @@ Finite = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_ABS, le=MAX_ABS)]
 
 class Evaluation(BaseModel):
     expression: str
-    result: str = Field(description="the exact decimal result (50 significant digits)")
+    result: str = Field(
+        description="the result in decimal: every digit of a whole number, else 50 significant digits"
+    )
     value: float = Field(description="the result as a floating-point number")
+    exact: bool = Field(
+        True, description="false when the result was rounded (irrational or repeating, e.g. sqrt(2), 1/3)"
+    )
     steps: list[str] = Field(description="each operation performed, innermost first")
 
 
@@ -43,6 +49,10 @@ class Statistics(BaseModel):
     stdev: float | None = Field(description="sample standard deviation (n - 1); null for a single value")
     min: float
     max: float
+    range: float = Field(description="max - min")
+    mode: list[float] = Field(
+        description="the most frequent values (all of them on a tie); empty if none repeats"
+    )
     percentiles: dict[str, float] = Field(description="requested percentile -> value (linear interpolation)")
     steps: list[str]
 
@@ -106,7 +116,8 @@ def create_server() -> MCPServer:
             ),
         ],
     ) -> Evaluation:
-        """Evaluate an arithmetic expression exactly (decimal, 50 significant digits).
+        """Evaluate an arithmetic expression exactly: whole numbers to every digit, decimals (money,
+        percentages) exactly, anything else to 50 significant digits (then ``exact`` is false).
 
         Operators: + - * / // % ** (^ is an alias for **), parentheses, unary minus.
         Percent: '15%' is 0.15; 'a + p%' / 'a - p%' add or subtract p percent of a ('200 + 10%' = 220);
@@ -121,6 +132,7 @@ def create_server() -> MCPServer:
             expression=expression,
             result=arith.fmt(result.value),
             value=float(result.value),
+            exact=result.exact,
             steps=result.steps,
         )
 
@@ -143,7 +155,7 @@ def create_server() -> MCPServer:
         ] = [],  # noqa: B006 - pydantic copies defaults; the schema shows []
     ) -> Statistics:
         """Descriptive statistics of a list of numbers: count, mean, median, sample standard deviation,
-        min, max and any requested percentiles (linear interpolation, as numpy and spreadsheets do)."""
+        min, max, range, mode and any requested percentiles (linear interpolation, as numpy and spreadsheets do)."""
         ordered = sorted(values)
         n = len(ordered)
         total = math.fsum(ordered)
@@ -154,6 +166,16 @@ def create_server() -> MCPServer:
         steps = [f"sorted {n} values: min {ordered[0]:g}, max {ordered[-1]:g}"]
         steps.append(f"mean = sum / n = {total:g} / {n} = {mean:g}")
         steps.append(f"median = middle of the sorted values = {median:g}")
+        spread = ordered[-1] - ordered[0]
+        steps.append(f"range = max - min = {ordered[-1]:g} - {ordered[0]:g} = {spread:g}")
+        counts = Counter(ordered)
+        top = max(counts.values())
+        modes = [v for v, c in counts.items() if c == top] if top > 1 else []
+        steps.append(
+            f"mode = the most frequent value{'s' if len(modes) > 1 else ''}: "
+            + (f"{', '.join(f'{v:g}' for v in modes)} ({top} times each)" if len(modes) > 1 else
+               f"{modes[0]:g} ({top} times)" if modes else "none, every value appears once")
+        )  # fmt: skip
         stdev = None
         if n > 1:
             stdev = pystats.stdev(ordered, xbar=mean)
@@ -171,6 +193,8 @@ def create_server() -> MCPServer:
             stdev=stdev,
             min=ordered[0],
             max=ordered[-1],
+            range=spread,
+            mode=modes,
             percentiles=result,
             steps=steps,
         )

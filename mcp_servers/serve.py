@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from podium import mcp_servers
 from podium.bus.connection import is_loopback
+from podium.bus.speedups import uvicorn_http, uvloop_enabled
 from podium.mcp_servers.errors import McpServersError
 from podium.mcp_servers.rebinding import HOSTS_ENV, ORIGINS_ENV, AllowedHosts, RebindingGuard
 
@@ -192,6 +193,8 @@ def run_http(
         workers=workers,
         log_level=log_level,
         access_log=False,
+        http=uvicorn_http(),
+        loop="uvloop" if uvloop_enabled() else "asyncio",
     )
 
 

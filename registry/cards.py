@@ -76,6 +76,7 @@ def load_card(
     security_token_required: bool = False,
     oidc_issuer: str | None = None,
     signer: CardSigner | None = None,
+    expect_name: str | None = None,
 ) -> AgentCard:
     """Load, validate and complete one card file.
 
@@ -84,7 +85,8 @@ def load_card(
     ``security_token_required`` adds a security requirement on the card's bearer scheme; ``oidc_issuer`` declares
     that issuer's OpenID Connect scheme as an alternative (:func:`require_oidc`). ``signer`` (default:
     ``CardSigner.from_env()``, i.e. ``PODIUM_SIGNING_KEY``) signs the completed card; without one, signatures in
-    the file that no longer cover the completed card are dropped with a warning.
+    the file that no longer cover the completed card are dropped with a warning. ``expect_name`` is the
+    name the card must have (default: the file's stem; an installed agent's file is ``card.json``).
     Raises ``CardError`` (bad file or card) or ``SigningKeyError`` (bad ``PODIUM_SIGNING_KEY``).
     """
     path = card_path(path_or_name)
@@ -94,8 +96,9 @@ def load_card(
     except OSError as exc:
         raise CardError(f"{source}: cannot read: {exc.strerror or exc}") from exc
     card = card_from_json(raw, source=source, require_interfaces=False)
-    if card.name != path.stem:
-        raise CardError(f"{source}: name: {card.name!r} does not match the file name {path.stem!r}")
+    if card.name != (expect_name or path.stem):
+        what = f"the agent's name {expect_name!r}" if expect_name else f"the file name {path.stem!r}"
+        raise CardError(f"{source}: name: {card.name!r} does not match {what}")
     before = card.SerializeToString(deterministic=True)
     if interfaces is not None:
         del card.supported_interfaces[:]

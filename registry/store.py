@@ -1,7 +1,9 @@
 """The registry proper: cards in Redis, instances that heartbeat with a TTL, and discovery.
 
-Keys (all from ``bus.keys.Keys``): ``cards()`` is a hash of agent name -> JSON record (the card plus whether it
-is signed, by which trusted key, when it was registered, whether it is static and from which URL);
+Keys (all from ``bus.keys.Keys``): ``card(name)`` is one agent's JSON record (the card plus whether it is signed,
+by which trusted key, when it was registered, whether it is static or standby and from which URL), a key only that
+agent's Redis user and the registry may write (bus.acl), and ``card_index()`` the set of names with a card (agents'
+users may only add to it; a name whose card key is gone is skipped and pruned);
 ``alive(agent, instance)`` is a string with a TTL holding one instance's info; ``instances(agent)`` is a sorted
 set indexing an agent's instances by last heartbeat, pruned whenever it is read. The alive keys are the
 authority, so a crashed instance disappears when its TTL runs out, and no clock needs to agree with another.
@@ -30,6 +32,7 @@ from redis.exceptions import NoPermissionError, RedisError
 
 from podium.bus.backpressure import Inboxes
 from podium.bus.keys import Keys, validate_name
+from podium.bus.text import text
 from podium.registry.cards import card_from_json, card_to_dict, validate_card
 from podium.registry.entries import AgentEntry, Instance, Match, instance_from_json, new_instance_id
 from podium.registry.errors import CardError, NameTaken, SignatureError
@@ -76,7 +79,7 @@ class Registry:
         # Standby is the deployment's choice (``register_standby``): a replica starting keeps it.
         if await self._is_standby(card.name):
             record["standby"] = True
-        await self.redis.hset(self.keys.cards(), card.name, json.dumps(record))
+        await self._put(card.name, record)
         await self.heartbeat(card.name, instance, ttl)
 
     async def register_standby(self, card: AgentCard) -> None:
@@ -88,15 +91,15 @@ class Registry:
         outside agent's; nothing is written on error.
         """
         record = self._record(card, static=False, url=None)
-        existing = await self.redis.hget(self.keys.cards(), card.name)
+        existing = await self.redis.get(self.keys.card(card.name))
         if existing is not None and json.loads(existing).get("static"):
             raise NameTaken(
                 f"{card.name!r} is an outside agent; remove it before deploying a bus agent so named"
             )
-        await self.redis.hset(self.keys.cards(), card.name, json.dumps({**record, "standby": True}))
+        await self._put(card.name, {**record, "standby": True})
 
     async def _is_standby(self, name: str) -> bool:
-        raw = await self.redis.hget(self.keys.cards(), name)
+        raw = await self.redis.get(self.keys.card(name))
         try:
             return bool(raw is not None and json.loads(raw).get("standby"))
         except ValueError:
@@ -123,21 +126,24 @@ class Registry:
         record = self._record(card, static=True, url=url)
         if token_env:  # the name of the variable holding the agent's own token, never the token
             record["tokenEnv"] = token_env
-        existing = await self.redis.hget(self.keys.cards(), name)
+        existing = await self.redis.get(self.keys.card(name))
         if existing is not None and not json.loads(existing).get("static"):
             raise NameTaken(f"{name!r} is an agent on the bus; register the outside agent under another name")
-        await self.redis.hset(self.keys.cards(), name, json.dumps(record))
+        await self._put(name, record)
         return name
 
     async def update_card(self, card: AgentCard) -> bool:
         """Store the changed card of an agent that runs (e.g. the orchestrator's workflow skills); its
         instances are unchanged. Returns whether it was registered. Raises ``CardError``."""
         record = self._record(card, static=False, url=None)
-        if not await self.redis.hexists(self.keys.cards(), card.name):
+        existing = await self.redis.get(self.keys.card(card.name))
+        if existing is None:
             return False
         if card.name in self._mine:
             self._mine[card.name] = card
-        await self.redis.hset(self.keys.cards(), card.name, json.dumps(record))
+        if await self._is_standby(card.name):
+            record["standby"] = True
+        await self._put(card.name, record)
         return True
 
     async def heartbeat(
@@ -160,7 +166,8 @@ class Registry:
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self.keys.alive(name, instance), value, px=max(1, int(ttl * 1000)))
         pipe.zadd(self.keys.instances(name), {instance: now})
-        pipe.hexists(self.keys.cards(), name)
+        pipe.sadd(self.keys.card_index(), name)  # heals a name a concurrent prune dropped
+        pipe.exists(self.keys.card(name))
         *_, present = await pipe.execute()
         if present:
             return True
@@ -168,7 +175,7 @@ class Registry:
         if card is None:
             return False
         logger.info("card %r vanished from the registry; registering it again", name)
-        await self.redis.hset(self.keys.cards(), name, json.dumps(self._record(card, static=False, url=None)))
+        await self._put(name, self._record(card, static=False, url=None))
         return True
 
     async def deregister(self, name: str, instance: str) -> None:
@@ -184,9 +191,10 @@ class Registry:
         self._mine.pop(name, None)
         members = await self.redis.zrange(self.keys.instances(name), 0, -1)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hdel(self.keys.cards(), name)
+        pipe.delete(self.keys.card(name))
+        pipe.srem(self.keys.card_index(), name)
         for member in members:
-            pipe.delete(self.keys.alive(name, _text(member)))
+            pipe.delete(self.keys.alive(name, text(member)))
         pipe.delete(self.keys.instances(name))
         pipe.hdel(self.keys.outside_health(), name)
         removed, *_ = await pipe.execute()
@@ -196,7 +204,7 @@ class Registry:
 
     async def record_health(self, name: str, ok: bool, error: str | None = None) -> None:
         """Remember the last card check of outside agent ``name`` (only while it is registered)."""
-        if not await self.redis.hexists(self.keys.cards(), name):
+        if not await self.redis.exists(self.keys.card(name)):
             return
         value = {"ok": ok, "checked": time.time(), **({"error": error} if error else {})}
         await self.redis.hset(self.keys.outside_health(), name, json.dumps(value))
@@ -248,8 +256,7 @@ class Registry:
 
     async def list(self, *, include_down: bool = False) -> builtins.list[AgentEntry]:
         """Registered agents by name; by default only discoverable ones (alive or static)."""
-        raw = await self.redis.hgetall(self.keys.cards())
-        records = {_text(k): v for k, v in raw.items()}
+        records = await self._records()
         alive = await self._alive(sorted(records))
         entries = []
         for name in sorted(records):
@@ -260,7 +267,7 @@ class Registry:
 
     async def entry(self, name: str, *, include_down: bool = False) -> AgentEntry | None:
         """One agent with its metadata and instances, or ``None`` (also when down, unless ``include_down``)."""
-        raw = await self.redis.hget(self.keys.cards(), name)
+        raw = await self.redis.get(self.keys.card(name))
         if raw is None:
             return None
         entry = self._entry(name, raw, (await self._alive([name])).get(name, []))
@@ -321,7 +328,52 @@ class Registry:
             matches = list(best.values())
         return matches[: max(0, limit)]
 
+    async def migrate_legacy(self) -> int:
+        """Move the cards of the shared hash older versions kept (``Keys.cards()``) into one key per card, keeping
+        a card already stored the new way, and delete the hash; returns how many moved. Needs the registry's
+        or the admin's Redis user (``podium registry`` and ``podium prepare`` call it)."""
+        old = {text(k): v for k, v in (await self.redis.hgetall(self.keys.cards())).items()}
+        moved = 0
+        for name, raw in sorted(old.items()):
+            try:
+                validate_name("agent name", name)
+            except ValueError:
+                continue
+            if await self.redis.set(self.keys.card(name), raw, nx=True):
+                moved += 1
+            await self.redis.sadd(self.keys.card_index(), name)
+        if old:
+            await self.redis.delete(self.keys.cards())
+            logger.info(
+                "moved %d card(s) from the old shared hash %s to one key per card", moved, self.keys.cards()
+            )
+        return moved
+
     # -- internals ------------------------------------------------------------------------------
+
+    async def _put(self, name: str, record: dict[str, Any]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.keys.card(name), json.dumps(record))
+        pipe.sadd(self.keys.card_index(), name)
+        await pipe.execute()
+
+    async def _records(self) -> dict[str, Any]:
+        """Every card record by name; names in the index whose card key is gone are pruned (by a user that may)."""
+        names = sorted(text(n) for n in await self.redis.smembers(self.keys.card_index()))
+        if not names:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.get(self.keys.card(name))
+        values = await pipe.execute()
+        records = {n: v for n, v in zip(names, values, strict=True) if v is not None}
+        gone = [n for n in names if n not in records]
+        if gone:
+            try:
+                await self.redis.srem(self.keys.card_index(), *gone)
+            except NoPermissionError:  # an agent's user may only add to the index: left for the registry
+                logger.debug("names without a card left in the index for the registry to prune")
+        return records
 
     def _record(self, card: AgentCard, *, static: bool, url: str | None) -> dict[str, Any]:
         source = url or (f"card {card.name!r}" if card.name else "card")
@@ -374,7 +426,7 @@ class Registry:
         pipe = self.redis.pipeline(transaction=False)
         for name in names:
             pipe.zrange(self.keys.instances(name), 0, -1)
-        members = [[_text(m) for m in ms] for ms in await pipe.execute()]
+        members = [[text(m) for m in ms] for ms in await pipe.execute()]
         pairs = [(name, inst) for name, ms in zip(names, members, strict=True) for inst in ms]
         if not pairs:
             return {}
@@ -415,7 +467,3 @@ def _skill_ok(entry: AgentEntry, skill_id: str, skill: str | None, tag: str | No
     if skill is not None and found.id.lower() != skill.lower():
         return False
     return tag is None or tag.lower() in (t.lower() for t in found.tags)
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.docs import block
 from tests.support import ROOT, free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -131,6 +132,82 @@ def test_podium_agent_runs_from_the_wheel_on_redis(installed: Path, tmp_path: Pa
         if agent.stdout is not None:
             agent.stdout.close()
     assert agent.returncode == 0
+
+
+def test_a_new_agent_scaffolded_installed_and_routed_to_embedded_and_on_redis(
+    installed: Path, tmp_path: Path, redis_url: str
+) -> None:
+    """What a user types to add their own agent (docs/agents.md), each step a real command in the venv."""
+    import shlex
+    import time
+
+    steps = [shlex.split(line) for line in block("agents.md", "## The scaffold", "sh").splitlines()]
+    assert [s[:2] for s in steps] == [
+        ["podium", "new"],
+        ["pip", "install"],
+        ["podium", "up"],
+        ["podium", "ask"],
+    ]
+    question = steps[3][2]
+    started = time.monotonic()
+    made = _run(installed, installed / "podium", *steps[0][1:], cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    pip = _run(installed, installed / "python", "-m", "pip", *steps[1][1:], "--quiet", cwd=tmp_path)
+    assert pip.returncode == 0, pip.stderr
+
+    def ask_and_trace(url: str, *trace_from: str) -> None:
+        asked = _run(installed, installed / "podium", "ask", "--url", url, question, cwd=tmp_path)
+        said = asked.stdout + asked.stderr
+        assert asked.returncode == 0 and asked.stdout.startswith("9 words"), said  # the documented question
+        assert "completed by word-count" in said, said
+        task = re.search(r"· task (\S+) ·", said)
+        assert task, said
+        traced = _run(installed, installed / "podium", "trace", task.group(1), *trace_from, cwd=tmp_path)
+        assert traced.returncode == 0 and "word-count" in traced.stdout, traced.stdout + traced.stderr
+
+    log = tmp_path / "up.log"
+    with log.open("w") as out:
+        up = subprocess.Popen(
+            [installed / "podium", "up", "--any-port", "--no-console"], stdout=out, stderr=subprocess.STDOUT,
+            cwd=tmp_path, env=_clean_env(), start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: "Ctrl-C stops everything" in log.read_text() or up.poll() is not None, timeout=90)
+        text = log.read_text()
+        assert up.poll() is None and re.search(r"alive in the registry: .*word-count", text), text
+        url = re.search(r"orchestrator\s+(http://\S+)", text)
+        assert url, text
+        ask_and_trace(url.group(1), "--url", url.group(1))
+        print(f"podium new agent -> routed answer: {time.monotonic() - started:.1f}s")
+    finally:
+        up.terminate()
+        up.wait(30)
+    assert "Traceback" not in log.read_text()
+
+    # On Redis: the system without it, then the agent joins with `podium agent word-count`.
+    env = _clean_env(REDIS_URL=redis_url)
+    with log.open("w") as out:
+        up = subprocess.Popen(
+            [installed / "podium", "up", "--any-port", "--no-console", "--agents", "orchestrator"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, env=env, start_new_session=True,
+        )  # fmt: skip
+    agent = subprocess.Popen(
+        [installed / "podium", "agent", "word-count"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    try:
+        assert agent.stdout is not None
+        assert "podium agent word-count ready" in agent.stdout.readline()
+        wait_until(lambda: "Ctrl-C stops everything" in log.read_text() or up.poll() is not None, timeout=120)
+        url = re.search(r"orchestrator\s+(http://\S+)", log.read_text())
+        assert up.poll() is None and url, log.read_text()
+        ask_and_trace(url.group(1), "--redis-url", redis_url)
+    finally:
+        for proc in (agent, up):
+            proc.terminate()
+            proc.wait(30)
+        if agent.stdout is not None:
+            agent.stdout.close()
 
 
 def test_uninstalling_podium_leaves_openai_agents_whole(installed: Path, tmp_path: Path) -> None:

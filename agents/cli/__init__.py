@@ -29,6 +29,7 @@ def _quiet_unconfigured_tracing() -> None:
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("podium.agents.cli.up", "run the whole system on this machine"),
     "ask": ("podium.agents.cli.ask", "ask the orchestrator a question over A2A"),
+    "eval": ("podium.agents.cli.eval", "score an orchestrator's answers against a question bank (JSONL)"),
     "agent": ("podium.agents.cli.agent", "run one agent: A2A HTTP + bus consumer + registry heartbeat"),
     "registry": ("podium.agents.cli.registry", "run the registry HTTP service"),
     "agents": ("podium.agents.cli.agents", "list registered agents and their health"),
@@ -48,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "podium.agents.cli.prepare",
         "create agents' inbox groups (and standby cards) before any replica runs",
     ),
+    "new": ("podium.agents.cli.new", "scaffold a new agent project: podium new agent NAME"),
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

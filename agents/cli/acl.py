@@ -1,6 +1,7 @@
 """``podium acl``: a Redis ACL file with one least-privilege user per agent (see bus/acl.py).
 
-Agents come from the cards (``PODIUM_CARDS_DIR``, or ``--agents``). Each user's password comes from
+Agents come from the cards (``PODIUM_CARDS_DIR``) and the installed agents (entry point group
+``podium.agents``), or ``--agents``. Each user's password comes from
 ``PODIUM_REDIS_PASSWORD_<USER>`` in the environment or in ``--env-file``; with ``--env-file`` the missing
 ones are generated and appended to that file (created with mode 0600), and with ``--with-tokens`` the
 A2A, MCP, registry and console tokens docker-compose.yml requires too. Passwords never appear in the
@@ -39,7 +40,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="read passwords (PODIUM_REDIS_PASSWORD_<USER>=...) from FILE, adding generated ones for the rest",
     )
-    parser.add_argument("--agents", default=None, help="comma-separated agents (default: every card)")
+    parser.add_argument(
+        "--agents", default=None, help="comma-separated agents (default: every card and installed agent)"
+    )
     parser.add_argument(
         "--kubernetes-secret",
         default=None,
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"podium acl: {message}", file=sys.stderr)
         return 2
 
-    agents = [a.strip() for a in args.agents.split(",") if a.strip()] if args.agents else card_names()
+    agents = [a.strip() for a in args.agents.split(",") if a.strip()] if args.agents else _every_agent()
     if not agents:
         return fail("no agents: no cards found (set PODIUM_CARDS_DIR) and no --agents")
     try:
@@ -181,3 +184,11 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(text)
+
+
+def _every_agent() -> list[str]:
+    """Every card's agent, then every agent an installed distribution offers."""
+    from podium.agents.host.sources import installed_names
+
+    cards = card_names()
+    return [*cards, *(name for name in installed_names() if name not in cards)]

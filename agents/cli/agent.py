@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import anyio
-
 from podium.agents.host.runtime import AgentRuntime, print_ready
 from podium.agents.host.settings import (
     A2A_AUTH_FIX,
@@ -22,11 +20,31 @@ from podium.agents.host.settings import (
     exposure_problem,
 )
 from podium.bus.errors import ConfigError
+from podium.bus.speedups import run as run_loop
 from podium.registry.errors import RegistryError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", help="agent name; its card is cards/NAME.json")
+    parser.add_argument(
+        "name",
+        nargs="?",
+        default=None,
+        help="agent name: a built-in (its card is cards/NAME.json) or an installed one (entry point "
+        "group podium.agents); omit it with --card",
+    )
+    parser.add_argument(
+        "--card",
+        default=None,
+        metavar="FILE",
+        help="run the agent this card file describes, without packaging it (needs --executor; a "
+        "config.json beside the card mounts its tools)",
+    )
+    parser.add_argument(
+        "--executor",
+        default=None,
+        metavar="MODULE",
+        help="with --card: the module (package.module, importable from here) that defines build(ctx)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="HTTP port (default: a free port)")
     parser.add_argument(
@@ -84,8 +102,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        name = _agent(args)
         config = RuntimeConfig.from_env(
-            args.name,
+            name,
             host=args.host,
             port=args.port,
             redis_url=args.redis_url,
@@ -102,24 +121,36 @@ def run(args: argparse.Namespace) -> int:
             startup_timeout=args.startup_timeout,
             grace_s=args.grace,
         )
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, LookupError, RegistryError) as exc:
         print(f"podium agent: {exc}", file=sys.stderr)
         return 2
-    unauthenticated = {} if config.authenticated else {f"agent {args.name}": A2A_AUTH_FIX}
+    unauthenticated = {} if config.authenticated else {f"agent {name}": A2A_AUTH_FIX}
     problem = exposure_problem(args.host, unauthenticated)
     if problem and not args.insecure:
         print(f"podium agent: {problem}", file=sys.stderr)
         return 2
     if problem:
         print(
-            f"podium agent: warning: --insecure: agent {args.name} listens on {args.host} without "
+            f"podium agent: warning: --insecure: agent {name} listens on {args.host} without "
             "authentication; anyone who can reach this host can call it",
             file=sys.stderr,
         )
     from podium.agents.host.tools import MountError
 
+    def ready(runtime: AgentRuntime) -> None:
+        print_ready(runtime)
+        if not config.redis_url:
+            print(
+                f"podium agent {name}: warning: no REDIS_URL, so it runs on a private in-process bus that "
+                f"no other process sees (no orchestrator, registry or console will find it). To join a "
+                f"system, set REDIS_URL (or --redis-url) to the Redis of `podium up --redis-url ...`; or "
+                f"let `podium up` run it (installed agents join it)",
+                file=sys.stderr,
+                flush=True,
+            )
+
     try:
-        anyio.run(lambda: AgentRuntime(config).run(on_ready=print_ready))
+        run_loop(lambda: AgentRuntime(config).run(on_ready=ready))
     except (ConfigError, ValueError, LookupError, RegistryError) as exc:
         print(f"podium agent: {exc}", file=sys.stderr)
         return 2
@@ -133,3 +164,40 @@ def run(args: argparse.Namespace) -> int:
         print(f"podium agent: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _agent(args: argparse.Namespace) -> str:
+    """The agent's name, checked before anything starts (its module imports and defines ``build``, its
+    card and config validate). With ``--card``: the card's name, made known with ``--executor``'s module.
+    Raises ``ConfigError`` for a usage mistake, ``AgentSourceError``/``CardError`` naming the file."""
+    from pathlib import Path
+
+    from podium.agents.host.sources import AgentSource, add_local, check, resolve, shadowed
+    from podium.registry.cards import card_from_json
+
+    if args.card is None:
+        if args.executor is not None:
+            raise ConfigError("--executor needs --card FILE: the card of the agent it builds")
+        if args.name is None:
+            raise ConfigError("name an agent (podium agent NAME), or give --card FILE --executor MODULE")
+        check(resolve(args.name))
+        for ignored in shadowed():
+            if ignored.startswith(f"agent {args.name}: "):
+                print(f"podium agent: {ignored}", file=sys.stderr)
+        return str(args.name)
+    if args.executor is None:
+        raise ConfigError("--card needs --executor package.module: the module that defines build(ctx)")
+    path = Path(args.card)
+    if not path.is_file():
+        raise ConfigError(f"--card {args.card}: no such file")
+    card = card_from_json(path.read_bytes(), source=str(path), require_interfaces=False)
+    if args.name is not None and args.name != card.name:
+        raise ConfigError(f"{path}: the card's name is {card.name!r}, not {args.name!r}; drop NAME or fix it")
+    if "" not in sys.path:  # the module is named as from the current folder, like python -m
+        sys.path.insert(0, "")
+    source = AgentSource(
+        card.name, args.executor, path.resolve(), path.resolve().parent / "config.json", "--card/--executor"
+    )
+    check(source)
+    add_local(source)
+    return card.name

@@ -23,13 +23,15 @@ from a2a.helpers.proto_helpers import new_data_part, new_text_message
 from a2a.types.a2a_pb2 import AgentCard, GetTaskRequest, Message, Role, SendMessageRequest, Task, TaskState
 from a2a.utils.errors import A2AError
 from google.protobuf.json_format import MessageToDict, ParseDict
+from pydantic import ValidationError
+
+from podium.agents.orchestrator.events import StatusEvent
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 # An agent's limits (docs/configuration.md#limits), named when a question is refused for its size.
-MAX_QUESTION_CHARS = 20_000  # agents.orchestrator.session.MAX_REQUEST_CHARS
+MAX_QUESTION_CHARS = 20_000  # agents.orchestrator.request.MAX_REQUEST_CHARS
 MAX_BODY_BYTES = 1_000_000  # agents.host.http.DEFAULT_MAX_BODY
 OK, FAILED, USAGE, UNREACHABLE = 0, 1, 2, 3
-_DONE = {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED", "TASK_STATE_REJECTED"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -161,37 +163,35 @@ class Asker:
             self._event(data)
 
     def _event(self, data: dict[str, Any]) -> None:
-        event = data.get("event")
-        step = data.get("step")
-        if step and data.get("state") and event == "step":
-            self.steps[step] = data["state"]
+        """Print one status event (docs/events.md); one that is not a status event is left out."""
+        try:
+            ev = StatusEvent.model_validate(data)
+        except ValidationError:
+            return
+        event, step, reason = ev.event, ev.step, ev.reason or ""
+        if step and ev.state and event == "step":
+            self.steps[step] = ev.state
         if event == "plan":
-            plan = data.get("data", {}).get("plan", {})
-            self.say(f"Plan ({data.get('agent', 'planner')}): {data.get('reason', '')}".rstrip(": "))
+            plan = (ev.data or {}).get("plan", {})
+            self.say(f"Plan ({ev.agent if ev.agent is not None else 'planner'}): {reason}".rstrip(": "))
             for s in plan.get("steps", []):
                 self.steps.setdefault(s["id"], "planned")
                 self.say(f"  {s['id']:<16} {s.get('pattern', 'task'):<8} {_skills(s)}  {s.get('title', '')}")
-        elif event == "step" and data.get("state") == "started":
-            self.say(f"▶ {step}: {data.get('reason', '')}")
+        elif event == "step" and ev.state == "started":
+            self.say(f"▶ {step}: {reason}")
         elif event == "step":
-            mark = {"completed": "✓", "failed": "✗", "skipped": "–"}.get(data.get("state", ""), "·")
-            took = f" in {data['durationMs'] / 1000:.2f}s" if data.get("durationMs") is not None else ""
-            who = f" by {data['agent']}" if data.get("agent") else ""
-            why = f": {data['reason']}" if data.get("reason") else ""
-            self.say(f"{mark} {step} {data.get('state')}{who}{took}{why}")
+            mark = {"completed": "✓", "failed": "✗", "skipped": "–"}.get(ev.state or "", "·")
+            took = f" in {ev.duration_ms / 1000:.2f}s" if ev.duration_ms is not None else ""
+            who = f" by {ev.agent}" if ev.agent else ""
+            why = f": {reason}" if reason else ""
+            self.say(f"{mark} {step} {ev.state}{who}{took}{why}")
         elif event == "handoff":
-            via = f" via {data['binding']}" if data.get("binding") else ""
-            self.say(
-                f"  → {step}: {data.get('agent')}{via} ({data.get('state', '')}) — {data.get('reason', '')}"
-            )
+            via = f" via {ev.binding}" if ev.binding else ""
+            self.say(f"  → {step}: {ev.agent}{via} ({ev.state or ''}) — {reason}")
         elif event in ("result", "planning", "answer", "end", "handover"):
             return
         elif event:
-            self.say(
-                f"  · {event} {data.get('state') or ''} {step or ''}: {data.get('reason', '')}".replace(
-                    "  :", ":"
-                )
-            )
+            self.say(f"  · {event} {ev.state or ''} {step or ''}: {reason}".replace("  :", ":"))
 
     def _approval(self) -> Message | None:
         prompt = _status_text(self.task)
@@ -254,10 +254,15 @@ class Asker:
 
 
 def _skills(step: dict[str, Any]) -> str:
-    calls = [step.get(k) for k in ("call", "default", "generator", "evaluator", "worker") if step.get(k)]
-    calls += [r.get("call") for r in step.get("routes", [])]
-    skills = [c.get("skill") for c in calls if isinstance(c, dict)]
-    return "+".join(dict.fromkeys(s for s in skills if s)) or "-"
+    """The skills a planned step calls, as its pattern says (``-`` for none, or a step not understood)."""
+    from podium.agents.orchestrator.errors import PlanError
+    from podium.agents.orchestrator.plan import parse_plan
+
+    try:
+        calls = parse_plan({"steps": [step]}).steps[0].calls()
+    except PlanError:
+        return "-"
+    return "+".join(dict.fromkeys(c.skill for c in calls)) or "-"
 
 
 def _answer_text(task: Task) -> str:

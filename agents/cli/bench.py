@@ -34,6 +34,14 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "podium.bench.fanout",
         "independent steps through the orchestrator: wall time against the slowest branch",
     ),
+    "scale": (
+        "podium.bench.scale",
+        "the orchestrator scaled out: tasks/s and latency through 1..N orchestrator and worker replicas",
+    ),
+    "soak": (
+        "podium.bench.soak",
+        "podium up under steady load with agent kills and a Redis restart: nothing lost, answered twice or leaking",
+    ),
 }
 
 

@@ -20,6 +20,7 @@ from podium.agents.console.app import DEFAULT_PORT, TOKEN_ENV, Settings
 from podium.bus.connection import connect, is_loopback, redact
 from podium.bus.errors import ConfigError
 from podium.bus.keys import Keys
+from podium.bus.speedups import run as run_loop
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             await redis.aclose()
 
     try:
-        anyio.run(serve)
+        run_loop(serve)
     except (RedisError, OSError) as exc:
         print(f"podium console: cannot serve from {redact(url)}: {exc}", file=sys.stderr)
         return 1

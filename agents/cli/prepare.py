@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     url = args.redis_url or os.environ.get("REDIS_URL")
     if not url:
         return fail("set REDIS_URL or pass --redis-url: the inboxes and cards live in Redis")
-    known = card_names()
+    from podium.agents.host.sources import installed_names
+
+    known = [*card_names(), *(n for n in installed_names() if n not in card_names())]
     agents = [a.strip() for a in args.agents.split(",") if a.strip()] if args.agents else known
     try:
         for agent in agents:
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"Redis refused the user in REDIS_URL ({exc}); use the admin user `podium acl` writes", 1)
     except RedisError as exc:
         return fail(f"Redis at {redact(url)}: {exc}", 1)
-    except RegistryError as exc:  # a bad card file or signing key, a name an outside agent holds
+    except (RegistryError, ValueError, LookupError) as exc:  # a bad card, key or installed agent
         return fail(str(exc))
     for line in done:
         print(line)
@@ -107,6 +109,7 @@ def _say_waiting(reason: str, waited: float) -> None:
 
 async def _prepare(redis: Any, keys: Keys, agents: list[str], standby: bool, wait_s: float) -> list[str]:
     from podium.agents.host.settings import RuntimeConfig
+    from podium.agents.host.sources import resolve
     from podium.registry.cards import load_card
     from podium.registry.store import Registry
 
@@ -116,6 +119,9 @@ async def _prepare(redis: Any, keys: Keys, agents: list[str], standby: bool, wai
         bus = StreamBus(redis, keys)
         registry = Registry.from_env(redis, keys)
         done = []
+        moved = await registry.migrate_legacy()
+        if moved:
+            done.append(f"moved {moved} card(s) from the old shared hash {keys.cards()} to one key per card")
         for agent in agents:
             await bus.ensure_group(keys.inbox(agent), agent, start_id="0")
             note = f"{agent}: group {agent!r} on {keys.inbox(agent)}"
@@ -124,7 +130,8 @@ async def _prepare(redis: Any, keys: Keys, agents: list[str], standby: bool, wai
                 # The schemes the agent will require, read as the agent reads them (RuntimeConfig).
                 settings = RuntimeConfig.from_env(agent)
                 card = load_card(
-                    agent,
+                    resolve(agent).card or agent,
+                    expect_name=agent,
                     interfaces=[bus_interface(keys.namespace, agent)],
                     security_token_required=settings.authenticated,
                     oidc_issuer=settings.oidc_issuer,

@@ -16,13 +16,15 @@ import sys
 import threading
 from collections.abc import Iterator
 
-import anyio
 import uvicorn
+from redis.exceptions import RedisError
 
 from podium.agents.host.settings import registry_token_from_env
 from podium.bus.connection import connect, is_loopback, redact
 from podium.bus.errors import ConfigError
 from podium.bus.keys import Keys
+from podium.bus.speedups import run as run_loop
+from podium.bus.speedups import uvicorn_http
 from podium.registry.errors import SigningKeyError
 from podium.registry.fetch import DEFAULT_TIMEOUT
 from podium.registry.http import Settings, create_app
@@ -89,9 +91,15 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"podium registry: {exc}", file=sys.stderr)
         return 2
-    app = create_app(Registry(redis, keys, trusted_keys=trusted), settings)
+    registry = Registry(redis, keys, trusted_keys=trusted)
+    app = create_app(registry, settings)
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level=args.log_level.lower(), lifespan="on"
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level.lower(),
+        lifespan="on",
+        http=uvicorn_http(),
     )
     server = _Server(config)
 
@@ -104,12 +112,28 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+            await _migrate(registry)
             await server.serve()
         finally:
             await redis.aclose()
 
-    anyio.run(serve)
+    run_loop(serve)
     return 0 if server.started else 1
+
+
+async def _migrate(registry: Registry) -> None:
+    """Cards an older version left in its shared hash move to one key per card (issue 27)."""
+    try:
+        moved = await registry.migrate_legacy()
+    except (RedisError, OSError) as exc:  # Redis not up yet: the agents re-register their cards anyway
+        print(f"podium registry: could not migrate the old card hash yet: {exc}", file=sys.stderr)
+        return
+    if moved:
+        print(
+            f"podium registry: moved {moved} card(s) from the old shared hash {registry.keys.cards()} "
+            "to one key per card",
+            file=sys.stderr,
+        )
 
 
 class _Server(uvicorn.Server):

@@ -10,7 +10,6 @@ import argparse
 import os
 import sys
 
-import anyio
 from redis.exceptions import RedisError
 
 from podium.agents.host.settings import (
@@ -24,13 +23,21 @@ from podium.agents.host.settings import (
     registry_token_from_env,
     startup_timeout_from_env,
 )
-from podium.agents.up.config import REGISTRY_PORT, UpConfig, UpError, available_agents, describe
+from podium.agents.up.config import (
+    REGISTRY_PORT,
+    UpConfig,
+    UpError,
+    available_agents,
+    describe,
+    optional_agents,
+)
 from podium.agents.up.embedded import run_embedded
 from podium.agents.up.processes import run_processes
 from podium.bus.connection import connect
 from podium.bus.errors import ConfigError
 from podium.bus.eviction import allowed_from_env
 from podium.bus.keys import Keys
+from podium.bus.speedups import run as run_loop
 from podium.registry.errors import RegistryError
 
 
@@ -91,6 +98,15 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from podium.agents.host.sources import shadowed
+
+    for ignored in shadowed():
+        print(f"podium up: {ignored}", file=sys.stderr)
+    agents, problems = check_agents(agents, chosen=bool(args.agents))
+    for problem in problems:
+        print(f"podium up: {problem}", file=sys.stderr)
+    if not agents or (problems and args.agents):
+        return 2
     try:
         namespace = Keys(args.namespace or os.environ.get("PODIUM_NAMESPACE") or "podium").namespace
         timeout = startup_timeout_from_env() if args.startup_timeout is None else args.startup_timeout
@@ -137,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         allow_eviction=args.allow_eviction or allowed_from_env(),
         replicas=replicas,
         console_port=None if args.no_console else args.console_port,
+        optional=optional_agents(agents),
         insecure=args.insecure,
         allow_private_urls=args.allow_private_urls,
     )
@@ -157,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             if cfg.redis_url:
                 return run_processes(cfg, lambda urls: describe(cfg, urls))
-            anyio.run(lambda: run_embedded(cfg, lambda urls: describe(cfg, urls)))
+            run_loop(lambda: run_embedded(cfg, lambda urls: describe(cfg, urls)))
         except BaseExceptionGroup as group:  # a task group's lone error, unwrapped
             failed = _leaves(group)
             if len(failed) == 1:
@@ -229,3 +246,22 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def check_agents(agents: list[str], *, chosen: bool) -> tuple[list[str], list[str]]:
+    """The agents that can start, and one line for each installed one that cannot (its module does not
+    import, its card or config does not validate, two distributions offer its name). Left out, it does
+    not stop the rest unless ``chosen`` (named with ``--agents``). Built-in agents are checked as they
+    start, as before."""
+    from podium.agents.host.sources import check, resolve
+
+    keep, problems = [], []
+    for name in agents:
+        if name in optional_agents([name]):
+            try:
+                check(resolve(name))
+            except (ValueError, LookupError, RegistryError) as exc:
+                problems.append(f"{exc}" + ("" if chosen else f" (not starting {name}; the rest runs)"))
+                continue
+        keep.append(name)
+    return keep, problems

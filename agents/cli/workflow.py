@@ -161,10 +161,10 @@ async def known_skills(store: WorkflowStore) -> tuple[set[str], set[str] | None]
                 skills |= {s.id for s in entry.card.skills}
                 agents.add(entry.name)
                 seen = True
-    for entry in _registry_http():
-        if entry.get("name") != "orchestrator":
-            skills |= set(entry.get("skills") or [])
-            agents.add(str(entry.get("name")))
+    for row in _registry_http():
+        if row.get("name") != "orchestrator":
+            skills |= set(row.get("skills") or [])
+            agents.add(str(row.get("name")))
             seen = True
     return skills, agents if seen else None
 

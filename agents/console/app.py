@@ -173,7 +173,7 @@ def create_app(redis: Any, keys: Keys, settings: Settings | None = None) -> Star
         return _error(
             403,
             "read_only",
-            f"this console is read only: start it with --token (or {TOKEN_ENV}) to replay and ask",
+            f"this console is read only: start it with --token (or {TOKEN_ENV}) to replay, ask and approve",
         )
 
     async def _json_body(request: Request) -> dict[str, Any]:
@@ -218,6 +218,35 @@ def create_app(redis: Any, keys: Keys, settings: Settings | None = None) -> Star
             return _error(exc.status, "ask_failed", str(exc))
         return JSONResponse({"taskId": task_id}, 202)
 
+    async def answer(request: Request) -> JSONResponse:
+        """Approve, reject or edit what a task waiting in input-required asks, on the task itself."""
+        if (refused := _writable()) is not None:
+            return refused
+        task_id = request.path_params["task_id"]
+        try:
+            body = await _json_body(request)
+        except ValueError as exc:
+            return _error(400, "bad_request", str(exc))
+        decision, instruction = body.get("decision"), str(body.get("instruction") or "").strip()
+        if decision not in ("approve", "reject", "edit"):
+            return _error(400, "bad_request", "decision: one of approve, reject, edit")
+        if decision == "edit" and not instruction:
+            return _error(400, "bad_request", "instruction: an edit needs the new instruction")
+        if len(instruction) > MAX_QUESTION:
+            return _error(400, "bad_request", f"instruction: at most {MAX_QUESTION} characters")
+        found = await data.task(redis, keys, task_id, trace=False)
+        if found is None:
+            return _error(404, "not_found", f"no task {task_id}")
+        if found["approval"] is None:
+            return _error(
+                409, "not_waiting", f"task {task_id} is {found['state']}, not waiting for an approval"
+            )
+        try:
+            await state["asker"].answer(task_id, found["contextId"], decision, instruction, state["tg"])
+        except AskError as exc:
+            return _error(exc.status, "answer_failed", str(exc))
+        return JSONResponse({"taskId": task_id, "decision": decision}, 202)
+
     async def guarded(feed: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The feed until Redis fails; then an ``error`` event, and the page reconnects."""
         try:
@@ -252,6 +281,7 @@ def create_app(redis: Any, keys: Keys, settings: Settings | None = None) -> Star
         Route("/api/dlq/{agent}", dead_letters),
         Route("/api/dlq/{agent}/replay", replay, methods=["POST"]),
         Route("/api/ask", ask, methods=["POST"]),
+        Route("/api/tasks/{task_id}/answer", answer, methods=["POST"]),
         Route("/api/events/agents", agents_feed),
         Route("/api/events/tasks", tasks_feed),
         Route("/api/events/tasks/{task_id}", task_feed),

@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import httpx
 from a2a.client import ClientConfig, ClientFactory
-from a2a.helpers.proto_helpers import new_text_message
+from a2a.helpers.proto_helpers import new_data_part, new_text_message
 from a2a.types.a2a_pb2 import AgentCard, Role, SendMessageRequest
 from anyio.abc import TaskGroup
 from google.protobuf.json_format import ParseDict
@@ -62,9 +62,26 @@ class Asker:
             raise AskError(f"no {self.agent} is registered and alive: start one (podium up) and ask again")
         return card
 
+    async def answer(
+        self, task_id: str, context_id: str, decision: str, instruction: str, tg: TaskGroup
+    ) -> str:
+        """Answer an approval the orchestrator asks on ``task_id``, as ``podium ask`` does: text
+        (``approve``, ``reject``, ``edit: <instruction>``) and a data part ``{"decision", "instruction"}``.
+        Returns the task id once the orchestrator took the answer; raises ``AskError``."""
+        text = f"edit: {instruction}" if decision == "edit" else decision
+        message = new_text_message(text, role=Role.ROLE_USER, task_id=task_id, context_id=context_id)
+        data: dict[str, Any] = {"decision": decision}
+        if decision == "edit":
+            data["instruction"] = instruction
+        message.parts.append(new_data_part(data))
+        return await self._send(message, tg)
+
     async def ask(self, question: str, tg: TaskGroup) -> str:
         """Send ``question``; return the task id once the orchestrator created the task. The rest of the
         stream is read in ``tg``. Raises ``AskError``."""
+        return await self._send(new_text_message(question, role=Role.ROLE_USER), tg)
+
+    async def _send(self, message: Any, tg: TaskGroup) -> str:
         card = await self.card()
         factory = ClientFactory(
             ClientConfig(streaming=True, supported_protocol_bindings=["JSONRPC"], httpx_client=self.http)
@@ -73,7 +90,7 @@ class Asker:
             client = factory.create(card)
         except Exception as exc:  # the SDK's errors for a card without a usable interface vary
             raise AskError(f"the {self.agent}'s card offers no JSONRPC interface: {exc}") from exc
-        request = SendMessageRequest(message=new_text_message(question, role=Role.ROLE_USER))
+        request = SendMessageRequest(message=message)
         created: anyio.Event = anyio.Event()
         found: dict[str, Any] = {}
 

@@ -16,20 +16,13 @@ from redis.exceptions import ResponseError
 from podium.agents.orchestrator.state.breakers import breaker_states
 from podium.agents.orchestrator.state.trace import TraceEntry, read_trace
 from podium.bus.keys import Keys
+from podium.bus.states import TERMINAL_SHORT, short_name
 from podium.bus.streams import DeadLetter, StreamBus, text
 from podium.registry.store import Registry
 
 TASK_LIMIT = 200  # the most recent tasks the list considers
-TERMINAL = {"completed", "failed", "canceled", "rejected"}
-
-
-def state_name(value: int) -> str:
-    """``TASK_STATE_INPUT_REQUIRED`` -> ``input-required``."""
-    try:
-        name = TaskState.Name(value)
-    except ValueError:
-        return "unknown"
-    return name.removeprefix("TASK_STATE_").lower().replace("_", "-")
+TERMINAL = TERMINAL_SHORT  # "completed", "failed", "canceled", "rejected"
+state_name = short_name  # ``TASK_STATE_INPUT_REQUIRED`` -> ``input-required``
 
 
 async def agents(redis: Any, keys: Keys) -> list[dict[str, Any]]:
@@ -64,7 +57,7 @@ async def _consumers(redis: Any, keys: Keys, names: list[str]) -> dict[str, int]
 
 async def agent_names(redis: Any, keys: Keys) -> list[str]:
     """Every agent with a card in the registry (each agent's tasks are kept under its own name)."""
-    return sorted(text(name) for name in await redis.hkeys(keys.cards()))
+    return sorted(text(name) for name in await redis.smembers(keys.card_index()))
 
 
 async def tasks(redis: Any, keys: Keys, *, limit: int = TASK_LIMIT) -> list[dict[str, Any]]:
@@ -146,9 +139,30 @@ async def task(
         **task_row(task_id, raw, agent, started, updated, owner),
         "message": " ".join(p.text for p in proto.status.message.parts if p.HasField("text")),
         "answer": answer(proto),
+        "approval": approval(proto),
         "raw": MessageToDict(proto),
         "trace": [e.dump() for e in entries] if trace else None,
     }
+
+
+def approval(task: Task) -> dict[str, Any] | None:
+    """What a task waiting in input-required asks (the orchestrator's approval event: asks, options,
+    deadline, default), or None."""
+    if task.status.state != TaskState.TASK_STATE_INPUT_REQUIRED or not task.status.HasField("message"):
+        return None
+    for part in task.status.message.parts:
+        if part.HasField("data"):
+            value = MessageToDict(part.data)
+            if isinstance(value, dict) and value.get("event") == "approval":
+                prompt = " ".join(p.text for p in task.status.message.parts if p.HasField("text"))
+                return {
+                    "asks": value.get("asks") or [],
+                    "options": value.get("options") or ["approve", "reject", "edit"],
+                    "deadline": value.get("deadline"),
+                    "default": value.get("default"),
+                    "prompt": prompt,
+                }
+    return None
 
 
 def answer(task: Task) -> dict[str, Any] | None:

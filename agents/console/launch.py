@@ -19,6 +19,7 @@ import uvicorn
 from podium.agents.console.app import DEFAULT_PORT, TOKEN_ENV, Settings, create_app
 from podium.agents.host.runtime import QuietServer
 from podium.bus.keys import Keys
+from podium.bus.speedups import uvicorn_http
 
 
 def server(
@@ -32,6 +33,7 @@ def server(
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=1,  # live feeds never end by themselves
+        http=uvicorn_http(),
     )
     return QuietServer(config) if quiet_signals else uvicorn.Server(config)
 

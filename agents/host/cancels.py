@@ -24,6 +24,7 @@ from a2a.server.tasks.task_updater import TaskUpdater
 from podium.bus.backoff import TRANSIENT, Backoff
 from podium.bus.keys import Keys
 from podium.bus.notify import notifier_for
+from podium.bus.text import text
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class CancelNotices:
                     last = await self._end()
                 for entry_id, fields in await self._read(last):
                     last = entry_id
-                    task_id = _text(fields.get(b"task") or fields.get("task"))
+                    task_id = text(fields.get(b"task") or fields.get("task"))
                     if task_id:
                         on_cancel(task_id)
                 backoff.reset()
@@ -75,7 +76,7 @@ class CancelNotices:
             newest = await self._redis.xrevrange(self.stream, count=1)
         except TRANSIENT:
             return "0-0"
-        return _text(newest[0][0]) if newest else "0-0"
+        return text(newest[0][0]) if newest else "0-0"
 
     async def _read(self, last: str) -> list[tuple[str, dict[Any, Any]]]:
         if self._notifier is None:
@@ -85,7 +86,7 @@ class CancelNotices:
             reply = await self._redis.xread({self.stream: last}, count=100)
             if not reply:
                 await self._notifier.wait(self.stream, since, self._block_ms / 1000)
-        return [(_text(i), f) for i, f in reply[0][1]] if reply else []
+        return [(text(i), f) for i, f in reply[0][1]] if reply else []
 
 
 class StoppableExecutor(AgentExecutor):
@@ -152,9 +153,3 @@ class StoppableExecutor(AgentExecutor):
         if name == "inner":
             raise AttributeError(name)
         return getattr(self.inner, name)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else str(value)

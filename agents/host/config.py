@@ -127,8 +127,29 @@ class AgentConfig(BaseModel):
 
 
 def config_path(agent: str, directory: str | Path | None = None) -> Path:
-    base = Path(directory or os.environ.get(CONFIG_DIR_ENV) or CONFIG_DIR)
-    return base / f"{agent}.json"
+    """``directory/<agent>.json``; else ``$PODIUM_AGENT_CONFIG_DIR/<agent>.json`` when that file exists;
+    else an installed agent's ``config.json`` beside its module; else the built-in configs' file."""
+    if directory:
+        return Path(directory) / f"{agent}.json"
+    env = os.environ.get(CONFIG_DIR_ENV)
+    if env and (Path(env) / f"{agent}.json").exists():
+        return Path(env) / f"{agent}.json"
+    beside = _installed_config(agent)
+    if beside is not None:
+        return beside
+    return Path(env or CONFIG_DIR) / f"{agent}.json"
+
+
+def _installed_config(agent: str) -> Path | None:
+    """An installed (or command-line) agent's ``config.json``; None for a built-in or unknown agent."""
+    from podium.agents.host import sources
+
+    if agent in sources.BUILT_IN or (agent not in sources.installed_names() and agent not in sources._local):
+        return None
+    try:
+        return sources.resolve(agent).config
+    except (LookupError, AgentConfigError):
+        return None  # the runtime reports a broken agent when it resolves it
 
 
 def parse_config(data: Any, source: str = "agent config") -> AgentConfig:
@@ -147,7 +168,12 @@ def load_config(agent: str, directory: str | Path | None = None) -> AgentConfig:
 
     Raises ``AgentConfigError`` for unreadable JSON or invalid fields, naming the file and field.
     """
-    path = config_path(agent, directory)
+    return load_config_file(config_path(agent, directory))
+
+
+def load_config_file(path: Path) -> AgentConfig:
+    """The configuration in ``path``; the empty configuration when there is no such file. Raises
+    ``AgentConfigError`` naming the file and field."""
     if not path.exists():
         return AgentConfig()
     try:

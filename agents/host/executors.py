@@ -1,39 +1,42 @@
-"""Which module builds an agent's executor, and building it."""
+"""Which module builds an agent's executor, and building it (see ``agents/host/sources.py`` for where an
+agent comes from: Podium's own, an installed distribution, or a module named on the command line)."""
 
 from __future__ import annotations
 
-import importlib
-
 from a2a.server.agent_execution import AgentExecutor
 
+from podium.agents.host.config import AgentConfigError
 from podium.agents.host.context import AgentContext
+from podium.agents.host.sources import BUILT_IN, AgentSourceError, describe_error, import_module, resolve
+from podium.bus.errors import ConfigError
 
-# agent name -> module with ``build(ctx: AgentContext) -> AgentExecutor``
-EXECUTORS: dict[str, str] = {
-    "echo": "podium.agents.specialists.echo",
-    "researcher": "podium.agents.specialists.researcher",
-    "analyst": "podium.agents.specialists.analyst",
-    "writer": "podium.agents.specialists.writer",
-    "reviewer": "podium.agents.specialists.reviewer",
-    "orchestrator": "podium.agents.orchestrator",
-}
+# agent name -> module with ``build(ctx: AgentContext) -> AgentExecutor`` (Podium's own agents)
+EXECUTORS: dict[str, str] = BUILT_IN
 
 
 def executor_module(name: str) -> str:
-    """The module that builds agent ``name``'s executor: the one its config names (``"executor"``), else
-    Podium's own. Raises ``LookupError`` for an agent with none, ``AgentConfigError`` for a bad config."""
-    from podium.agents.host.config import load_config
-
-    module_name = load_config(name).executor or EXECUTORS.get(name)
-    if module_name is None:
-        raise LookupError(
-            f"no executor for agent {name!r}; known agents: {', '.join(sorted(EXECUTORS))}, "
-            f'or name a module in agents/config/{name}.json ("executor")'
-        )
-    return module_name
+    """The module that builds agent ``name``'s executor: the one its config names (``"executor"``), an
+    installed distribution's entry point, else Podium's own. Raises ``LookupError`` for an agent with
+    none, ``AgentConfigError`` (``AgentSourceError``) for a bad config or installed agent."""
+    return resolve(name).module
 
 
 def load_executor(ctx: AgentContext) -> AgentExecutor:
-    """Build the executor for ``ctx.name``. Raises ``LookupError`` for an agent with no executor."""
-    module = importlib.import_module(executor_module(ctx.name))
-    return module.build(ctx)
+    """Build the executor for ``ctx.name``. Raises ``LookupError`` for an agent with no executor, and
+    ``AgentSourceError`` (one line naming the agent) when its module does not import or ``build`` raises."""
+    source = resolve(ctx.name)
+    module = import_module(source)
+    try:
+        executor = module.build(ctx)
+    except (AgentConfigError, ConfigError, LookupError):  # already one line naming the setting
+        raise
+    except Exception as exc:  # whatever the agent's own build raises, in one line
+        raise AgentSourceError(
+            f"agent {ctx.name}: build(ctx) in {source.module} raised {describe_error(exc)}; fix build()"
+        ) from exc
+    if not isinstance(executor, AgentExecutor):
+        raise AgentSourceError(
+            f"agent {ctx.name}: build(ctx) in {source.module} returned {type(executor).__name__}, "
+            "not an a2a AgentExecutor; return one"
+        )
+    return executor

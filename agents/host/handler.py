@@ -49,20 +49,13 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError, UnsupportedOperationError
 
 from podium.agents.host.cancels import CancelNotices
+from podium.bus.states import STOPPED
 
 logger = logging.getLogger(__name__)
 
 _NAMESPACE = uuid.UUID("3b0f8e52-1c4a-4d7e-9f26-8a5c0d1e7b94")
 _message: contextvars.ContextVar[str | None] = contextvars.ContextVar("podium_message_id", default=None)
 REDELIVERED = "redelivered"  # ServerCallContext.state key: the bus delivered this request before
-_DONE = {
-    TaskState.TASK_STATE_COMPLETED,
-    TaskState.TASK_STATE_FAILED,
-    TaskState.TASK_STATE_CANCELED,
-    TaskState.TASK_STATE_REJECTED,
-    TaskState.TASK_STATE_INPUT_REQUIRED,
-    TaskState.TASK_STATE_AUTH_REQUIRED,
-}
 
 
 def task_id_for(agent: str, message_id: str) -> str:
@@ -186,7 +179,7 @@ class AgentRequestHandler(DefaultRequestHandler):
         if not context.state.get(REDELIVERED) or not params.message.task_id:
             return None
         stored = await self._versioned_store.get(params.message.task_id, context)
-        return stored.task if stored is not None and stored.task.status.state in _DONE else None
+        return stored.task if stored is not None and stored.task.status.state in STOPPED else None
 
     async def _setup_active_task(self, params: SendMessageRequest, call_context: ServerCallContext) -> Any:
         # Where a2a-sdk 1.3's handler builds the request context and so generates the task id: the one
@@ -206,7 +199,7 @@ class AgentRequestHandler(DefaultRequestHandler):
         stored = await self._versioned_store.get(task_id, context)
         if stored is None:
             return None
-        if stored.task.status.state in _DONE:
+        if stored.task.status.state in STOPPED:
             logger.info("message %s seen before: answering with task %s", message.message_id, task_id)
             return stored.task
         if context.state.get(REDELIVERED):

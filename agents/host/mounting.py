@@ -73,11 +73,14 @@ class Shared:
 
 def stdio_parameters(cfg: McpServerConfig, shared: Shared = Shared()) -> StdioServerParameters:
     """How to spawn a stdio server: ``podium ...`` runs as ``python -m podium.agents.cli ...`` with this
-    interpreter, so it works without the console script on PATH."""
+    interpreter, so it works without the console script on PATH; ``python ...`` (``python -m
+    mcp_server_git``) runs with this interpreter too, so a server installed beside Podium is found."""
     assert cfg.command
     command = list(cfg.command)
     if command[0] == "podium":
         command = [sys.executable, "-m", "podium.agents.cli", *command[1:]]
+    elif command[0] in ("python", "python3"):
+        command[0] = sys.executable
     # OpenTelemetry settings too, so a stdio server's spans join the agent's trace
     env = {
         k: v

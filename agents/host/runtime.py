@@ -39,7 +39,7 @@ from redis.exceptions import NoPermissionError, OutOfMemoryError
 from podium.agents.host.auth import Credentials
 from podium.agents.host.cancels import CancelNotices, StoppableExecutor
 from podium.agents.host.context import AgentContext
-from podium.agents.host.executors import executor_module, load_executor
+from podium.agents.host.executors import load_executor
 from podium.agents.host.handler import AgentRequestHandler, MessageIds
 from podium.agents.host.hooks import Closable, ProvidesRoutes, RunsInBackground
 from podium.agents.host.http import build_app
@@ -48,6 +48,7 @@ from podium.agents.host.settings import (
     RuntimeConfig,
     StartupError,
 )
+from podium.agents.host.sources import import_module, resolve
 from podium.agents.host.tools import NoTools
 from podium.bus.a2a_server import BusRequestServer
 from podium.bus.backoff import TRANSIENT, Backoff
@@ -60,6 +61,7 @@ from podium.bus.eviction import check_eviction
 from podium.bus.keys import Keys
 from podium.bus.ready import ping, wait_for_redis
 from podium.bus.retention import Retention
+from podium.bus.speedups import uvicorn_http
 from podium.bus.streams import StreamBus
 from podium.bus.task_store import RedisTaskEventStream, RedisTaskStore
 from podium.bus.telemetry import setup as setup_tracing
@@ -226,14 +228,17 @@ class AgentRuntime:
         self.url = (cfg.public_url or f"http://{_url_host(cfg.host)}:{port}").rstrip("/")
         # What the configuration gets wrong fails at once, before any waiting for Redis.
         credentials = Credentials.from_config(cfg)
+        source = resolve(cfg.name)
         card = load_card(
-            cfg.name,
+            source.card or cfg.name,
             interfaces=self._interfaces(),
             security_token_required=cfg.authenticated,
             oidc_issuer=cfg.oidc_issuer,
+            expect_name=cfg.name,
         )
         self.card = card
-        executor_module(cfg.name)
+        import_module(source)  # an installed module that does not import fails now, in one line
+        _check_llm(cfg.name)
         await self._wait_for_redis()
         self.phase = "checking Redis's eviction policy and recording its inbox limits"
         await _prepare_bus(self.redis, self.keys, cfg)
@@ -287,7 +292,12 @@ class AgentRuntime:
             )
             self._server = QuietServer(
                 uvicorn.Config(
-                    app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=5
+                    app,
+                    log_level="warning",
+                    lifespan="off",
+                    access_log=False,
+                    timeout_graceful_shutdown=5,
+                    http=uvicorn_http(),
                 )
             )
             async with anyio.create_task_group() as tg:
@@ -463,6 +473,14 @@ async def _engine(stack: AsyncExitStack, name: str | None = None) -> Any:
         await stack.enter_async_context(engine)  # type: ignore[arg-type]
         logger.info("agent %s: model %s via %s", name, engine.model, engine.name)
     return engine
+
+
+def _check_llm(name: str) -> None:
+    """A provider the environment names but cannot use fails at start, before any waiting for Redis."""
+    from podium.agents.host.config import config_path, load_config
+    from podium.agents.llm.settings import check
+
+    check(load_config(name).llm, os.environ, str(config_path(name)))
 
 
 async def _role_engines(stack: AsyncExitStack, name: str, engine: Any) -> Any:

@@ -49,6 +49,7 @@ __all__ = [
     "LoopResult",
     "Message",
     "OpaqueBlock",
+    "OpenAIEngine",
     "RetryPolicy",
     "ScriptedEngine",
     "StopReason",
@@ -64,11 +65,17 @@ __all__ = [
 
 if _typing.TYPE_CHECKING:
     from podium.agents.llm.anthropic_engine import DEFAULT_MODEL, AnthropicEngine
+    from podium.agents.llm.openai_engine import OpenAIEngine
 
 _CLAUDE = ("AnthropicEngine", "DEFAULT_MODEL")
 
 
 def __getattr__(name: str) -> _typing.Any:
+    if name == "OpenAIEngine":
+        from podium.agents.llm.openai_engine import OpenAIEngine
+
+        globals()[name] = OpenAIEngine
+        return OpenAIEngine
     if name not in _CLAUDE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from podium.agents.llm import anthropic_engine

@@ -324,6 +324,7 @@ class OpenAIEngine:
             raise LLMToolsUnsupported(self._no_tools_text(detail), **common)
         if is_retryable_status(status):
             retry_after = retry_after_seconds(response.headers)
+            error: LLMUnavailable
             if status == 429:
                 wait = f"; it asked to wait {retry_after:g}s" if retry_after is not None else ""
                 error = LLMRateLimited(

@@ -84,7 +84,7 @@ class LlmConfig(_Fields):
         return _Fields.model_validate(base | over)
 
 
-def choose_provider(fields: _Fields, env: Mapping[str, str], where: str) -> str | None:
+def choose_provider(fields: _Fields, env: Mapping[str, str], where: str, warn: bool = True) -> str | None:
     """The provider for ``fields``, or None for offline. Raises ``LLMConfigError`` when
     ``PODIUM_LLM_PROVIDER`` names an unknown provider or one whose key or URL is missing."""
     has_claude = bool(env.get("ANTHROPIC_API_KEY", "").strip())
@@ -93,6 +93,8 @@ def choose_provider(fields: _Fields, env: Mapping[str, str], where: str) -> str 
     if fields.provider is not None:
         usable = {"anthropic": has_claude, "openai": has_openai, "offline": True}[fields.provider]
         if fields.provider == "offline":
+            return None
+        if not usable and not warn:
             return None
         if not usable:
             need = (
@@ -119,6 +121,14 @@ def choose_provider(fields: _Fields, env: Mapping[str, str], where: str) -> str 
     if has_claude:
         return "anthropic"
     return "openai" if has_openai else None
+
+
+def check(llm: LlmConfig | None, env: Mapping[str, str], where: str = "agent config") -> None:
+    """Raise ``LLMConfigError`` now for what :func:`build_engine` would refuse later (an unknown or
+    incomplete ``PODIUM_LLM_PROVIDER``), without building anything."""
+    config = llm or LlmConfig()
+    for role in (None, *ROLES):
+        choose_provider(config.for_role(role), env, where, warn=False)
 
 
 def build_engine(
@@ -169,8 +179,11 @@ class RoleEngines:
     :meth:`aclose`. A role without settings of its own (and, for the planner, without the default
     thinking budget to apply) shares ``default``."""
 
-    def __init__(self, default: Any, llm: LlmConfig | None, env: Mapping[str, str], where: str) -> None:
+    def __init__(
+        self, default: Any, llm: LlmConfig | None, env: Mapping[str, str], where: str, **options: Any
+    ) -> None:
         self.default, self.llm, self.env, self.where = default, llm or LlmConfig(), env, where
+        self.options = options  # for the engines' constructors (``http_client``, ``retry``...)
         self._built: dict[str, Any] = {}
 
     def for_role(self, role: str) -> Any:
@@ -179,7 +192,7 @@ class RoleEngines:
             planner_thinks = role == "planner" and self.llm.thinking is None and self._claude()
             if own or planner_thinks:
                 self._built[role] = build_engine(
-                    self.llm, self.env, role=role, where=f"{self.where} llm.{role}"
+                    self.llm, self.env, role=role, where=f"{self.where} llm.{role}", **self.options
                 )
             else:
                 self._built[role] = self.default

@@ -13,7 +13,36 @@ from typing import Any
 from a2a.server.agent_execution import RequestContext
 from google.protobuf.json_format import MessageToDict
 
+from podium.agents.orchestrator import patterns
+from podium.agents.orchestrator.budget import Spending
+from podium.agents.orchestrator.catalog import Catalog
+from podium.agents.orchestrator.events import Ask, Decision
 from podium.agents.orchestrator.plan import Plan
+from podium.agents.orchestrator.settings import ApprovalSettings
+
+
+def approval_reason(settings: ApprovalSettings, catalog: Catalog) -> Callable[[Any], str | None]:
+    """Why a step must wait for the caller's approval (None when it need not): the plan marks it, or
+    a skill it calls carries one of ``settings.tags``."""
+    tags = {t.lower() for t in settings.tags}
+
+    def reason(step: Any) -> str | None:
+        if step.needs_approval:
+            return "the plan marks this step as needing approval"
+        for call in step.calls():
+            skill = catalog.skill(call.skill)
+            if skill is not None and tags & {t.lower() for t in skill.tags}:
+                return f"skill {call.skill!r} is tagged as needing approval"
+        return None
+
+    return reason
+
+
+def estimate_cost(plan: Plan, spending: Spending, call_usd: float) -> float:
+    """A plan's cost in USD, roughly: what planning spent so far and ``call_usd`` per delegation,
+    counting every call a step may make (its pattern says how many)."""
+    calls = sum(patterns.of(step).max_calls(step) for step in plan.steps)
+    return round(spending.used["spend"] + calls * call_usd, 4)
 
 
 def approval_asks(
@@ -33,15 +62,14 @@ def approval_asks(
         if reason is None:
             continue
         calls = step.calls()
-        asks.append(
-            {
-                "step": step_id,
-                "title": step.title,
-                "reason": reason,
-                "skill": calls[0].skill if calls else None,
-                "instruction": (calls[0].text if calls and calls[0].text else step.part) or request_text,
-            }
+        ask = Ask(
+            step=step_id,
+            title=step.title,
+            reason=reason,
+            skill=calls[0].skill if calls else None,
+            instruction=(calls[0].text if calls and calls[0].text else step.part) or request_text,
         )
+        asks.append(ask.model_dump())
     return asks
 
 
@@ -64,19 +92,35 @@ def parse_decision(context: RequestContext) -> dict[str, Any] | None:
         if part.HasField("data"):
             value = MessageToDict(part.data)
             if isinstance(value, dict) and value.get("decision") in ("approve", "reject", "edit"):
-                out = {"decision": value["decision"]}
-                if value["decision"] == "edit":
-                    if not str(value.get("instruction") or "").strip():
-                        return None
-                    out["instruction"] = str(value["instruction"]).strip()
-                return out
+                if value["decision"] != "edit":
+                    return Decision(decision=value["decision"]).dump()
+                if not str(value.get("instruction") or "").strip():
+                    return None
+                return Decision(decision="edit", instruction=str(value["instruction"]).strip()).dump()
     text = context.get_user_input().strip()
     low = text.lower()
     if low.startswith("edit:") and text[5:].strip():
-        return {"decision": "edit", "instruction": text[5:].strip()}
+        return Decision(decision="edit", instruction=text[5:].strip()).dump()
     first = low.split()[0].strip(".!,") if low.split() else ""
     if first in ("approve", "approved", "yes", "y", "ok", "okay", "go"):
-        return {"decision": "approve"}
+        return Decision(decision="approve").dump()
     if first in ("reject", "rejected", "no", "n", "deny", "denied", "stop"):
-        return {"decision": "reject"}
+        return Decision(decision="reject").dump()
     return None
+
+
+def read_decisions(
+    approval: dict[str, Any], context: RequestContext, timed_out: bool
+) -> dict[str, dict[str, Any]] | None:
+    """The caller's answer to the pending ``approval``, per step asked; None when it is not an answer.
+    An approval that ``timed_out`` takes its default (``deny`` rejects)."""
+    asks = [a["step"] for a in approval.get("asks", [])]
+    decision: dict[str, Any] | None
+    if timed_out:
+        answer = "approve" if approval.get("default") == "approve" else "reject"
+        decision = Decision(decision=answer, by="timeout").dump()
+    else:
+        decision = parse_decision(context)
+    if decision is None:
+        return None
+    return {step: dict(decision) for step in asks}

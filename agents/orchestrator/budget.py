@@ -77,11 +77,51 @@ class Spending:
             )
         self.used["hops"] += 1
 
-    def charge(self, input_tokens: int, output_tokens: int, cost: float | None = None) -> None:
+    def charge(
+        self, input_tokens: int, output_tokens: int, cost: float | None = None, who: str = "orchestrator"
+    ) -> float:
         """Record a model call's tokens and their price in USD: ``cost`` as the engine priced it
-        (:mod:`agents.llm.prices`), else estimated at :data:`PRICE_PER_MTOK`. Checked before the next call."""
+        (:mod:`agents.llm.prices`), else estimated at :data:`PRICE_PER_MTOK`; ``who`` spent it (the
+        planner, an agent, the synthesis). Checked before the next call. Returns the cost charged."""
         self.used["tokens"] += input_tokens + output_tokens
         if cost is None:
             price_in, price_out = PRICE_PER_MTOK
             cost = (input_tokens * price_in + output_tokens * price_out) / 1e6
         self.used["spend"] = round(self.used["spend"] + cost, 8)
+        # kept flat in ``used`` (checkpointed with it), so a resumed run still knows who spent what
+        for key, value in (
+            (f"{_IN}{who}", input_tokens),
+            (f"{_OUT}{who}", output_tokens),
+            (f"{_USD}{who}", cost),
+        ):
+            self.used[key] = round(self.used.get(key, 0) + value, 8)
+        return cost
+
+    def by_whom(self) -> dict[str, dict[str, float]]:
+        """What each spender used: ``{"planner": {"inputTokens", "outputTokens", "spendUsd"}, ...}``."""
+        out: dict[str, dict[str, float]] = {}
+        for key, value in self.used.items():
+            for prefix, name in ((_IN, "inputTokens"), (_OUT, "outputTokens"), (_USD, "spendUsd")):
+                if key.startswith(prefix):
+                    out.setdefault(key[len(prefix) :], {})[name] = int(value) if name != "spendUsd" else value
+        return out
+
+    def report(self) -> dict[str, Any]:
+        """The task's usage for its answer: totals and who spent them."""
+        by = self.by_whom()
+        return {
+            "inputTokens": int(sum(v.get("inputTokens", 0) for v in by.values())),
+            "outputTokens": int(sum(v.get("outputTokens", 0) for v in by.values())),
+            "tokens": int(self.used["tokens"]),
+            "spendUsd": round(self.used["spend"], 6),
+            "hops": int(self.used["hops"]),
+            "by": by,
+        }
+
+
+def spend_line(input_tokens: int, output_tokens: int, cost: float) -> str:
+    """``"1,200 in + 80 out tokens, $0.0048"``: how the trace shows a call's usage."""
+    return f"{input_tokens:,} in + {output_tokens:,} out tokens, ${cost:.4f}"
+
+
+_IN, _OUT, _USD = "in:", "out:", "usd:"

@@ -28,17 +28,11 @@ from podium.bus.backoff import TRANSIENT
 from podium.bus.backpressure import retry_after
 from podium.bus.binding import BINDING
 from podium.bus.envelope import Budget
+from podium.bus.states import STOPPED
 
 PREFERENCE = [BINDING, "JSONRPC", "HTTP+JSON"]
 BUDGET_METADATA_KEY = "podium.budget"  # the budget over HTTP, in the A2A message metadata
 
-_TERMINAL = {
-    TaskState.TASK_STATE_COMPLETED,
-    TaskState.TASK_STATE_FAILED,
-    TaskState.TASK_STATE_CANCELED,
-    TaskState.TASK_STATE_REJECTED,
-}
-_STOPPED = _TERMINAL | {TaskState.TASK_STATE_INPUT_REQUIRED, TaskState.TASK_STATE_AUTH_REQUIRED}
 # A2A errors that say the request itself is wrong: retrying it cannot help.
 _PERMANENT = (
     "InvalidParamsError",
@@ -158,7 +152,7 @@ class Delegator:
         try:
             with anyio.fail_after(limit_s):
                 task = await self._send(client, message, context)
-                while task.status.state not in _STOPPED:
+                while task.status.state not in STOPPED:
                     await anyio.sleep(self.poll_interval)
                     task = await client.get_task(GetTaskRequest(id=task.id), context=context)
         except TimeoutError:

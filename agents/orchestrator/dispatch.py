@@ -24,10 +24,11 @@ import anyio
 from a2a.helpers.proto_helpers import new_data_part, new_text_part
 from a2a.types.a2a_pb2 import Message, Role
 
-from podium.agents.orchestrator.budget import Spending
+from podium.agents.orchestrator.budget import Spending, spend_line
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.delegate import Delegator, Reply
 from podium.agents.orchestrator.errors import BudgetExceeded, DelegationError, LoopDetected
+from podium.agents.orchestrator.events import TraceEvent
 from podium.agents.orchestrator.state.breakers import OPEN, Breakers
 from podium.agents.orchestrator.state.trace import Trace
 from podium.bus import telemetry
@@ -92,7 +93,7 @@ class Dispatcher:
                 ):
                     if target and (target in handed or target == exc.agent):
                         await self.trace.record(
-                            "loop-detected",
+                            TraceEvent.LOOP_DETECTED,
                             step=spec.step,
                             agent=exc.agent,
                             reason=f"{' -> '.join([*handed, exc.agent, target])}: agents hand the task back and forth",
@@ -104,7 +105,7 @@ class Dispatcher:
                 handed.append(exc.agent)
                 skill = self._skill_of(target, spec.skill)
                 await self.trace.record(
-                    "handoff",
+                    TraceEvent.HANDOFF,
                     step=spec.step,
                     agent=target,
                     state="rerouted",
@@ -131,7 +132,7 @@ class Dispatcher:
             allowed, state = await self.breakers.allow(entry.name)
             if not allowed:
                 await self.trace.record(
-                    "breaker",
+                    TraceEvent.BREAKER,
                     step=spec.step,
                     agent=entry.name,
                     state=state,
@@ -143,7 +144,7 @@ class Dispatcher:
                 continue
             if index > 0 or last is not None:
                 await self.trace.record(
-                    "fallback",
+                    TraceEvent.FALLBACK,
                     step=spec.step,
                     agent=entry.name,
                     reason=f"trying {entry.name}, another agent with skill {spec.skill!r}"
@@ -161,7 +162,7 @@ class Dispatcher:
                         transition = await self.breakers.failure(entry.name)
                         if transition.changed:
                             await self.trace.record(
-                                "breaker",
+                                TraceEvent.BREAKER,
                                 step=spec.step,
                                 agent=entry.name,
                                 state=transition.after,
@@ -173,7 +174,7 @@ class Dispatcher:
                         break
                     delay = self._backoff(attempt, exc.retry_after)
                     await self.trace.record(
-                        "retry",
+                        TraceEvent.RETRY,
                         step=spec.step,
                         agent=entry.name,
                         state=f"attempt {attempt + 1}",
@@ -188,7 +189,7 @@ class Dispatcher:
                 transition = await self.breakers.success(entry.name)
                 if transition.changed:
                     await self.trace.record(
-                        "breaker",
+                        TraceEvent.BREAKER,
                         step=spec.step,
                         agent=entry.name,
                         state=transition.after,
@@ -208,7 +209,7 @@ class Dispatcher:
             self.spending.take_hop()
         except BudgetExceeded as exc:
             await self.trace.record(
-                "budget", step=spec.step, agent=entry.name, state="exhausted", reason=exc.message
+                TraceEvent.BUDGET, step=spec.step, agent=entry.name, state="exhausted", reason=exc.message
             )
             raise
         timeout = spec.timeout_s or self.policy.timeout_s
@@ -229,7 +230,7 @@ class Dispatcher:
         if cold:
             why += f"; no replica running: allowing {self.policy.cold_start_s:g}s for one to start"
         await self.trace.record(
-            "handoff",
+            TraceEvent.HANDOFF,
             step=spec.step,
             agent=entry.name,
             binding=binding,
@@ -263,7 +264,7 @@ class Dispatcher:
                 )
         except DelegationError as exc:
             await self.trace.record(
-                "result",
+                TraceEvent.RESULT,
                 step=spec.step,
                 agent=entry.name,
                 binding=binding,
@@ -273,10 +274,26 @@ class Dispatcher:
             )
             raise
         usage = reply.data.get("usage")
-        if isinstance(usage, dict):  # what the agent's own model calls spent comes out of the budget too
-            self.spending.charge(int(usage.get("inputTokens") or 0), int(usage.get("outputTokens") or 0))
+        spent: dict[str, Any] = {}
+        if (
+            isinstance(usage, dict) and usage
+        ):  # what the agent's own model calls spent comes out of the budget too
+            tokens_in, tokens_out = int(usage.get("inputTokens") or 0), int(usage.get("outputTokens") or 0)
+            priced = usage.get("spendUsd")
+            cost = self.spending.charge(
+                tokens_in,
+                tokens_out,
+                float(priced) if isinstance(priced, int | float) else None,
+                who=entry.name,
+            )
+            spent = {
+                "inputTokens": tokens_in,
+                "outputTokens": tokens_out,
+                "spendUsd": cost,
+                "model": usage.get("model"),
+            }
         await self.trace.record(
-            "result",
+            TraceEvent.RESULT,
             step=spec.step,
             agent=entry.name,
             binding=binding,
@@ -285,6 +302,13 @@ class Dispatcher:
             reason=_summary(reply.text),
             data={"remoteTask": reply.task.id},
         )
+        if spent:
+            await self.trace.record(
+                TraceEvent.SPEND, step=spec.step, state="agent", agent=entry.name,
+                reason=f"{spend_line(spent['inputTokens'], spent['outputTokens'], spent['spendUsd'])}"
+                + (f" on {spent['model']}" if spent.get("model") else ""),
+                data=spent,
+            )  # fmt: skip
         return reply
 
     def message(self, spec: CallSpec, attempt: int) -> Message:

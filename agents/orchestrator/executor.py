@@ -26,13 +26,18 @@ from starlette.routing import Route
 
 from podium.agents.host.config import load_config
 from podium.agents.host.context import AgentContext
+from podium.agents.orchestrator.approval import approval_reason, estimate_cost
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.delegate import Delegator
 from podium.agents.orchestrator.dispatch import Policy
-from podium.agents.orchestrator.plan import DynamicStep, LoopStep, ParallelStep, Plan, VoteStep
+from podium.agents.orchestrator.events import RunStatus
+from podium.agents.orchestrator.plan import Plan
+from podium.agents.orchestrator.planning import Planner
 from podium.agents.orchestrator.planning.offline import OfflinePlanner
-from podium.agents.orchestrator.session import RESUME_KEY, Session
+from podium.agents.orchestrator.request import RESUME_KEY
+from podium.agents.orchestrator.services import Services
+from podium.agents.orchestrator.session import Session
 from podium.agents.orchestrator.settings import OrchestratorSettings, load_settings
 from podium.agents.orchestrator.state.breakers import Breakers
 from podium.agents.orchestrator.state.checkpoints import Checkpoints
@@ -70,13 +75,14 @@ class Orchestrator(AgentExecutor):
         # the planner and the synthesiser may each have a model of their own (llm.planner, llm.synthesis)
         self.planner_engine = ctx.engine_for("planner")
         self.synthesis_engine = ctx.engine_for("synthesis")
-        self.planner: Any = self.offline
+        self.planner: Planner = self.offline
         if self.planner_engine is not None:
             from podium.agents.orchestrator.planning.model import ModelPlanner
 
             self.planner = ModelPlanner(self.planner_engine, self.offline)
         self._store: Any = None
         self.workflows = WorkflowStore(ctx.redis, ctx.keys)
+        self._told: set[str] = set()  # workflow problems already logged
 
     # -- A2A -----------------------------------------------------------------------------------------
 
@@ -88,15 +94,34 @@ class Orchestrator(AgentExecutor):
         if context.current_task is None:
             await event_queue.enqueue_event(task)
         updater = TaskUpdater(event_queue, task.id, task.context_id)
-        await Session(self, context, task, updater).run()
+        await Session(self.services(), context, task, updater).run()
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         if context.task_id and context.context_id:
             await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
-            await self.checkpoints.save_status(context.task_id, "failed")
+            await self.checkpoints.save_status(context.task_id, RunStatus.FAILED)
             await self.leases.release(context.task_id)
 
     # -- what sessions use ---------------------------------------------------------------------------
+
+    def services(self) -> Services:
+        """What a session uses of this orchestrator."""
+        return Services(
+            name=self.ctx.name,
+            settings=self.settings,
+            registry=self.registry,
+            checkpoints=self.checkpoints,
+            leases=self.leases,
+            breakers=self.breakers,
+            delegator=self.delegator,
+            policy=self.policy,
+            planner=self.planner,
+            workflows=self.workflows,
+            synthesise=self.synthesise,
+            task_state=self.task_state,
+            open_trace=lambda task_id: Trace(self.ctx.redis, self.ctx.keys, task_id),
+            ping=self.ctx.redis.ping,
+        )
 
     async def plan(
         self, text: str, data: dict[str, Any], catalog: Catalog, spending: Spending, trace: Trace
@@ -104,8 +129,6 @@ class Orchestrator(AgentExecutor):
         """A validated plan from the model planner (falling back to the offline one) or the offline one.
 
         Raises ``PlanError`` when no plan can be built from the agents alive."""
-        if self.planner is self.offline:
-            return await self.offline.plan(text, data, catalog)
         return await self.planner.plan(text, data, catalog, spending=spending, trace=trace)
 
     async def synthesise(self, material: Material, spending: Spending, trace: Trace) -> Answer:
@@ -116,34 +139,12 @@ class Orchestrator(AgentExecutor):
         return await model_answer(self.synthesis_engine, material, spending=spending, trace=trace)
 
     def estimate_cost(self, plan: Plan, spending: Spending) -> float:
-        """A plan's cost in USD, roughly: what planning spent so far and a fixed estimate per delegation
-        (``approval.estimatedCallUsd``), counting every call a step may make."""
-        calls = 0
-        for step in plan.steps:
-            if isinstance(step, VoteStep):
-                calls += step.n
-            elif isinstance(step, LoopStep):
-                calls += 2 * step.max_rounds
-            elif isinstance(step, DynamicStep):
-                calls += step.max_workers
-            elif not isinstance(step, ParallelStep):
-                calls += 1
-        return round(spending.used["spend"] + calls * self.settings.approval.estimated_call_usd, 4)
+        """A plan's cost in USD, roughly (``approval.estimatedCallUsd`` per call a step may make)."""
+        return estimate_cost(plan, spending, self.settings.approval.estimated_call_usd)
 
     def approval_reason(self, catalog: Catalog) -> Any:
         """Why a step must wait for the caller's approval (None when it need not)."""
-        tags = {t.lower() for t in self.settings.approval.tags}
-
-        def reason(step: Any) -> str | None:
-            if step.needs_approval:
-                return "the plan marks this step as needing approval"
-            for call in step.calls():
-                skill = catalog.skill(call.skill)
-                if skill is not None and tags & {t.lower() for t in skill.tags}:
-                    return f"skill {call.skill!r} is tagged as needing approval"
-            return None
-
-        return reason
+        return approval_reason(self.settings.approval, catalog)
 
     async def task_state(self, task_id: str) -> int | None:
         """The stored state of one of our tasks, whoever runs it."""
@@ -174,7 +175,11 @@ class Orchestrator(AgentExecutor):
         signer = CardSigner.from_env() if card.signatures else None
         if card.signatures and signer is None:
             return  # a card signed elsewhere: changing it would break its signature
-        if not offer(card, await self.workflows.all()):
+        workflows = await self.workflows.all()
+        for problem in set(self.workflows.problems) - self._told:
+            logger.warning("workflow skipped: %s", problem)
+        self._told = set(self.workflows.problems)
+        if not offer(card, workflows):
             return
         if signer is not None:
             card.CopyFrom(signer.sign(card))
@@ -185,10 +190,12 @@ class Orchestrator(AgentExecutor):
         try:
             state = await self.checkpoints.load(task_id)
             stored = await self.task_state(task_id)
-            if state is None or stored is None or stored in TERMINAL or state.status in ("done", "failed"):
+            if state is None or stored is None or stored in TERMINAL or state.status.ended:
                 await self.leases.release(task_id)
                 return
-            why = "approval timed out" if state.status == "waiting-approval" else "its replica stopped"
+            why = (
+                "approval timed out" if state.status == RunStatus.WAITING_APPROVAL else "its replica stopped"
+            )
             logger.info("resuming task %s (%s)", task_id, why)
             message = Message(
                 role=Role.ROLE_USER,

@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from podium.agents.orchestrator.plan import Gate
 from podium.agents.orchestrator.results import RefError, select
+from podium.agents.orchestrator.steps import Gate
 
 _MARKER = re.compile(r"\[(\d+)\]")
 

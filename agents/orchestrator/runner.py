@@ -13,40 +13,35 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
-from podium.agents.orchestrator.delegate import Reply
-from podium.agents.orchestrator.dispatch import CallSpec, Dispatcher
+from podium.agents.orchestrator import patterns
 from podium.agents.orchestrator.errors import BudgetExceeded, DelegationError, LoopDetected, StepFailed
+from podium.agents.orchestrator.events import TraceEvent
 from podium.agents.orchestrator.gates import Verdict, check
-from podium.agents.orchestrator.patterns import Expander, Patterns, as_text
-from podium.agents.orchestrator.plan import (
-    Call,
-    DynamicStep,
-    LoopStep,
-    ParallelStep,
-    Plan,
-    RouteStep,
-    TaskStep,
-    VoteStep,
-)
-from podium.agents.orchestrator.results import RefError, StepResult, resolve
-from podium.agents.orchestrator.state.checkpoints import Checkpoints
-from podium.agents.orchestrator.state.trace import Trace
+from podium.agents.orchestrator.patterns.context import Calls, Expander, Recorder, StepContext
+from podium.agents.orchestrator.plan import Plan
+from podium.agents.orchestrator.results import StepResult
 from podium.bus import telemetry
 
 Approver = Callable[[Any], Awaitable[dict[str, Any] | None]]
 
 
+class StepSaver(Protocol):
+    """Where a finished step's result is kept (the run's checkpoint)."""
+
+    async def save_step(self, task_id: str, result: StepResult) -> None: ...
+
+
 @dataclass
-class Runner(Patterns):
+class Runner:
     plan: Plan
     request: str
-    dispatcher: Dispatcher
-    trace: Trace
-    checkpoints: Checkpoints
+    dispatcher: Calls
+    trace: Recorder
+    checkpoints: StepSaver
     task_id: str
     expander: Expander
     results: dict[str, StepResult] = field(default_factory=dict)
@@ -64,7 +59,7 @@ class Runner(Patterns):
                 done[step_id].set()
         if self.results:
             await self.trace.record(
-                "resume",
+                TraceEvent.RESUME,
                 reason=f"{len(self.results)} of {len(self.plan.steps)} steps already done: "
                 + ", ".join(sorted(self.results))
                 + "; not running them again",
@@ -87,7 +82,7 @@ class Runner(Patterns):
             if any(d not in self.results for d in missing):  # a dependency is waiting for approval
                 self.waiting.append(step.id) if step.id not in self.waiting else None
                 return
-            if missing and not isinstance(step, ParallelStep):
+            if missing and not patterns.of(step).joins:
                 await self._finish(
                     StepResult(
                         step=step.id,
@@ -100,7 +95,7 @@ class Runner(Patterns):
             decision = self.approvals.get(step.id)
             if why and decision is None:
                 self.waiting.append(step.id)
-                await self.trace.record("approval", step=step.id, state="waiting", reason=why)
+                await self.trace.record(TraceEvent.APPROVAL, step=step.id, state="waiting", reason=why)
                 return
             if decision is not None and decision.get("decision") == "reject":
                 await self._finish(
@@ -121,7 +116,7 @@ class Runner(Patterns):
     async def _execute(self, step: Any, decision: dict[str, Any] | None) -> None:
         started = time.time()
         await self.trace.record(
-            "step",
+            TraceEvent.STEP,
             step=step.id,
             state="started",
             reason=step.title or step.pattern,
@@ -148,7 +143,7 @@ class Runner(Patterns):
                 break
             verdict: Verdict = check(step.gate, result.output)
             await self.trace.record(
-                "gate",
+                TraceEvent.GATE,
                 step=step.id,
                 state="passed" if verdict.passed else "failed",
                 reason=f"{step.gate.check}: {verdict.reason}"
@@ -178,7 +173,7 @@ class Runner(Patterns):
         self.results[result.step] = result
         await self.checkpoints.save_step(self.task_id, result)
         await self.trace.record(
-            "step",
+            TraceEvent.STEP,
             step=result.step,
             state=result.status,
             agent=result.agent,
@@ -187,83 +182,22 @@ class Runner(Patterns):
             reason=result.error,
         )
 
-    # -- patterns ----------------------------------------------------------------------------------
-
     async def _pattern(
         self, step: Any, feedback: list[dict[str, Any]], attempt: int, decision: dict[str, Any] | None
     ) -> StepResult:
-        extra = {"feedback": feedback} if feedback else {}
-        text = (decision or {}).get("instruction")  # the caller edited the instruction
-        if isinstance(step, TaskStep):
-            return await self._task(step, step.call, extra, attempt, text)
-        if isinstance(step, RouteStep):
-            return await self._route(step, extra, attempt, text)
-        if isinstance(step, ParallelStep):
-            return self._parallel(step)
-        if isinstance(step, VoteStep):
-            return await self._vote(step, extra, attempt, text)
-        if isinstance(step, LoopStep):
-            return await self._loop(step, attempt, text)
-        if isinstance(step, DynamicStep):
-            return await self._dynamic(step, attempt)
-        raise StepFailed(f"step {step.id!r}: unknown pattern {step.pattern!r}")
-
-    def spec(
-        self,
-        step: Any,
-        call: Call,
-        key: str,
-        *,
-        local: dict[str, Any] | None = None,
-        extra: dict[str, Any] | None = None,
-        text: str | None = None,
-        repeatable: bool = False,
-    ) -> CallSpec:
-        """The delegation for ``call`` within ``step``: its text, and its data with every input resolved."""
-        base = text or call.text or step.part or self.request
-        scope = {"$request": step.part or self.request, **(local or {})}
-        if "{item}" in base or "{index}" in base:
-            item = scope.get("$item")
-            base = base.replace("{item}", as_text(item)).replace("{index}", str(scope.get("$index", "")))
-        data = dict(call.data)
-        for name, ref in call.inputs.items():
-            try:
-                data[name] = resolve(ref, self.results, scope)
-            except RefError as exc:
-                raise StepFailed(f"step {step.id!r}: input {name!r} ({ref}): {exc}") from exc
-        data.update(extra or {})
-        return CallSpec(
-            step=step.id,
-            key=key,
-            skill=call.skill,
-            text=base,
-            data=data,
-            metadata=dict(call.metadata),
-            agent=call.agent,
-            timeout_s=step.timeout_s,
-            retries=step.retries,
-            repeatable=repeatable,
+        try:
+            pattern = patterns.of(step)
+        except KeyError:
+            raise StepFailed(f"step {step.id!r}: unknown pattern {step.pattern!r}") from None
+        ctx = StepContext(
+            step=step,
+            attempt=attempt,
+            request=self.request,
+            results=self.results,
+            dispatcher=self.dispatcher,
+            trace=self.trace,
+            expander=self.expander,
+            feedback=feedback,
+            instruction=(decision or {}).get("instruction"),  # the caller edited the instruction
         )
-
-    async def _delegate(self, step: Any, spec: CallSpec, reason: str = "") -> StepResult:
-        reply = await self.dispatcher.call(spec, reason=reason)
-        return _from_reply(step.id, reply)
-
-    async def _task(
-        self, step: TaskStep, call: Call, extra: dict[str, Any], attempt: int, text: str | None
-    ) -> StepResult:
-        return await self._delegate(
-            step, self.spec(step, call, f"{step.id}.{attempt}", extra=extra, text=text)
-        )
-
-
-def _from_reply(step_id: str, reply: Reply) -> StepResult:
-    return StepResult(
-        step=step_id,
-        status="completed",
-        output=reply.output,
-        text=reply.text,
-        agent=reply.agent,
-        binding=reply.binding,
-        agents=[reply.agent],
-    )
+        return await pattern.run(step, ctx)

@@ -27,6 +27,7 @@ from podium.agents.orchestrator.errors import PlanError
 from podium.agents.orchestrator.plan import Plan, _Model, parse_plan, validate_plan
 from podium.agents.text.words import key_terms
 from podium.bus.keys import Keys
+from podium.bus.text import text
 
 DIR_ENV = "PODIUM_WORKFLOWS_DIR"
 SKILL_PREFIX = "workflow."
@@ -298,20 +299,24 @@ class WorkflowStore:
 
     def __init__(self, redis: Any, keys: Keys, path: Path | None = None) -> None:
         self.redis, self.keys, self.path = redis, keys, path
+        self.problems: list[str] = []  # the files and entries the last read skipped, one line each
 
     @property
     def key(self) -> str:
         return self.keys.workflows()
 
     async def all(self) -> dict[str, Workflow]:
-        found, _ = read_folder(self.path)
+        found, problems = read_folder(self.path)
         if self.redis is not None:
             for name, raw in (await self.redis.hgetall(self.key)).items():
-                label = name.decode() if isinstance(name, bytes) else str(name)
+                label = text(name)
                 try:
                     found[label] = parse_workflow(json.loads(raw), f"workflow {label!r} in Redis")
-                except (WorkflowError, ValueError):
-                    continue
+                except WorkflowError as exc:
+                    problems.append(exc.message)
+                except ValueError as exc:
+                    problems.append(f"workflow {label!r} in Redis: not JSON: {exc}")
+        self.problems = problems
         return found
 
     async def get(self, name: str) -> Workflow | None:

@@ -25,7 +25,10 @@ from podium.agents.specialists.base import Job, Rejected, Specialist
 from podium.agents.specialists.models import AnalysisInput, AnalysisOutput
 from podium.agents.text.quantities import Computation, normalise
 from podium.agents.text.routing import misrouted
+from podium.agents.text.units import quantities
+from podium.agents.text.wording import word_sentence
 from podium.agents.text.words import shorten
+from podium.mcp_servers import arith
 
 SYSTEM = """You are the analyst of a multi-agent team. Compute every number with the calc tools \
 (calc__evaluate, calc__statistics, calc__compound_growth, calc__loan_payment); never do arithmetic \
@@ -47,11 +50,12 @@ _MATHISH = re.compile(
     re.I,
 )
 UNDERSTOOD = (
-    "arithmetic (12 * 7, twelve times seven), a percentage of a number (15% of 240), a price after a discount "
-    "or a rise (a $1200 laptop is 15% off; rent of 1500 goes up 3%), tax or a tip on an amount (8% tax on $45, "
-    "the total with a 20% tip on 60), what percentage one number is of another (what percentage of 200 is 50), "
-    "percentage change (from 80 to 100), ratios (the ratio of 3 to 4), averages and other statistics (the "
-    "average of 3, 5 and 10), compound growth and loan payments"
+    "arithmetic (12 * 7, twelve times seven), percentages (15% of 240, a $1200 laptop 15% off, 8% tax on $45, "
+    "what percentage of 200 is 50, the change from 80 to 100, a 25% markup then a 20% discount), ratios, "
+    "statistics (the average, median, mode or range of 3, 5 and 10), speed, distance and time (300 km in 2.5 "
+    "hours), unit prices and rates (3 kg for $7.50, per kg; 24 pages a minute for 15 minutes), proportions "
+    "(250 g for 4 people, for 10 people; 3 workers take 12 days, 4 workers), unit conversions (5 kg to pounds, "
+    "100 °F to °C), simple and compound interest, and loan payments"
 )
 
 
@@ -72,10 +76,11 @@ class Analyst(Specialist):
         return self.report(job, computation, tool, result.data)
 
     def nothing_to_compute(self, job: Job) -> Rejected:
-        if job.route.kind in ("research", "compute") and _MATHISH.search(normalise(job.question)):
+        norm = normalise(job.question)
+        if job.route.kind == "compute" or (job.route.kind == "research" and _MATHISH.search(norm)):
             return Rejected(
-                f"I could not work out what to compute in “{shorten(job.question, 120)}”. I understand "
-                f"{UNDERSTOOD}; rephrase it like one of these, with its numbers"
+                f"I could not work out what to compute in “{shorten(job.question, 120)}”: {understood(norm)}. "
+                f"I can work out {UNDERSTOOD}; rephrase it like one of these, with its numbers"
             )
         if job.route.kind in ("research", "compute"):
             return Rejected(
@@ -93,12 +98,19 @@ class Analyst(Specialist):
         }
         if computation.tool == "statistics":
             wanted = computation.wanted or ["mean"]
+            modes = [float(m) for m in data.get("mode") or []]
+            if modes:
+                values["mode"] = modes[0]
             value = values.get(wanted[0])
-            figures = ", ".join(f"{w} = {_fmt(values.get(w))}" for w in wanted)
+            figures = ", ".join(
+                f"mode = {_modes(modes)}" if w == "mode" else f"{w} = {_fmt(values.get(w))}" for w in wanted
+            )
             sentence = f"For {', '.join(_fmt(v) for v in computation.arguments['values'])}: {figures}."
         else:
             value = values.get(HEADLINE.get(computation.tool, "value"))
-            sentence = self.sentence(computation, value, values)
+            sentence = self.sentence(
+                computation, value, values, _shown(computation, data), [str(s) for s in data.get("steps", [])]
+            )
         return self.output(
             job,
             AnalysisOutput,
@@ -114,7 +126,17 @@ class Analyst(Specialist):
             steps=[str(s) for s in data.get("steps", [])],
         )
 
-    def sentence(self, c: Computation, value: float | None, values: dict[str, float]) -> str:
+    def sentence(
+        self,
+        c: Computation,
+        value: float | None,
+        values: dict[str, float],
+        shown: str = "",
+        steps: list[str] | None = None,
+    ) -> str:
+        shown = shown or _fmt(value)
+        if c.word:
+            return word_sentence(c, shown, steps or [])
         if c.operation == "loan":
             per = {12: "monthly", 4: "quarterly", 52: "weekly", 1: "yearly"}.get(
                 c.arguments["periods_per_year"], ""
@@ -126,14 +148,14 @@ class Analyst(Specialist):
         if c.operation == "growth":
             return f"The {c.label} gives {_money(value)} (growth {_money(values.get('growth'))})."
         if c.operation == "percent_change":
-            return f"The {c.label} is {_fmt(value)}%."
+            return f"The {c.label} is {shown}%."
         if c.operation == "what_percent":
-            return f"{c.label[:1].upper()}{c.label[1:]} is {_fmt(value)}%."
+            return f"{c.label[:1].upper()}{c.label[1:]} is {shown}%."
         if c.operation == "ratio":
-            return f"The {c.label} is {_fmt(value)}{_simplest(c.arguments['expression'])}."
+            return f"The {c.label} is {shown}{_simplest(c.arguments['expression'])}."
         if c.operation in ("discount", "increase", "percentage"):
-            return f"{c.label[:1].upper()}{c.label[1:]} is {_fmt(value)}."
-        return f"{c.label} = {_fmt(value)}"
+            return f"{c.label[:1].upper()}{c.label[1:]} is {shown}."
+        return f"{c.label} {'≈' if shown.startswith('≈') else '='} {shown.removeprefix('≈ ')}"
 
     async def with_engine(self, job: Job) -> AnalysisOutput:
         if job.route.kind != "compute" and not (
@@ -168,6 +190,40 @@ class Analyst(Specialist):
     def render(self, output: Any) -> str:
         steps = "\n".join(f"  {i}. {s}" for i, s in enumerate(output.steps, 1))
         return f"{output.result}\n\nSteps ({output.tool}):\n{steps}"
+
+
+def understood(norm: str) -> str:
+    """What the analyst read in a task it could not compute: its quantities and other numbers."""
+    found = quantities(norm)
+    taken = [q.span for q in found]
+    numbers = [
+        m.group()
+        for m in re.finditer(r"(?<![\w.])-?\d+(?:\.\d+)?%?", norm)
+        if not any(a <= m.start() < b for a, b in taken)
+    ]
+    read = [str(q) for q in found] + numbers
+    if not read:
+        return "it gives no numbers to compute with"
+    return f"I read {', '.join(read)}, but not which calculation they are for"
+
+
+def _shown(c: Computation, data: dict[str, Any]) -> str:
+    """The calculator's result as the answer writes it: an exact one in full, digits grouped
+    (1,267,650,600,228,229,401,496,703,205,376); a rounded one (1/3, sqrt(2)) to ``c.digits`` significant
+    digits after "≈"; empty when the tool gave no decimal result."""
+    if c.tool != "evaluate" or not isinstance(data.get("result"), str):
+        return ""
+    try:
+        value = Decimal(data["result"])
+    except InvalidOperation:
+        return ""
+    if data.get("exact", True):
+        return arith.grouped(arith.fmt(value))
+    return "≈ " + arith.grouped(arith.rounded(value, c.digits))
+
+
+def _modes(modes: list[float]) -> str:
+    return " and ".join(_fmt(m) for m in modes) if modes else "none (no value repeats)"
 
 
 def _fmt(value: float | None) -> str:

@@ -119,15 +119,23 @@ class Job:
     tools: Recorder
     board: dict[str, str] = field(default_factory=dict)  # blackboard notes read, by key
     warnings: list[str] = field(default_factory=list)
-    budget: Budget | None = None  # what the request may still spend (tokens, deadline)
+    budget: Budget | None = None  # what the request may still spend (tokens, deadline, spend)
     usage: Usage = field(default_factory=Usage)  # what this task's model calls spent
+    price: tuple[float, float] | None = None  # the engine's USD per million tokens, for a spend budget
 
     @property
     def token_budget(self) -> int | None:
-        """Tokens the next model loop may spend: the request's token budget less what was spent."""
-        if self.budget is None or self.budget.tokens is None:
+        """Tokens the next model loop may spend: the request's token budget less what was spent, and
+        no more than what is left of its spend budget buys at the engine's output price."""
+        if self.budget is None:
             return None
-        return max(0, self.budget.tokens - self.usage.total)
+        limits: list[int] = []
+        if self.budget.tokens is not None:
+            limits.append(max(0, self.budget.tokens - self.usage.total))
+        if self.budget.spend is not None and self.price is not None and max(self.price) > 0:
+            left = max(0.0, self.budget.spend - self.usage.cost)
+            limits.append(int(left / max(self.price) * 1e6))
+        return min(limits) if limits else None
 
     def spent(self, loop: Any) -> Any:
         """Record a model loop's tokens; returns the loop."""
@@ -201,7 +209,12 @@ class Specialist(AgentExecutor):
         output.tools_called = job.tools.names
         output.warnings = job.warnings
         if job.usage.total:
-            output.usage = {"inputTokens": job.usage.input_tokens, "outputTokens": job.usage.output_tokens}
+            output.usage = {
+                "inputTokens": job.usage.input_tokens,
+                "outputTokens": job.usage.output_tokens,
+                "spendUsd": job.usage.cost,
+                "model": getattr(self.engine, "model", None),
+            }
         checked = type(output).model_validate(output.model_dump())
         await updater.add_artifact(
             [
@@ -244,7 +257,17 @@ class Specialist(AgentExecutor):
         route = classify(text or parsed.question, data)
         budget = _budget(context, metadata)
         recorder = Recorder(self.ctx.tools, deadline=budget.deadline if budget else None)
-        return Job(task_id, context_id, text, data, parsed, route, recorder, budget=budget)
+        return Job(
+            task_id, context_id, text, data, parsed, route, recorder, budget=budget, price=self._price()
+        )
+
+    def _price(self) -> tuple[float, float] | None:
+        if self.engine is None:
+            return None
+        from podium.agents.llm.prices import price_for
+
+        own = getattr(self.engine, "price", None)
+        return own or price_for(str(self.engine.model), getattr(self.engine, "base_url", None))
 
     async def answer(self, job: Job) -> SpecialistOutput:
         """The engine's answer when there is an engine, else (or when the engine fails) the offline one."""

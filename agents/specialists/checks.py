@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from podium.agents.specialists.base import Recorder
 from podium.agents.specialists.models import Check, FeedbackItem
-from podium.agents.text import quantities
+from podium.agents.text import quantities, relevance
 from podium.agents.text.drafts import Draft, is_claim
 from podium.agents.text.words import key_terms, markers, overlap, shorten, strip_markers, word_count
 
@@ -82,7 +82,7 @@ def coverage(draft: Draft, question: str) -> Outcome:
     body = strip_markers(draft.body)
     problems = []
     for part in parts:
-        wanted = key_terms(part)
+        wanted = relevance.subject_terms(part)  # "compare", "in two sentences" say how, not what
         if overlap(wanted, body) < COVERED:
             missing = [t for t in wanted if overlap([t], body) == 0]
             problems.append(FeedbackItem(

@@ -77,7 +77,8 @@ class FeedbackItem(Model):
     model_config = ConfigDict(extra="ignore")
 
     check: str = Field(
-        default="general", description="citations, coverage, length, numbers, arithmetic, model"
+        default="general",
+        description="citations, coverage, length, numbers, arithmetic, form, sides, on_topic, distinct, model",
     )
     message: str
     sentence: str | None = Field(default=None, description="the draft sentence concerned, if any")
@@ -134,8 +135,9 @@ class SpecialistOutput(Model):
     engine: str = Field(description='"offline" or the model name')
     tools_called: list[str] = Field(default_factory=list, description="every tool call, in order")
     warnings: list[str] = Field(default_factory=list)
-    usage: dict[str, int] = Field(
-        default_factory=dict, description="model tokens spent (inputTokens, outputTokens); empty offline"
+    usage: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what the model calls spent (inputTokens, outputTokens, spendUsd, model); empty offline",
     )
 
 
@@ -183,7 +185,18 @@ class WriterOutput(SpecialistOutput):
 
 
 class Check(Model):
-    name: Literal["citations", "coverage", "length", "numbers", "arithmetic", "model"]
+    name: Literal[
+        "citations",
+        "coverage",
+        "length",
+        "numbers",
+        "arithmetic",
+        "form",
+        "sides",
+        "on_topic",
+        "distinct",
+        "model",
+    ]
     passed: bool
     detail: str
 

@@ -21,6 +21,7 @@ from podium.agents.host.context import AgentContext
 from podium.agents.llm import run_tool_loop
 from podium.agents.specialists.base import Failed, Job, Specialist
 from podium.agents.specialists.models import Citation, Finding, ResearchInput, ResearchOutput
+from podium.agents.text import relevance
 from podium.agents.text.words import best_sentences, key_terms, overlap, strip_markers, terms
 from podium.mcp_servers.bm25 import tokenize
 
@@ -32,6 +33,11 @@ MIN_SCORE = 3.0  # below this BM25 score a hit shares only incidental words with
 RELEVANT = 0.5
 SCORE_SCALE = 6.0  # a top score of this much gives half the score-based confidence
 READ_CHARS = 20_000
+READ_DOCS = 5  # documents read to find the passage that answers; at most max_sources of them are cited
+OWN_DOC = 1.0  # a sentence of the topic's own document ("global" for the global statement) ranks higher
+QUOTES = 4  # findings for one topic; a comparison gets QUOTES_PER_SIDE for each side
+QUOTES_PER_SIDE = 2
+KEEP = 0.45  # a sentence scoring less than this share of the best answers a neighbouring question
 
 SYSTEM = """You are the researcher of a multi-agent team. Answer the user's question only from the \
 documentation you can search with the docs__search and docs__read tools: search first, then read the \
@@ -68,28 +74,31 @@ class Researcher(Specialist):
             raise Failed(f"the docs server did not answer: {errors[-1]}")
         job.warnings += errors
         ranked = sorted(hits.values(), key=lambda h: -h["score"])
-        best = [h for h in ranked if h["score"] >= MIN_SCORE][: job.input.max_sources]
-        findings: list[Finding] = []
+        asked = relevance.topics(question)
+        candidates = [h["id"] for h in ranked if h["score"] >= MIN_SCORE][:READ_DOCS]
+        # the topic's own document, when the corpus has one under its name ("global", "try", "lambda")
+        own = list(dict.fromkeys(relevance.topic_doc(t) for t in asked))
+        for doc_id in reversed([d for d in own if d not in candidates]):
+            candidates.insert(0, doc_id)
+        scored: list[tuple[float, int, str, str]] = []  # (score, order, doc id, sentence)
         texts: list[str] = []
-        for hit in best:
-            text = await self.read(job, hit["id"])
+        for order, doc_id in enumerate(candidates):
+            text = await self.read(job, doc_id, quiet=doc_id not in hits)
             texts.append(text)
-            quotes = best_sentences(text, question, limit=2) if text else []
-            if not quotes:
-                continue
-            for quote in quotes:
-                cite = Citation(doc_id=hit["id"], quote=quote)
-                same = next((f for f in findings if f.text == quote), None)
-                if same is None:
-                    findings.append(Finding(text=quote, citations=[cite]))
-                else:  # the same passage in another document: one finding, both sources
-                    same.citations.append(cite)
-        return self.compose(job, queries, findings, texts, top_score=best[0]["score"] if best else 0.0)
+            bonus = OWN_DOC if doc_id in own else 0.0
+            scored += [
+                (r.score + bonus, order, doc_id, r.sentence) for r in relevance.rank(text, question, asked)
+            ]
+        findings = select(scored, asked, job.input.max_sources)
+        top = ranked[0]["score"] if ranked else 0.0
+        return self.compose(job, queries, findings, texts, top_score=top if findings else 0.0)
 
-    async def read(self, job: Job, doc_id: str) -> str:
+    async def read(self, job: Job, doc_id: str, *, quiet: bool = False) -> str:
+        """The text of ``doc_id`` (empty when it cannot be read; ``quiet`` for a guessed id that may not exist)."""
         result = await job.tools.call("docs__read", {"id": doc_id, "length": READ_CHARS})
         if result.is_error or not isinstance(result.data, dict):
-            job.warnings.append(f"read {doc_id!r} failed: {result.text}")
+            if not quiet:
+                job.warnings.append(f"read {doc_id!r} failed: {result.text}")
             return ""
         return str(result.data.get("text", ""))
 
@@ -108,10 +117,14 @@ class Researcher(Specialist):
         question = job.question
         citations = _unique([c for f in findings for c in f.citations])
         quoted = " ".join(c.quote for c in citations)
-        wanted = key_terms(question) or terms(question)
+        wanted = relevance.subject_terms(question) or terms(question)
         coverage = overlap(wanted, quoted)
-        best = max((overlap(wanted, c.quote) for c in citations), default=0.0)
-        if best <= RELEVANT:
+        # a quote is read in its document: "It terminates the nearest enclosing loop" in "break"
+        best = max((overlap(wanted, f"{c.quote} {c.doc_id}") for c in citations), default=0.0)
+        homes = {relevance.topic_doc(t) for t in relevance.topics(question)}
+        on_topic = any(c.doc_id in homes for c in citations)  # the topic's own document answers
+        # a quote from the topic's own document answers even in other words ("iterate" for "loop over")
+        if (best < RELEVANT and not (on_topic and best > 0)) or (best == RELEVANT and not on_topic):
             mentioned = set(tokenize(" ".join(texts)))
             unmentioned = [t for t in wanted if t not in mentioned]
             why = f" (no document found mentions {', '.join(unmentioned)})" if texts and unmentioned else ""
@@ -194,6 +207,39 @@ class Researcher(Specialist):
             return str(output.result)
         sources = "\n".join(f"- {c.doc_id}: “{c.quote}”" for c in output.citations)
         return f"{output.result}\n\nSources:\n{sources}\n(confidence {output.confidence:.2f})"
+
+
+def select(scored: list[tuple[float, int, str, str]], asked: list[str], max_docs: int) -> list[Finding]:
+    """The findings to report, best answer first: each sentence once (the first document that holds it
+    is cited, never two), from at most ``max_docs`` documents, without the sentences that score far below
+    the best (neighbouring topics); for a comparison, the best sentences about each side."""
+    best: dict[str, tuple[float, int, str, str]] = {}
+    for item in scored:
+        key = " ".join(item[3].split()).lower()
+        if key not in best or (item[0], -item[1]) > (best[key][0], -best[key][1]):
+            best[key] = item
+    ordered = sorted(best.values(), key=lambda i: (-i[0], i[1]))
+    if not ordered:
+        return []
+    floor = ordered[0][0] * KEEP
+    ordered = [i for i in ordered if i[0] >= floor]
+    picked: list[tuple[float, int, str, str]] = []
+    if len(asked) >= 2:
+        for topic in asked:
+            home = relevance.topic_doc(topic)
+            side = [i for i in ordered if i[2] == home and i not in picked]  # its own document first
+            side += [i for i in ordered if relevance.names(i[3], topic) and i not in picked and i not in side]
+            picked += side[:QUOTES_PER_SIDE]
+    picked += [i for i in ordered if i not in picked][: max(0, QUOTES - len(picked))]
+    docs: list[str] = []
+    findings = []
+    for _, _, doc_id, sentence in picked:
+        if doc_id not in docs:
+            if len(docs) >= max_docs:
+                continue
+            docs.append(doc_id)
+        findings.append(Finding(text=sentence, citations=[Citation(doc_id=doc_id, quote=sentence)]))
+    return findings
 
 
 def search_queries(question: str) -> list[str]:

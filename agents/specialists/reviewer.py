@@ -2,7 +2,8 @@
 actionable feedback item per problem.
 
 The objective checks (:mod:`agents.specialists.checks`: citations, coverage, length, numbers,
-arithmetic via the calc server) run first and alone decide a fail. Offline they are the whole review.
+arithmetic via the calc server; :mod:`agents.specialists.answer_checks`: the form asked, both sides of a
+comparison, on topic, distinct sentences and sources) run first and alone decide a fail. Offline they are the whole review.
 With an engine the model's judgement is added on top: it sees the draft and the checks' results and
 may ask for a revision with its own feedback (check ``model``), but it cannot pass a draft a check
 failed.
@@ -17,10 +18,10 @@ from a2a.server.agent_execution import AgentExecutor
 
 from podium.agents.host.context import AgentContext
 from podium.agents.llm import run_tool_loop
-from podium.agents.specialists import checks
+from podium.agents.specialists import answer_checks, checks
 from podium.agents.specialists.base import Job, Rejected, Specialist, board_json
 from podium.agents.specialists.models import Check, Citation, FeedbackItem, ReviewInput, ReviewOutput
-from podium.agents.text import drafts
+from podium.agents.text import drafts, forms
 from podium.agents.text.routing import misrouted
 
 SYSTEM = """You are the reviewer of a multi-agent team. Judge whether the draft answers the question \
@@ -63,12 +64,18 @@ class Reviewer(Specialist):
     async def run_checks(self, job: Job, draft: drafts.Draft, question: str) -> list[checks.Outcome]:
         spec: ReviewInput = job.input
         quotes = " ".join(s.quote for s in draft.sources)
+        # an answer asked to be one or two sentences long is short by request
+        low = 0 if forms.form(question).max_sentences else spec.min_words
         return [
             checks.citations(draft),
             checks.coverage(draft, question),
-            checks.length(draft, spec.min_words, spec.max_words),
+            checks.length(draft, low, spec.max_words),
             checks.numbers(draft, quotes),
             await checks.arithmetic(draft, job.tools),
+            answer_checks.form(draft, question),
+            answer_checks.sides(draft, question),
+            answer_checks.on_topic(draft, question),
+            answer_checks.distinct(draft),
         ]
 
     async def offline(self, job: Job) -> ReviewOutput:

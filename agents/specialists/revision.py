@@ -4,7 +4,11 @@ what it changed (or why it could not), so a caller sees every point addressed or
 - citations: cite the sentence from the note or source that supports it, else remove the sentence;
 - coverage: add the notes that hold the missing terms;
 - length: drop the sentences least related to the question, or add unused notes;
-- numbers / arithmetic: replace the wrong value with the expected one.
+- numbers / arithmetic: replace the wrong value with the expected one;
+- form: keep the first sentences up to the length asked, or make the draft a list;
+- sides: add a note about the side of a comparison the draft leaves out;
+- on_topic: remove the sentence about something else, or lead with a note naming the topic;
+- distinct: cite a repeated quote by its first marker, remove a repeated sentence.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import re
 from collections.abc import Callable
 
 from podium.agents.specialists.models import Change, FeedbackItem, Note
+from podium.agents.text import relevance
 from podium.agents.text.drafts import Draft, cite, is_claim
 from podium.agents.text.words import (
     key_terms,
@@ -48,6 +53,10 @@ def revise(draft: Draft, feedback: list[FeedbackItem], notes: list[Note], questi
         "length": _length,
         "numbers": _numbers,
         "arithmetic": _numbers,
+        "form": _form,
+        "sides": _sides,
+        "on_topic": _on_topic,
+        "distinct": _distinct,
     }
     changes = []
     for item in feedback:
@@ -149,3 +158,70 @@ def _numbers(draft: Draft, item: FeedbackItem, notes: list[Note], question: str)
             draft.replace(sentence, found.sub(item.expected, sentence))
             changed += 1
     return f"changed {item.found} to {item.expected} in {changed} sentence(s)" if changed else None
+
+
+def _form(draft: Draft, item: FeedbackItem, notes: list[Note], question: str) -> str | None:
+    if item.expected == "list":
+        items = [s if s.lstrip().startswith(("-", "*", "•")) else f"- {s}" for s in draft.sentences]
+        draft.paragraphs = [[s] for s in items]
+        return f"made the draft a list of {len(items)} item(s)"
+    if not item.expected or not item.expected.isdigit():
+        return None
+    keep = int(item.expected)
+    claims = [s for s in draft.sentences if is_claim(s)]
+    for sentence in claims[keep:]:  # the first sentences are the ones that answer (the notes' order)
+        draft.replace(sentence, None)
+    draft.paragraphs = [p for p in draft.paragraphs if p]
+    return f"kept the first {keep} sentence(s), removed {max(0, len(claims) - keep)}"
+
+
+def _sides(draft: Draft, item: FeedbackItem, notes: list[Note], question: str) -> str | None:
+    side = item.terms[0] if item.terms else ""
+    home = relevance.topic_doc(side)
+    about = [
+        n for n in _unused(draft, notes)
+        if any(c.doc_id == home for c in n.citations) or relevance.names(n.text, side)
+    ]  # fmt: skip
+    if not side or not about:
+        return None
+    added = _add(draft, about[0])
+    return f"added “{shorten(added, 80)}” about {side}"
+
+
+def _on_topic(draft: Draft, item: FeedbackItem, notes: list[Note], question: str) -> str | None:
+    if item.sentence and item.sentence in draft.sentences:
+        draft.replace(item.sentence, None)
+        return f"removed “{shorten(strip_markers(item.sentence), 60)}”, which is about something else"
+    asked = relevance.topics(question) or item.terms
+    lead = next((n for n in _unused(draft, notes) if any(relevance.names(n.text, t) for t in asked)), None)
+    if lead is None:
+        return None
+    added = _add(draft, lead)
+    draft.paragraphs.insert(0, draft.paragraphs.pop())  # it answers: it goes first
+    return f"led with “{shorten(added, 80)}”"
+
+
+def _distinct(draft: Draft, item: FeedbackItem, notes: list[Note], question: str) -> str | None:
+    if item.found and item.expected:
+        old, new = f"[{item.found}]", f"[{item.expected}]"
+        changed = 0
+        for sentence in draft.sentences:
+            if old in sentence:
+                fixed = sentence.replace(old, "" if new in sentence else new).replace(" .", ".")
+                draft.replace(sentence, fixed)
+                changed += 1
+        return (
+            f"cited [{item.expected}] instead of [{item.found}] in {changed} sentence(s)" if changed else None
+        )
+    if item.sentence:
+        plain = " ".join(strip_markers(item.sentence).split()).lower()
+        copies = [s for s in draft.sentences if " ".join(strip_markers(s).split()).lower() == plain]
+        for extra in copies[1:]:
+            draft.replace(extra, None)
+        draft.paragraphs = [p for p in draft.paragraphs if p]
+        return (
+            f"removed {len(copies) - 1} repeated copy(ies) of “{shorten(plain, 60)}”"
+            if len(copies) > 1
+            else None
+        )
+    return None

@@ -22,11 +22,12 @@ from podium.agents.llm import run_tool_loop
 from podium.agents.specialists.base import Job, Rejected, Specialist, board_json
 from podium.agents.specialists.models import Change, Citation, Note, Source, WriterInput, WriterOutput
 from podium.agents.specialists.revision import revise
-from podium.agents.text import drafts
+from podium.agents.text import drafts, forms, relevance
 from podium.agents.text.routing import misrouted
 from podium.agents.text.words import key_terms, markers, overlap, sentences, strip_markers, word_count
 
 PARAGRAPH = 4  # sentences
+SIDE = 2  # sentences about each side of a comparison
 _NOTE_LINE = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+(.+?)\s*$")
 
 SYSTEM = """You are the writer of a multi-agent team. Write a clear answer to the question using only \
@@ -93,18 +94,27 @@ class Writer(Specialist):
         return self.finish(job, self.compose(job, notes), notes)
 
     def compose(self, job: Job, notes: list[Note]) -> drafts.Draft:
+        """A new draft from ``notes`` in the form the question asks (:mod:`agents.text.forms`): the notes'
+        order is kept (the researcher puts the answering sentence first); a comparison puts each side's
+        notes side by side and drops notes about neither; a list has one item a note; a length asked for
+        ("in two sentences", "briefly") keeps that many sentences."""
+        shape = forms.form(job.question)
         draft = drafts.Draft([])
-        groups: dict[str, list[str]] = {}
+        picked: list[tuple[Note, str]] = []
         for note in notes:
-            numbers = [draft.marker_for(c.doc_id, c.quote) for c in note.citations]
-            if not numbers:
+            if not note.citations:
                 job.warnings.append(f"note without a citation kept uncited: {note.text[:80]}")
-            key = note.citations[0].doc_id if note.citations else ""
-            for sentence in sentences(strip_markers(note.text)):
-                groups.setdefault(key, []).append(drafts.cite(sentence, numbers) if numbers else sentence)
-        for group in groups.values():
-            for start in range(0, len(group), PARAGRAPH):
-                draft.paragraphs.append(group[start : start + PARAGRAPH])
+            picked += [(note, sentence) for sentence in sentences(strip_markers(note.text))]
+        if shape.kind == "compare":
+            draft.paragraphs = self._sides(draft, picked, shape)
+        else:
+            if shape.max_sentences:
+                picked = picked[: shape.max_sentences]
+            lines = [(note, self._cited(draft, note, sentence)) for note, sentence in picked]
+            if shape.kind == "list":
+                draft.paragraphs = [[f"- {line}"] for _, line in lines]
+            else:
+                draft.paragraphs = _paragraphs(lines)
         limit = job.input.max_words
         if limit:
             wanted = key_terms(job.question)
@@ -113,6 +123,28 @@ class Writer(Specialist):
                 draft.replace(worst, None)
             draft.paragraphs = [p for p in draft.paragraphs if p]
         return draft
+
+    def _cited(self, draft: drafts.Draft, note: Note, sentence: str) -> str:
+        numbers = [draft.marker_for(c.doc_id, c.quote) for c in note.citations]
+        sentence = sentence[:-1] + "." if sentence.endswith(":") else sentence  # it introduced a grammar rule
+        return drafts.cite(sentence, numbers) if numbers else sentence
+
+    def _sides(
+        self, draft: drafts.Draft, picked: list[tuple[Note, str]], shape: forms.Form
+    ) -> list[list[str]]:
+        """One paragraph a side of the comparison, led by its name: what the sources say about each."""
+        paragraphs = []
+        for side in shape.sides:
+            home = relevance.topic_doc(side)
+            about = [
+                (n, s) for n, s in picked
+                if any(c.doc_id == home for c in n.citations) or relevance.names(s, side)
+            ][:SIDE]  # fmt: skip
+            if about:
+                lines = [self._cited(draft, n, s) for n, s in about]
+                lines[0] = f"- {side}: {lines[0]}"
+                paragraphs.append(lines)
+        return paragraphs
 
     def finish(
         self,
@@ -216,6 +248,19 @@ def _change(line: str) -> Change:
     )
 
 
+def _paragraphs(lines: list[tuple[Note, str]]) -> list[list[str]]:
+    """Sentences in order, a new paragraph where the source changes or one grows past PARAGRAPH."""
+    paragraphs: list[list[str]] = []
+    last = None
+    for note, line in lines:
+        key = note.citations[0].doc_id if note.citations else ""
+        if not paragraphs or key != last or len(paragraphs[-1]) >= PARAGRAPH:
+            paragraphs.append([])
+        paragraphs[-1].append(line)
+        last = key
+    return paragraphs
+
+
 def _dedupe(notes: list[Note]) -> list[Note]:
     kept: list[Note] = []
     for note in notes:
@@ -225,8 +270,10 @@ def _dedupe(notes: list[Note]) -> list[Note]:
         )
         if same is None:
             kept.append(note)
-        else:  # the same statement from another source: keep both sources on one sentence
+        elif " ".join(note.text.split()) != " ".join(same.text.split()):
+            # the same statement in other words from another source: both sources on one sentence
             same.citations.extend(c for c in note.citations if c not in same.citations)
+        # the very same sentence in a second document is cited once: one quote, one source
     return kept
 
 

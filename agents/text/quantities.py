@@ -14,10 +14,10 @@ Anything else is not a computation.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
+from podium.agents.text.computation import Computation
 from podium.agents.text.numwords import words_to_numbers
+from podium.agents.text.problems import find_problem
 
 NUMBER = r"-?\d+(?:\.\d+)?"
 _SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9}
@@ -33,6 +33,7 @@ _WORD_OPS = [
     (r"\bto the power of\b", "**"),
     (r"\bsquared\b", "**2"),
     (r"\bcubed\b", "**3"),
+    (rf"\bsquare root of\s+({NUMBER})", r"sqrt(\1)"),
     (r"\bsquare root of\b", "sqrt"),
     (r"[×x](?=\s*\d)", "*"),
     (r"÷", "/"),
@@ -47,6 +48,8 @@ _STATS = {
     "stdev": re.compile(r"\b(standard deviation|std\.? ?dev|stdev|sd)\b", re.I),
     "min": re.compile(r"\b(min|minimum|smallest|lowest)\b", re.I),
     "max": re.compile(r"\b(max|maximum|largest|highest)\b", re.I),
+    "range": re.compile(r"\brange\b", re.I),
+    "mode": re.compile(r"\b(mode|most (?:common|frequent))\b", re.I),
 }
 _PERCENT_OF = re.compile(rf"({NUMBER})\s*(?:%|percent|per cent)\s+of\s+({NUMBER})", re.I)
 _CHANGE = re.compile(
@@ -120,19 +123,6 @@ _PERIODS = {
 }
 
 
-@dataclass(slots=True)
-class Computation:
-    """One calc tool call that answers the task, and how to describe it."""
-
-    operation: str  # arithmetic, percentage, percent_change, what_percent, statistics, growth, loan
-    tool: str  # calc tool name, without the server prefix
-    arguments: dict[str, Any]
-    label: str  # the computation in words, for the answer
-    span: tuple[int, int] = (0, 0)  # where it was found in the normalised text
-    wanted: list[str] = field(default_factory=list)  # statistics asked for
-    everyday: bool = False  # read from everyday words spread over the text (a price, a tip), not one span
-
-
 def normalise(text: str) -> str:
     """Numbers as the calculator reads them: ``$2,340`` -> ``2340``, ``200k`` -> ``200000``; word
     operators (``times``, ``divided by``) as symbols."""
@@ -159,6 +149,7 @@ def find(text: str) -> Computation | None:
     low = norm.lower()
     finders = (
         _loan,
+        find_problem,
         _growth,
         _statistics,
         _change,
@@ -245,6 +236,8 @@ def _statistics(norm: str, low: str) -> Computation | None:
     if not wanted:
         return None
     found = re.search(rf"(?:of|for|:)\s*\[?\s*({NUMBER}(?:\s*(?:,\s*and|,|;|and|&|\s)\s*{NUMBER})+)", norm)
+    # or a list written anywhere ("my scores were 82, 90 and 77"): three or more numbers
+    found = found or re.search(rf"(?<![\w.])({NUMBER}(?:\s*(?:,\s*and|,|;|and|&)\s*{NUMBER}){{2,}})", norm)
     if not found:
         return None
     values = [_num(v) for v in re.findall(NUMBER, found.group(1))]
@@ -342,7 +335,10 @@ def _arithmetic(norm: str, low: str) -> Computation | None:
         if best is None or len(expr) > len(best.group().strip()):
             best = match
     if best is None:
-        return None
+        call = re.search(rf"\b(?:{_FUNCS})\s*\(\s*{NUMBER}\s*(?:,\s*{NUMBER}\s*)?\)", norm)
+        if call is None:  # a lone function of a number ("the square root of 2") is arithmetic too
+            return None
+        return Computation("arithmetic", "evaluate", {"expression": call.group()}, call.group(), call.span())
     expr = _balance(best.group().strip())
     if not re.search(r"\d\s*\)*\s*(\*\*|//|[-+*/^%])\s*[(\w]", expr):
         return None

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from podium.agents.text import quantities
+from podium.agents.text import quantities, units
 from podium.agents.text.words import key_terms
 
 Kind = Literal["compute", "review", "revise", "write", "research", "creative"]
@@ -64,6 +64,14 @@ _CODE = re.compile(
 )
 
 
+_ASKS_AMOUNT = re.compile(
+    r"\b(how (?:many|much|long|far|fast|often)|what (?:is|was) the (?:total|cost|price|speed))\b", re.I
+)
+_MONEY = re.compile(r"[$€£]\s?\d|\d\s?(?:dollars|euros|pounds sterling|cents)\b", re.I)
+# a counting story: things given, left, shared ("Tom has some apples and gives a few away")
+_COUNT_STORY = re.compile(r"\b(left|remain\w*|gives?|gave|shares?|shared|altogether|each|in total)\b", re.I)
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     kind: Kind
@@ -92,6 +100,8 @@ def classify(text: str, data: dict[str, Any] | None = None) -> Route:
     computation = quantities.find(text)
     if computation is not None and is_mainly_computation(text, computation):
         return Route("compute", computation)
+    if computation is None and looks_quantitative(text):
+        return Route("compute")  # the analyst says what it read and what it could not
     if _REVIEW.search(text):
         return Route("review")
     if _REVISE.search(text):
@@ -105,6 +115,8 @@ def is_mainly_computation(text: str, computation: quantities.Computation) -> boo
     """True when, apart from the computation, the task says little but "what is" / "calculate"."""
     if computation.operation in ("loan", "growth", "statistics"):
         return True
+    if computation.word:  # a word problem's other words are its story (a train, a recipe)
+        return not _CODE.search(text)
     if computation.everyday:
         if _CODE.search(text):
             return False
@@ -114,6 +126,15 @@ def is_mainly_computation(text: str, computation: quantities.Computation) -> boo
         t for t in key_terms(quantities.leftover(text, computation)) if t not in _MATH_WORDS | _EVERYDAY_WORDS
     ]
     return len(extra) <= _MAX_EXTRA_TERMS
+
+
+def looks_quantitative(text: str) -> bool:
+    """A question about amounts in everyday words that no finder could read ("a train travels 300 km in
+    a while…", "how many apples are left?"): the analyst's to decline plainly, not the researcher's."""
+    if _CODE.search(text) or not _ASKS_AMOUNT.search(text):
+        return False
+    norm = quantities.normalise(text)
+    return bool(units.quantities(norm) or _MONEY.search(text) or _COUNT_STORY.search(text))
 
 
 def misrouted(route: Route, agent: str) -> str:

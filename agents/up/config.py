@@ -30,8 +30,21 @@ PORTS = {
 
 
 def available_agents() -> list[str]:
-    """Agents whose executor module is installed, in a stable order."""
-    return [name for name in PORTS if importlib.util.find_spec(EXECUTORS[name]) is not None]
+    """Agents this installation can run, in a stable order: the built-ins whose executor module is
+    installed, then every agent an installed distribution offers (entry point group ``podium.agents``)."""
+    from podium.agents.host.sources import installed_names
+
+    own = [name for name in PORTS if importlib.util.find_spec(EXECUTORS[name]) is not None]
+    return [*own, *(name for name in installed_names() if name not in own)]
+
+
+def optional_agents(agents: list[str]) -> set[str]:
+    """The agents among ``agents`` that installed distributions offer: one that fails to start is left
+    out, with its reason, and the rest keeps running."""
+    from podium.agents.host.sources import installed_names
+
+    offered = set(installed_names())
+    return {name for name in agents if name in offered}
 
 
 @dataclass
@@ -49,6 +62,7 @@ class UpConfig:
     replicas: dict[str, int] = field(default_factory=dict)  # agent -> processes (default 1; Redis only)
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     console_port: int | None = 8790  # None: no console; 0: any free port
+    optional: set[str] = field(default_factory=set)  # agents whose failure to start leaves the rest running
     insecure: bool = False  # --insecure: listen beyond loopback without authentication (warned)
 
     def port(self, agent: str) -> int:

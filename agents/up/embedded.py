@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import signal
 from collections.abc import AsyncIterator, Callable
-from functools import partial
 
 import anyio
 import uvicorn
 
 from podium.agents.console.launch import for_up
 from podium.agents.host.runtime import AgentRuntime, QuietServer
-from podium.agents.host.settings import RuntimeConfig
+from podium.agents.host.settings import RuntimeConfig, StartupError
+from podium.agents.host.tools import MountError
 from podium.agents.up.config import (
     STOP_HINT,
     UpConfig,
     alive_line,
     say,
+    warn,
 )
 from podium.bus.connection import connect
 from podium.bus.keys import Keys
+from podium.bus.speedups import uvicorn_http
+from podium.registry.errors import RegistryError
 
 
 async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = lambda urls: None) -> None:
@@ -56,6 +59,7 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
             port=cfg.registry_port,
             log_level="warning",
             lifespan="on",
+            http=uvicorn_http(),
         )
     )
     console = for_up(cfg.host, cfg.console_port)
@@ -63,11 +67,28 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
     ready: dict[str, str] = {}
     stopping = False
 
+    failed: list[str] = []
+
     def mark(runtime: AgentRuntime) -> None:
         ready[runtime.config.name] = runtime.url
 
+    async def run_agent(rt: AgentRuntime) -> None:
+        name = rt.config.name
+        if name not in cfg.optional:
+            await rt.run(on_ready=mark)
+            return
+        try:  # an installed agent that cannot start is left out; the rest keeps running
+            await rt.run(on_ready=mark)
+        except (ValueError, LookupError, RegistryError, MountError, StartupError) as exc:
+            if rt.ready:
+                raise
+            warn(f"podium up: {exc} (left out {name}, which could not start; the rest runs)")
+            failed.append(name)
+            cfg.agents.remove(name)
+
     async def announce() -> None:
-        while len(ready) < len(runtimes) or not registry.started:  # uvicorn and runtimes offer no events
+        # uvicorn and runtimes offer no events
+        while len(ready) + len(failed) < len(runtimes) or not registry.started:
             if stopping:
                 return
             await anyio.sleep(0.05)
@@ -103,7 +124,7 @@ async def run_embedded(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None]
                 watching.start_soon(obey, signals)
                 async with anyio.create_task_group() as services:
                     for rt in runtimes:
-                        services.start_soon(partial(rt.run, on_ready=mark))
+                        services.start_soon(run_agent, rt)
                     services.start_soon(registry.serve)
                     if console_server:
                         services.start_soon(console_server.serve)

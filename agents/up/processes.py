@@ -8,7 +8,9 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from types import FrameType
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import anyio
 from redis.exceptions import RedisError
@@ -26,9 +28,12 @@ from podium.agents.up.config import (
 )
 from podium.agents.up.lifeline import child_env
 from podium.agents.up.supervisor import ChildSpec, Supervisor
+from podium.bus.acl import password_variable
 from podium.bus.connection import connect, redact
 from podium.bus.eviction import ALLOW_ENV, check_eviction
 from podium.bus.ready import wait_for_redis
+
+PASSWORD_PREFIX = password_variable("")  # each child gets its own user's password only, in its REDIS_URL
 
 
 def wait_for_bus(cfg: UpConfig) -> bool:
@@ -130,8 +135,13 @@ def children(cfg: UpConfig, console: UpConsole | None = None) -> list[ChildSpec]
         )
     for name in cfg.agents:
         port = cfg.port(name)
+        optional = name in cfg.optional
         insecure = ["--insecure"] if cfg.insecure else []  # `podium up` refused or warned already
-        specs.append(ChildSpec(name, ["agent", name, "--host", cfg.host, "--port", str(port), *insecure]))
+        specs.append(
+            ChildSpec(
+                name, ["agent", name, "--host", cfg.host, "--port", str(port), *insecure], optional=optional
+            )
+        )
         for n in range(2, cfg.replicas.get(name, 1) + 1):
             # Extra replicas share the inbox's consumer group, so the bus spreads the work; each serves HTTP
             # on a free port (its own /healthz) and advertises the first replica's well-known URL, so the
@@ -139,10 +149,26 @@ def children(cfg: UpConfig, console: UpConsole | None = None) -> list[ChildSpec]
             public = {"PODIUM_PUBLIC_URL": f"http://{host}:{port}"} if port else {}
             specs.append(
                 ChildSpec(
-                    f"{name}#{n}", ["agent", name, "--host", cfg.host, "--port", "0", *insecure], env=public
+                    f"{name}#{n}",
+                    ["agent", name, "--host", cfg.host, "--port", "0", *insecure],
+                    env=public,
+                    optional=optional,
                 )
             )
-    return specs
+    return [_own_user(spec, cfg.redis_url) for spec in specs]
+
+
+def _own_user(spec: ChildSpec, url: str | None) -> ChildSpec:
+    """``spec`` with ``REDIS_URL`` naming its own Redis user when ``PODIUM_REDIS_PASSWORD_<USER>`` is set (the
+    passwords ``podium acl --env-file`` writes): each agent as itself, the registry as ``registry``, so
+    ``podium up`` runs with the least-privilege ACLs on. Without the variable the child keeps ``REDIS_URL``."""
+    user = spec.args[1] if spec.args[0] == "agent" else "registry" if spec.name == "registry" else None
+    password = os.environ.get(password_variable(user)) if user else None
+    base = urlsplit(url or "")
+    if not user or not password or not base.hostname:
+        return spec
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{base.netloc.rpartition('@')[2]}"
+    return replace(spec, env={**spec.env, "REDIS_URL": urlunsplit(base._replace(netloc=netloc))})
 
 
 def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = lambda urls: None) -> int:
@@ -160,7 +186,7 @@ def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = la
     anyio.run(check_redis, cfg)  # a Redis that may evict keys is refused before anything starts
     env = child_env(
         {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if not k.startswith(PASSWORD_PREFIX)},
             "REDIS_URL": cfg.redis_url,
             "PODIUM_NAMESPACE": cfg.namespace,
             STARTUP_TIMEOUT_ENV: f"{cfg.startup_timeout:g}",
@@ -175,7 +201,7 @@ def run_processes(cfg: UpConfig, on_ready: Callable[[dict[str, str]], None] = la
         sup.start_all()
         if not _wait_ready(cfg, sup, signals):
             return 0 if signals.count else 1
-        on_ready({c.name: c.url or "" for c in sup.children.values()})
+        on_ready({c.name: c.url or "" for c in sup.children.values() if not c.gave_up})
         _report_alive(cfg)
         say(STOP_HINT)
         while not signals.count:
@@ -199,10 +225,14 @@ def _wait_ready(cfg: UpConfig, sup: Supervisor, signals: _Signals) -> bool:
     deadline = time.monotonic() + limit
     while not signals.count:
         sup.step()
-        if any(c.gave_up for c in sup.children.values()):
+        if any(c.gave_up and not c.spec.optional for c in sup.children.values()):
             say("podium up: could not start; stopping the rest")
             return False
-        if all(c.ready for c in sup.children.values()):
+        if all(c.ready or (c.gave_up and c.spec.optional) for c in sup.children.values()):
+            for child in sup.children.values():
+                if child.gave_up and child.spec.name in cfg.agents:
+                    say(f"podium up: left out {child.name}, which could not start; the rest runs")
+                    cfg.agents.remove(child.spec.name)
             return True
         if time.monotonic() > deadline:
             late = [c.name for c in sup.children.values() if not c.ready]

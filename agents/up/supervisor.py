@@ -57,6 +57,7 @@ class ChildSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     probe: tuple[str, int] | None = None
     url: str | None = None
+    optional: bool = False  # given up on, it is left out and the rest keeps running (installed agents)
 
 
 @dataclass

@@ -259,3 +259,26 @@ def test_an_agents_llm_config_picks_its_own_provider_and_model() -> None:
         engine_from_env({"OPENAI_BASE_URL": "http://localhost:1/v1"}, llm=LlmConfig(provider="anthropic"))
         is None
     )
+
+
+def test_the_engine_is_exported_from_the_llm_layer() -> None:
+    import podium.agents.llm as llm
+
+    assert llm.OpenAIEngine is OpenAIEngine and "OpenAIEngine" in llm.__all__
+    assert isinstance(OpenAIEngine(base_url="http://localhost:1/v1"), llm.Engine)
+
+
+async def test_the_loops_limits_hold_over_this_engine(fake: FakeOpenAI) -> None:
+    fake.script(lambda body: Turn(tool_calls=[("c", "add", {"a": 1, "b": 2})]))  # a model stuck on one call
+    async with engine(fake) as llm:
+        stuck = await run_tool_loop(llm, system="", prompt="1+2?", tools=Calculator())
+        assert stuck.stop_reason == "repeated_tool_call" and len(stuck.tool_calls) == 1
+        fake.script(
+            lambda body: Turn(
+                tool_calls=[(f"c{len(body['messages'])}", "add", {"a": len(body["messages"]), "b": 1})]
+            )
+        )
+        busy = await run_tool_loop(llm, system="", prompt="count", tools=Calculator(), max_turns=3)
+        assert busy.stop_reason == "max_turns" and busy.turns == 3
+        budgeted = await run_tool_loop(llm, system="", prompt="count", tools=Calculator(), token_budget=300)
+    assert budgeted.stop_reason == "token_budget" and budgeted.usage.total <= 300

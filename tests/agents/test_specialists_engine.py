@@ -199,12 +199,23 @@ async def test_a_request_budget_caps_the_model_loop_and_its_spend_is_reported() 
         # a first turn costs 5 500 tokens: the budget of 6 000 leaves no room for a second one
         data, _ = answer(await agent.ask(QUESTION, **{"podium.budget": {"tokens": 6000}}))
     assert len(engine.requests) == 1 and data["toolsCalled"] == []
-    assert data["usage"] == {"inputTokens": 5000, "outputTokens": 500}
+    # priced as the table prices an unknown model: (5000 x $3 + 500 x $15) per million tokens
+    assert data["usage"] == {
+        "inputTokens": 5000,
+        "outputTokens": 500,
+        "spendUsd": 0.0225,
+        "model": "scripted",
+    }
     async with specialist(
         "researcher", engine=ScriptedEngine([calls, "NOT COVERED"], usage=Usage(5000, 500))
     ) as agent:
         data, _ = answer(await agent.ask(QUESTION))  # no budget: both turns run
-    assert data["usage"] == {"inputTokens": 10000, "outputTokens": 1000}
+    assert data["usage"] == {
+        "inputTokens": 10000,
+        "outputTokens": 1000,
+        "spendUsd": 0.045,
+        "model": "scripted",
+    }
 
 
 async def test_a_passed_deadline_stops_tool_calls() -> None:
@@ -213,3 +224,11 @@ async def test_a_passed_deadline_stops_tool_calls() -> None:
         await agent.ask(QUESTION, **{"podium.budget": {"deadline": 1.0}})  # long past
     [result] = last_results(engine.requests[1])
     assert result.is_error and "deadline has passed" in result.text
+
+
+async def test_a_spend_budget_caps_the_model_loop_at_the_engines_price() -> None:
+    for spend, calls in ((0.0001, 0), (1.0, 1)):  # $0.0001 buys 6 tokens at $15 per million: no call
+        engine = ScriptedEngine(["- an answer"], usage=Usage(100, 10))
+        async with specialist("researcher", engine=engine) as agent:
+            answer(await agent.ask(QUESTION, **{"podium.budget": {"spend": spend}}))
+        assert len(engine.requests) == calls, spend

@@ -7,6 +7,9 @@ without tools are said in one line, the agent answers offline, and the key is ne
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +20,7 @@ from a2a.types.a2a_pb2 import TaskState
 
 from tests.agents.agent_procs import AgentProc, fetch_card, make_client, text_request
 from tests.agents.openai_fake import Error, FakeOpenAI, Turn, serve
+from tests.support import ROOT
 
 pytestmark = pytest.mark.anyio
 
@@ -105,3 +109,22 @@ async def test_a_failing_model_is_named_in_one_line_and_the_researcher_answers_o
     [warning] = [w for w in data["warnings"] if "the model failed" in w]
     assert said in warning and "\n" not in warning and len(fake.bodies) == 1
     assert KEY not in json.dumps(data) and KEY not in log
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"PODIUM_LLM_PROVIDER": "gemini"}, "PODIUM_LLM_PROVIDER must be one of anthropic, openai, offline"),
+        ({"PODIUM_LLM_PROVIDER": "openai"}, "PODIUM_LLM_PROVIDER=openai needs OPENAI_BASE_URL"),
+    ],
+)
+def test_a_provider_the_environment_cannot_use_stops_the_agent_at_once_in_one_line(
+    env: dict[str, str], said: str
+) -> None:
+    # Redis is not even there: the model settings are checked before any waiting for it
+    done = subprocess.run(
+        [sys.executable, "-m", "podium.agents.cli", "agent", "writer", "--redis-url", "redis://127.0.0.1:1/0"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, env={**os.environ, **env},
+    )  # fmt: skip
+    assert done.returncode == 2 and said in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

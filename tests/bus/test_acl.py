@@ -27,6 +27,7 @@ from podium.bus.acl import password_variable
 from podium.bus.keys import Keys
 from podium.bus.streams import StreamBus
 from podium.registry.store import Registry
+from tests.registry.helpers import podium_card
 from tests.support import REDIS_SERVER, ROOT, Proc, RedisServer
 
 pytestmark = [
@@ -164,6 +165,8 @@ async def test_each_user_may_do_its_job_and_nothing_more(
     # the orchestrator's state is the orchestrator's
     assert await _refused(analyst.hgetall(k.run("t1")))
     await as_user["orchestrator"].hgetall(k.run("t1"))
+    await as_user["orchestrator"].hgetall(f"{k.namespace}:workflows")  # named workflows: it reads them
+    assert await _refused(as_user["orchestrator"].hset(f"{k.namespace}:workflows", "w", "{}"))
     # no administrative commands for anyone, no keys outside the namespace
     for client in (analyst, admin, registry, as_user["orchestrator"]):
         assert await _refused(client.flushall())
@@ -173,7 +176,7 @@ async def test_each_user_may_do_its_job_and_nothing_more(
         assert await _refused(client.get("elsewhere:key"))
     # discovery as an agent prunes only its own stale instances, and never fails on another agent's
     await admin.zadd(k.instances("writer"), {"gone-1": 1.0})
-    await admin.hset(k.cards(), "writer", (await admin.hget(k.cards(), "writer")) or "{}")
+    await Registry(admin, k).register_standby(podium_card("writer", namespace=k.namespace))
     assert await Registry(analyst, k).list() is not None
     assert await admin.zscore(k.instances("writer"), "gone-1") == 1.0  # left for the registry user
     await Registry(registry, k).list()
@@ -183,7 +186,7 @@ async def test_each_user_may_do_its_job_and_nothing_more(
     await data.tasks(admin, k)
     await data.dead_letter_counts(StreamBus(admin, k))
     # the registry reads cards and queues, and consumes nothing; the admin sees every key of the namespace
-    await registry.hgetall(k.cards())
+    assert "writer" in [e.name for e in await Registry(registry, k).list()]
     assert await _refused(registry.xreadgroup("writer", "r-1", {k.inbox("writer"): ">"}, count=1))
     assert len(await admin.xrange(k.inbox("writer"))) == 2
     assert k.inbox("writer").encode() in [key async for key in admin.scan_iter(match=f"{k.namespace}:*")]

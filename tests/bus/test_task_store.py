@@ -15,8 +15,9 @@ from a2a.types.a2a_pb2 import ListTasksRequest, Task, TaskState, TaskStatus, Tas
 from starlette.authentication import AuthCredentials
 
 from podium.bus.connection import connect
+from podium.bus.errors import ConfigError
 from podium.bus.keys import Keys
-from podium.bus.task_store import RedisTaskEventStream, RedisTaskStore
+from podium.bus.task_store import TASK_TTL_ENV, RedisTaskEventStream, RedisTaskStore, task_ttl_from_env
 
 pytestmark = pytest.mark.anyio
 
@@ -218,6 +219,34 @@ async def test_tasks_expire(client) -> None:
             keys.task_events("agent", "old")
         ):
             await anyio.sleep(0.05)
+
+
+async def test_podium_task_ttl_bounds_tasks_and_the_task_index(
+    client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``PODIUM_TASK_TTL`` sets how long a task's keys live, and a new task drops the index entries of tasks
+    created longer ago than that, so a system under steady load keeps a flat number of keys."""
+    keys = Keys(f"t{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv(TASK_TTL_ENV, "120")
+    store = RedisTaskStore(client, keys, "agent")
+    old = _task("old", TaskState.TASK_STATE_SUBMITTED)
+    await store.save(old, event=old, prev_version=TaskVersion.MISSING, context=_ctx())
+    assert 0 < await client.ttl(keys.task("agent", "old")) <= 120
+    assert 0 < await client.ttl(keys.task_events("agent", "old")) <= 120
+    await client.zadd(keys.task_index("agent"), {"old": 1000})  # as if created long ago (and expired since)
+    new = _task("new", TaskState.TASK_STATE_SUBMITTED)
+    await store.save(new, event=new, prev_version=TaskVersion.MISSING, context=_ctx())
+    assert [_text(m) for m in await client.zrange(keys.task_index("agent"), 0, -1)] == ["new"]
+    for bad in ("0", "soon", "-5"):
+        monkeypatch.setenv(TASK_TTL_ENV, bad)
+        with pytest.raises(ConfigError, match=f"{TASK_TTL_ENV} must be a whole number of seconds"):
+            RedisTaskStore(client, keys, "agent")
+    monkeypatch.delenv(TASK_TTL_ENV)
+    assert task_ttl_from_env() == 7 * 24 * 3600
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 async def test_a_save_whose_reply_was_lost_is_not_a_conflict_when_retried(client) -> None:

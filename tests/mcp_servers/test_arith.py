@@ -156,3 +156,46 @@ def test_tiny_literals_are_refused_and_the_bound_itself_is_kept() -> None:
         arith.evaluate("1e-310 + 1")
     assert arith.evaluate("1e-300").value == Decimal("1e-300")
     assert arith.evaluate("1e-299 / 10").value == Decimal("1e-300")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("2 ** 100", "1267650600228229401496703205376"),
+        ("123456789 * 1000", "123456789000"),
+        ("99999999999 * 99999999999", "9999999999800000000001"),
+        ("2**64 - 1", "18446744073709551615"),
+        ("10**200 + 1", "1" + "0" * 199 + "1"),  # far past 50 significant digits, still every one
+        ("(10**150 + 7) // 7", str((10**150 + 7) // 7)),
+        ("(10**150 + 7) % 10", "7"),
+        ("1e20 + 1", "100000000000000000001"),
+        ("0.1 + 0.2", "0.3"),
+        ("19.99 * 3", "59.97"),
+    ],
+)
+def test_whole_numbers_and_decimals_are_exact(source: str, expected: str) -> None:
+    result = arith.evaluate(source)
+    assert arith.fmt(result.value) == expected
+    assert result.exact
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [("1/3", "0.333333333333"), ("sqrt(2)", "1.41421356237"), ("2 * pi", "6.28318530718")],
+)
+def test_rounded_results_are_flagged_and_shown_to_significant_digits(source: str, shown: str) -> None:
+    result = arith.evaluate(source)
+    assert not result.exact
+    assert arith.rounded(result.value) == shown
+
+
+def test_grouped_puts_the_whole_part_in_threes() -> None:
+    assert arith.grouped("1267650600228229401496703205376") == "1,267,650,600,228,229,401,496,703,205,376"
+    assert arith.grouped("-1234567.125") == "-1,234,567.125"
+    assert arith.grouped("12.5") == "12.5" and arith.grouped("1.5e+60") == "1.5e+60"
+
+
+@pytest.mark.parametrize("source", ["10**10**10", "2 ** 1000", "10**200 * 10**200", "9**9**9"])
+def test_whole_numbers_beyond_the_bound_are_refused_before_computing(source: str) -> None:
+    with pytest.raises(ExpressionError, match="1e300"):
+        arith.evaluate(source)

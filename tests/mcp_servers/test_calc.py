@@ -41,8 +41,11 @@ async def error(client: Client, tool: str, **arguments: Any) -> str:
 async def test_every_tool_has_input_and_output_schemas(client: Client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
     expected = {
-        "evaluate": ({"expression"}, {"expression", "result", "value", "steps"}),
-        "statistics": ({"values", "percentiles"}, {"count", "mean", "median", "stdev", "min", "max", "percentiles", "steps"}),
+        "evaluate": ({"expression"}, {"expression", "result", "value", "exact", "steps"}),
+        "statistics": (
+            {"values", "percentiles"},
+            {"count", "mean", "median", "stdev", "min", "max", "range", "mode", "percentiles", "steps"},
+        ),
         "compound_growth": ({"principal", "rate_percent", "years", "periods_per_year"}, {"final_amount", "growth", "steps"}),
         "loan_payment": (
             {"principal", "annual_rate_percent", "years", "periods_per_year"},
@@ -62,6 +65,7 @@ async def test_evaluate(client: Client) -> None:
         "expression": "(1200 - 15%) / 12",
         "result": "85",
         "value": 85.0,
+        "exact": True,
         "steps": ["1200 - 15% (of 1200 = 180) = 1020", "1020 / 12 = 85"],
     }
     assert (await ok(client, "evaluate", expression="1/3"))["result"] == "0." + "3" * 50
@@ -84,6 +88,18 @@ async def test_statistics(client: Client) -> None:
     assert any(step.startswith("p90: rank") for step in out["steps"])
     single = await ok(client, "statistics", values=[7.5])
     assert single["stdev"] is None and single["percentiles"] == {}
+
+
+async def test_statistics_range_and_mode(client: Client) -> None:
+    out = await ok(client, "statistics", values=[2, 3, 3, 5, 7, 3, 2])
+    assert out["range"] == 5 and out["mode"] == [3]
+    assert (
+        "range = max - min = 7 - 2 = 5" in out["steps"]
+        and "mode = the most frequent value: 3 (3 times)" in out["steps"]
+    )
+    tie = await ok(client, "statistics", values=[1, 1, 2, 2, 9])
+    assert tie["mode"] == [1, 2]
+    assert (await ok(client, "statistics", values=[1, 2, 3]))["mode"] == []
 
 
 async def test_compound_growth(client: Client) -> None:

@@ -149,7 +149,7 @@ async def test_bad_instance_ids_and_cards_write_nothing(redis, keys) -> None:
     del card.skills[:]
     with pytest.raises(CardError, match="skills: at least one skill"):
         await reg.register(card, "i1", ttl=5)
-    assert await redis.exists(keys.cards()) == 0
+    assert await redis.exists(keys.card("echo"), keys.card_index()) == 0
 
 
 async def test_find_by_skill_tag_and_text(redis, keys) -> None:

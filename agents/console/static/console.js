@@ -221,12 +221,13 @@ function tasksView(signal) {
 // One task, live: plan graph, timeline, answer, trace, raw JSON. `into` is the element to fill.
 function taskPanel(taskId, into, signal) {
   const head = el("div");
+  const approvalBox = el("section", { class: "approval", "data-testid": "approval", hidden: true });
   const graph = el("div", { "data-testid": "plan" });
   const timeline = el("div", { class: "timeline", "data-testid": "timeline" });
   const answer = el("div", { "data-testid": "answer" });
   const traceList = el("ol", { class: "trace" });
   const raw = el("pre", { class: "raw", "data-testid": "raw" });
-  into.replaceChildren(head,
+  into.replaceChildren(head, approvalBox,
     el("section", {}, el("h3", {}, "Plan"), graph),
     el("section", {}, el("h3", {}, "Timeline"), timeline),
     el("section", {}, el("h3", {}, "Answer"), answer),
@@ -241,6 +242,7 @@ function taskPanel(taskId, into, signal) {
           (task.message ? " · " + task.message : "")));
       raw.textContent = JSON.stringify(task.raw, null, 2);
       drawAnswer(answer, task.answer);
+      drawApproval(approvalBox, task, taskId);
     } else {
       head.replaceChildren(el("h2", {}, "Task ", el("code", {}, taskId)), el("p", { class: "muted" }, "waiting for the task…"));
     }
@@ -343,6 +345,51 @@ function drawPlan(into, trace, states) {
   into.replaceChildren(root);
 }
 
+// What a task waiting in input-required asks, with Approve / Reject / Edit, which answer on the task (as
+// `podium ask` does) through POST /api/tasks/{id}/answer; the token is needed, as for asking.
+function drawApproval(into, task, taskId) {
+  const a = task && task.state === "input-required" ? task.approval : null;
+  const key = a ? JSON.stringify(a.asks) + (task.updated || "") : "";
+  if (into.dataset.shown === key) return; // redraws of the same question keep what is typed in the edit box
+  into.dataset.shown = key;
+  if (!a) { into.hidden = true; into.replaceChildren(); return; }
+  into.hidden = false;
+  const status = el("p", { class: "muted", "data-testid": "approval-status" });
+  const instruction = el("textarea", { "data-testid": "approval-instruction" });
+  instruction.value = (a.asks[0] && a.asks[0].instruction) || "";
+  const buttons = [];
+  const send = async (decision) => {
+    for (const b of buttons) b.disabled = true;
+    status.className = "muted";
+    status.textContent = "sending " + decision + "…";
+    try {
+      const body = { decision };
+      if (decision === "edit") body.instruction = instruction.value;
+      await api("/api/tasks/" + encodeURIComponent(taskId) + "/answer", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      status.textContent = decision + " sent; the task goes on";
+    } catch (err) {
+      if (err instanceof Refused) return;
+      status.className = "error";
+      status.textContent = "could not answer: " + String(err.message || err);
+      for (const b of buttons) b.disabled = !info.writable;
+    }
+  };
+  const editBox = el("div", { hidden: true }, instruction,
+    el("p", {}, el("button", { type: "button", "data-testid": "send-edit", onclick: () => send("edit"), disabled: !info.writable }, "Send the edited instruction")));
+  buttons.push(
+    el("button", { type: "button", "data-testid": "approve", onclick: () => send("approve"), disabled: !info.writable }, "Approve"),
+    el("button", { type: "button", "data-testid": "reject", class: "danger", onclick: () => send("reject"), disabled: !info.writable }, "Reject"),
+    el("button", { type: "button", "data-testid": "edit", class: "secondary", onclick: () => { editBox.hidden = false; instruction.focus(); }, disabled: !info.writable }, "Edit"));
+  buttons.push(editBox.querySelector("button"));
+  into.replaceChildren(el("h3", {}, "Approval needed"),
+    el("ul", { "data-testid": "asks" }, ...a.asks.map((ask) => el("li", {}, el("strong", {}, ask.step), ": " +
+      (ask.title || ask.skill || "") + " — " + ask.reason, ask.instruction ? el("div", { class: "muted" }, "instruction: " + ask.instruction) : null))),
+    a.deadline ? el("p", { class: "muted" }, "Without an answer by " + when(a.deadline) + " the answer is " + (a.default || "deny") + ".") : null,
+    el("p", { class: "buttons" }, ...buttons.slice(0, 3)), editBox, status,
+    info.writable ? null : el("p", { class: "notice" }, "Read only: start the console with a token to answer."));
+}
+
 function drawTimeline(into, trace, states, task) {
   const ids = Object.keys(states).filter((id) => states[id].start !== undefined);
   if (!trace.length || !ids.length) { into.replaceChildren(el("p", { class: "muted" }, "no steps yet")); return; }
@@ -371,7 +418,16 @@ function drawAnswer(into, answer) {
   const sources = (answer.sources || []).map((s) =>
     el("li", {}, "[" + (s.marker ?? "") + "] " + (s.title || s.docId || s.url || JSON.stringify(s)) + (s.quote ? " — “" + s.quote + "”" : "")));
   into.replaceChildren(...[el("div", { class: "answer", "data-testid": "answer-text" }, answer.text),
-    sources.length ? el("div", {}, el("h3", {}, "Sources"), el("ol", { "data-testid": "sources" }, sources)) : null].filter(Boolean));
+    sources.length ? el("div", {}, el("h3", {}, "Sources"), el("ol", { "data-testid": "sources" }, sources)) : null,
+    spendLine((answer.data || {}).usage)].filter(Boolean));
+}
+
+// What the task's model calls spent, and who spent it: "Spend $0.0202 · 4,935 tokens (planner $0.0010, …)".
+function spendLine(usage) {
+  if (!usage) return null;
+  const by = Object.entries(usage.by || {}).map(([who, u]) => who + " $" + Number(u.spendUsd || 0).toFixed(4));
+  return el("p", { class: "muted", "data-testid": "spend" }, "Spend $" + Number(usage.spendUsd || 0).toFixed(4) +
+    " · " + Number(usage.tokens).toLocaleString("en") + " tokens" + (by.length ? " (" + by.join(", ") + ")" : " (no model calls)"));
 }
 
 function taskView(signal, taskId) {

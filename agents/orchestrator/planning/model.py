@@ -17,14 +17,17 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from podium.agents.host.tools import ToolSpec
-from podium.agents.llm import LLMError, Message, ToolResultBlock
+from podium.agents.llm import Completion, LLMError, LLMToolsUnsupported, Message, ToolResultBlock
 from podium.agents.llm.engine import default_max_tokens, turn_tokens
-from podium.agents.orchestrator.budget import Spending
+from podium.agents.orchestrator import patterns
+from podium.agents.orchestrator.budget import Spending, spend_line
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.errors import BudgetExceeded, PlanError
+from podium.agents.orchestrator.events import TraceEvent
+from podium.agents.orchestrator.patterns.context import Recorder
 from podium.agents.orchestrator.plan import Call, DynamicStep, Plan, parse_plan, validate_plan
 from podium.agents.orchestrator.planning.offline import OfflinePlanner
-from podium.agents.orchestrator.state.trace import Trace
+from podium.agents.orchestrator.state.trace import Trace, TraceEntry
 from podium.agents.orchestrator.synth import Answer, Material, appendix, offline_answer
 
 PLAN_TOOL = "submit_plan"
@@ -37,12 +40,17 @@ that specialist agents will carry out, and submit it by calling the submit_plan 
 Rules:
 - Use only the skills listed. Each step delegates to a skill; give it only the input it needs.
 - A step's "inputs" map data fields to earlier outputs as "stepId.field" (e.g. {"notes": "research.findings"}).
-- Patterns: "task" (one call), "route" (choose a skill by the input, with a default), "parallel" (join \
-independent steps), "vote" (the same call several times, with a quorum), "loop" (a generator and an \
-evaluator until the evaluator passes; writer + reviewer), "dynamic" (one worker per item of an earlier \
-list). Add a "gate" (covered, passed, cited, number, nonempty) where an output can be checked.
+- Patterns: {patterns}. Add a "gate" (covered, passed, cited, number, nonempty) where an output can be \
+checked.
 - Independent parts of the request must not depend on each other, so they run in parallel.
 - List in "answer" the steps whose outputs answer the request, in the order the answer should follow."""
+
+
+def planner_prompt() -> str:
+    """The planner's system prompt, naming every registered pattern."""
+    described = ", ".join(f'"{p.name}" ({p.summary})' for p in patterns.patterns())
+    return PLANNER.replace("{patterns}", described)
+
 
 WORKERS = """You create worker steps for one step of a running plan. For each item given, write one \
 delegation (skill and a precise instruction) that works on that item, and submit them all by calling \
@@ -63,6 +71,13 @@ class _Workers(BaseModel):
     workers: list[Call] = Field(min_length=1, max_length=16)
 
 
+class _Silent:
+    """A trace that keeps nothing, for a plan asked for without one."""
+
+    async def record(self, event: str, **fields: Any) -> TraceEntry:
+        return TraceEntry(event=event, **fields)
+
+
 class ModelPlanner:
     """Plans with the engine; falls back to ``offline``."""
 
@@ -72,9 +87,17 @@ class ModelPlanner:
         self.name = getattr(engine, "model", "model")
 
     async def plan(
-        self, text: str, data: dict[str, Any], catalog: Catalog, *, spending: Spending, trace: Trace
+        self,
+        text: str,
+        data: dict[str, Any],
+        catalog: Catalog,
+        *,
+        spending: Spending | None = None,
+        trace: Recorder | None = None,
     ) -> Plan:
         """A validated plan. Raises ``PlanError`` only when the offline fallback cannot plan either."""
+        spending = spending or Spending()
+        trace = trace or _Silent()
         tool = ToolSpec(PLAN_TOOL, "Submit the plan for the request.", plan_schema())
         prompt = f"Request:\n{text}\n"
         if data:
@@ -82,29 +105,41 @@ class ModelPlanner:
         prompt += f"\nSkills available (alive agents first):\n{json.dumps(catalog.describe(), indent=1)}"
         messages = [Message.user(prompt)]
         problem = ""
-        for attempt in (1, 2):
+        tools = [tool]  # emptied for a model that cannot take tools: it writes the plan as JSON instead
+        attempt = 0
+        while attempt < 2:
+            attempt += 1
             try:
                 spending.check()
                 completion = await self.engine.complete(
-                    system=PLANNER, messages=messages, tools=[tool], max_tokens=call_tokens(self.engine)
+                    system=planner_prompt(),
+                    messages=messages,
+                    tools=tools,
+                    max_tokens=call_tokens(self.engine),
                 )
+            except LLMToolsUnsupported as exc:
+                if not tools:
+                    return await self._fallback(text, data, catalog, trace, f"the model failed: {exc}")
+                tools, attempt = [], attempt - 1
+                messages = [Message.user(f"{prompt}\n\n{_AS_JSON}\n{json.dumps(plan_schema())}")]
+                await trace.record("plan", state="without-tools", agent=self.name,
+                                   reason=f"{exc}; asking for the plan as JSON text instead")  # fmt: skip
+                continue
             except (LLMError, BudgetExceeded) as exc:
                 return await self._fallback(text, data, catalog, trace, f"the model failed: {exc}")
-            spending.charge(
-                completion.usage.input_tokens, completion.usage.output_tokens, completion.usage.cost
-            )
+            await charge(spending, trace, completion, "planner")
             call = next((c for c in completion.tool_calls if c.name == PLAN_TOOL), None)
             try:
-                if call is None:
+                if tools and call is None:
                     raise PlanError(f"the reply did not call {PLAN_TOOL}")
-                plan = parse_plan(call.arguments)
+                plan = parse_plan(call.arguments if call is not None else _json_object(completion.text))
                 plan.planner = completion.model
                 plan.gaps = []
                 return validate_plan(plan, catalog.skills(), catalog.agents())
             except PlanError as exc:
                 problem = exc.message
             await trace.record(
-                "plan", state="invalid", agent=completion.model,
+                TraceEvent.PLAN, state="invalid", agent=completion.model,
                 reason=f"the model's plan is invalid: {problem}"
                 + ("; sending it back once" if attempt == 1 else ""),
             )  # fmt: skip
@@ -112,6 +147,8 @@ class ModelPlanner:
             if call is not None:
                 feedback = f"{problem}. Fix the plan and call {PLAN_TOOL} again."
                 messages.append(Message("user", [ToolResultBlock(call.id, feedback, is_error=True)]))
+            elif not tools:
+                messages.append(Message.user(f"{problem}. Reply with the corrected plan as one JSON object."))
             else:
                 messages.append(Message.user(f"{problem}. Call {PLAN_TOOL} with the plan."))
         return await self._fallback(
@@ -119,10 +156,10 @@ class ModelPlanner:
         )
 
     async def _fallback(
-        self, text: str, data: dict[str, Any], catalog: Catalog, trace: Trace, why: str
+        self, text: str, data: dict[str, Any], catalog: Catalog, trace: Recorder, why: str
     ) -> Plan:
         await trace.record(
-            "plan", state="fallback", agent="offline", reason=f"{why}; using the offline planner"
+            TraceEvent.PLAN, state="fallback", agent="offline", reason=f"{why}; using the offline planner"
         )
         plan = await self.offline.plan(text, data, catalog)
         plan.reason = f"{why}; offline planner: {plan.reason}"
@@ -154,10 +191,40 @@ class ModelPlanner:
         return [w.model_copy(update={"skill": step.worker.skill}) for w in workers]
 
 
+async def charge(spending: Spending, trace: Trace, completion: Completion, who: str) -> None:
+    """Charge one model call to the run's budget and say so in the trace."""
+    usage = completion.usage
+    cost = spending.charge(usage.input_tokens, usage.output_tokens, usage.cost, who=who)
+    await trace.record(
+        TraceEvent.SPEND, state=who, agent=completion.model,
+        reason=f"{spend_line(usage.input_tokens, usage.output_tokens, cost)} on {completion.model} ({completion.engine})",
+        data={"inputTokens": usage.input_tokens, "outputTokens": usage.output_tokens, "spendUsd": cost,
+              "model": completion.model, "engine": completion.engine},
+    )  # fmt: skip
+
+
 def call_tokens(engine: Any) -> int:
     """``max_tokens`` of one planner or synthesiser call: the engine's configured output tokens (else
     :data:`MAX_TOKENS`) plus its thinking budget."""
     return turn_tokens(engine, default_max_tokens(engine, MAX_TOKENS))
+
+
+_AS_JSON = (
+    "This model cannot call tools: reply with the plan alone, as one JSON object (no prose, no code "
+    "fence) matching this JSON schema:"
+)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """The JSON object a reply holds (a code fence or prose around it allowed). Raises ``PlanError``."""
+    start, end = text.find("{"), text.rfind("}")
+    try:
+        value = json.loads(text[start : end + 1]) if -1 < start < end else None
+    except ValueError as exc:
+        raise PlanError(f"the reply is not a JSON plan ({exc})") from exc
+    if not isinstance(value, dict):
+        raise PlanError("the reply holds no JSON object")
+    return value
 
 
 def plan_schema() -> dict[str, Any]:
@@ -192,9 +259,9 @@ async def model_answer(engine: Any, material: Material, *, spending: Spending, t
         )
     except (LLMError, BudgetExceeded) as exc:
         fallback.warnings.append(f"the model could not write the answer ({exc}); assembled it offline")
-        await trace.record("answer", state="fallback", reason=fallback.warnings[-1])
+        await trace.record(TraceEvent.ANSWER, state="fallback", reason=fallback.warnings[-1])
         return fallback
-    spending.charge(completion.usage.input_tokens, completion.usage.output_tokens, completion.usage.cost)
+    await charge(spending, trace, completion, "synthesis")
     text = completion.text.strip()
     problems = []
     known = {str(s["marker"]) for s in material.sources}
@@ -208,7 +275,9 @@ async def model_answer(engine: Any, material: Material, *, spending: Spending, t
         problems.append("it is empty")
     if problems:
         fallback.warnings.append("the model's answer was not used: " + "; ".join(problems))
-        await trace.record("answer", state="fallback", agent=completion.model, reason=fallback.warnings[-1])
+        await trace.record(
+            TraceEvent.ANSWER, state="fallback", agent=completion.model, reason=fallback.warnings[-1]
+        )
         return fallback
     return Answer(
         text=f"{text}\n\n{appendix(material)}".strip(), material=material, synthesiser=completion.model

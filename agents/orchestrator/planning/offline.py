@@ -14,8 +14,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.errors import PlanError
+from podium.agents.orchestrator.patterns.context import Recorder
 from podium.agents.orchestrator.plan import (
     Call,
     DynamicStep,
@@ -26,6 +28,7 @@ from podium.agents.orchestrator.plan import (
     TaskStep,
     validate_plan,
 )
+from podium.agents.text import relevance
 from podium.agents.text.routing import classify
 from podium.agents.text.words import key_terms
 
@@ -81,8 +84,17 @@ class OfflinePlanner:
     max_rounds: int = 3
     name: str = "offline"
 
-    async def plan(self, text: str, data: dict[str, Any], catalog: Catalog) -> Plan:
-        """A validated plan for ``text``. Raises ``PlanError`` when no alive agent can serve any part."""
+    async def plan(
+        self,
+        text: str,
+        data: dict[str, Any],
+        catalog: Catalog,
+        *,
+        spending: Spending | None = None,
+        trace: Recorder | None = None,
+    ) -> Plan:
+        """A validated plan for ``text``. Raises ``PlanError`` when no alive agent can serve any part.
+        It spends nothing and records nothing (``spending``/``trace`` are the :class:`Planner`'s)."""
         parts = split_request(text)
         if not parts:
             raise PlanError("the request is empty: ask a question or give a task")
@@ -122,7 +134,11 @@ class OfflinePlanner:
         roles = {role: catalog.tagged(tags) for role, tags in ROLE_TAGS.items()}
         ranked = await catalog.rank(part)
         role_skills = {s for skills in roles.values() for s in skills}
-        if route.kind == "compute" and roles["compute"]:
+        # A word problem an outside agent's skill matches by name ("convert-units") is that agent's.
+        outside_first = (
+            route.computation is not None and route.computation.word and _outside_fits(ranked, role_skills)
+        )
+        if route.kind == "compute" and roles["compute"] and not outside_first:
             skill = roles["compute"][0]
             step = TaskStep(
                 id=f"{prefix}compute",
@@ -148,7 +164,14 @@ class OfflinePlanner:
             return [step], f"a {route.kind} of the draft given → {skill}"
         best = ranked[0] if ranked else None
         research = roles["research"]
-        if best is not None and best.skill not in role_skills and best.score >= MIN_OTHER_SCORE:
+        # a question about a topic of the documentation ("the raise statement") is research, whatever else matches
+        about_docs = bool(research) and bool(relevance.topics(part))
+        if (
+            best is not None
+            and best.skill not in role_skills
+            and best.score >= MIN_OTHER_SCORE
+            and not about_docs
+        ):
             rival = next((m.score for m in ranked if m.skill in research), 0.0)
             if best.score > rival:
                 step = TaskStep(
@@ -267,6 +290,11 @@ def research_question(part: str) -> str:
     if len(key_terms(question)) < 1 or classify(question).kind != "research":
         return part
     return question[:1].upper() + question[1:]
+
+
+def _outside_fits(ranked: list[Any], role_skills: set[str]) -> bool:
+    best = ranked[0] if ranked else None
+    return best is not None and best.skill not in role_skills and best.score >= MIN_OTHER_SCORE
 
 
 def _short(text: str, limit: int = 60) -> str:

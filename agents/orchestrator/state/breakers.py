@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from podium.bus.keys import Keys
+from podium.bus.text import text
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 
@@ -94,18 +95,18 @@ class Breakers:
         state, allowed = await self._allow(
             keys=[self.keys.breaker(agent)], args=[now, int(self.cooldown_s * 1000), int(self.probe_s * 1000)]
         )
-        return bool(int(allowed)), _text(state)
+        return bool(int(allowed)), text(state)
 
     async def failure(self, agent: str) -> Transition:
         now = int(time.time() * 1000)
         old, new, failures = await self._fail(
             keys=[self.keys.breaker(agent)], args=[now, self.threshold, self.ttl_s]
         )
-        return Transition(agent, _text(old), _text(new), int(failures))
+        return Transition(agent, text(old), text(new), int(failures))
 
     async def success(self, agent: str) -> Transition:
         old = await self._succeed(keys=[self.keys.breaker(agent)])
-        return Transition(agent, _text(old), CLOSED)
+        return Transition(agent, text(old), CLOSED)
 
 
 async def breaker_states(redis: Any, keys: Keys, agents: list[str]) -> dict[str, dict[str, Any]]:
@@ -118,7 +119,7 @@ async def breaker_states(redis: Any, keys: Keys, agents: list[str]) -> dict[str,
         rows = await pipe.execute()
     out: dict[str, dict[str, Any]] = {}
     for agent, row in zip(agents, rows, strict=True):
-        fields = {_text(k): _text(v) for k, v in (row or {}).items()}
+        fields = {text(k): text(v) for k, v in (row or {}).items()}
         opened = int(fields.get("opened") or 0)
         out[agent] = {
             "state": fields.get("state") or CLOSED,
@@ -126,7 +127,3 @@ async def breaker_states(redis: Any, keys: Keys, agents: list[str]) -> dict[str,
             "openedAt": opened / 1000 if opened else None,
         }
     return out
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

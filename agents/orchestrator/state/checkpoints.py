@@ -15,11 +15,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from podium.agents.orchestrator.events import RunStatus
 from podium.agents.orchestrator.plan import Plan
 from podium.agents.orchestrator.results import StepResult
 from podium.bus.keys import Keys
-
-RUN_TTL_S = 7 * 24 * 3600
+from podium.bus.task_store import task_ttl_from_env  # as long as the task itself
+from podium.bus.text import text
 
 
 class Request(BaseModel):
@@ -40,7 +41,7 @@ class RunState(BaseModel):
 
     request: Request
     plan: Plan | None = None
-    status: str = "planning"
+    status: RunStatus = RunStatus.PLANNING
     results: dict[str, StepResult] = Field(default_factory=dict)
     approval: dict[str, Any] | None = None
     usage: dict[str, float] = Field(default_factory=dict)  # tokens, spend, hops used so far
@@ -56,13 +57,13 @@ class Checkpoints:
         raw = await self.redis.hgetall(self.keys.run(task_id))
         if not raw:
             return None
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = {text(k): text(v) for k, v in raw.items()}
         if "request" not in fields:
             return None
         state = RunState(request=Request.model_validate_json(fields["request"]))
         if fields.get("plan"):
             state.plan = Plan.model_validate_json(fields["plan"])
-        state.status = fields.get("status", "planning")
+        state.status = _status(fields.get("status"))
         if fields.get("approval"):
             state.approval = json.loads(fields["approval"])
         if fields.get("usage"):
@@ -78,14 +79,16 @@ class Checkpoints:
             task_id, {"request": state.request.model_dump_json(by_alias=True), "status": state.status}
         )
 
-    async def save_plan(self, task_id: str, plan: Plan, status: str = "running") -> None:
+    async def save_plan(self, task_id: str, plan: Plan, status: RunStatus = RunStatus.RUNNING) -> None:
         await self._write(task_id, {"plan": plan.model_dump_json(by_alias=True), "status": status})
 
     async def save_step(self, task_id: str, result: StepResult) -> None:
         await self._write(task_id, {f"step:{result.step}": result.model_dump_json(by_alias=True)})
 
-    async def save_status(self, task_id: str, status: str, approval: dict[str, Any] | None = None) -> None:
-        fields: dict[str, str] = {"status": status}
+    async def save_status(
+        self, task_id: str, status: RunStatus, approval: dict[str, Any] | None = None
+    ) -> None:
+        fields: dict[str, str] = {"status": str(status)}
         if approval is not None:
             fields["approval"] = json.dumps(approval)
         await self._write(task_id, fields)
@@ -97,9 +100,12 @@ class Checkpoints:
         key = self.keys.run(task_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={**fields, "updated": str(time.time())})
-            pipe.expire(key, RUN_TTL_S)
+            pipe.expire(key, task_ttl_from_env())
             await pipe.execute()
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+def _status(value: str | None) -> RunStatus:
+    try:
+        return RunStatus(value or RunStatus.PLANNING)
+    except ValueError:  # written by a newer version: treat it as running, so the run goes on
+        return RunStatus.RUNNING

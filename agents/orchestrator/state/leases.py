@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from podium.bus.keys import Keys
+from podium.bus.text import text
 
 # KEYS: zset, owners hash. ARGV: task, me, now ms, until ms. 1 when the lease is ours now.
 _ACQUIRE = """
@@ -88,11 +89,11 @@ class Leases:
     async def due(self, limit: int = 32) -> list[str]:
         """Runs whose lease (or approval deadline) has passed: crashed or timed out."""
         rows = await self.redis.zrangebyscore(self._keys[0], "-inf", _now(), start=0, num=limit)
-        return [r.decode() if isinstance(r, bytes) else str(r) for r in rows]
+        return [text(r) for r in rows]
 
     async def owner(self, task_id: str) -> str | None:
         raw = await self.redis.hget(self._keys[1], task_id)
-        return (raw.decode() if isinstance(raw, bytes) else raw) or None
+        return text(raw) or None
 
 
 def _now() -> int:

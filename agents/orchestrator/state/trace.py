@@ -2,7 +2,8 @@
 
 Entries go to the Redis stream ``{ns}:trace:{<task id>}`` (so any replica, ``podium trace`` and the
 console can read them) and to the listeners of the running task (which stream them to the caller as
-A2A status updates). Events: ``plan``, ``step`` (started / completed / failed / skipped), ``handoff``
+A2A status updates, as :class:`~podium.agents.orchestrator.events.StatusEvent` models). Events
+(:class:`~podium.agents.orchestrator.events.TraceEvent`): ``plan``, ``step`` (started / completed / failed / skipped), ``handoff``
 (a delegation sent: to whom, over which binding, why), ``result`` (its answer), ``route``, ``gate``,
 ``vote``, ``loop``, ``dynamic``, ``parallel``, ``retry``, ``fallback``, ``breaker``, ``budget``,
 ``loop-detected``, ``approval``, ``resume``, ``answer``, ``error``.
@@ -21,10 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from podium.bus.keys import Keys
+from podium.bus.task_store import task_ttl_from_env  # as long as the task itself
 
 logger = logging.getLogger(__name__)
 
-TRACE_TTL_S = 7 * 24 * 3600  # as long as the task itself
 TRACE_MAXLEN = 10_000
 
 
@@ -99,7 +100,7 @@ class Trace:
                         pipe.xadd(
                             self.key, {"e": json.dumps(entry.dump())}, maxlen=TRACE_MAXLEN, approximate=True
                         )
-                    pipe.expire(self.key, TRACE_TTL_S)
+                    pipe.expire(self.key, task_ttl_from_env())
                     await pipe.execute()
             except Exception as exc:  # the trace must never take the task down with it
                 logger.warning(

@@ -152,6 +152,8 @@ def test_ask_shows_the_plan_live_and_the_timeline_overlaps_parallel_steps(
     page.locator("[data-testid='task-state']", has_text="completed").wait_for()
     answer = page.locator("[data-testid='answer-text']").inner_text()
     assert "36" in answer and "6" in answer, answer
+    # offline: no model was called, and the answer says what the task spent
+    assert page.locator("[data-testid='spend']").inner_text() == "Spend $0.0000 · 0 tokens (no model calls)"
     shot(page, tmp_path, "ask")
 
     task_id = page.locator("h2 code").first.inner_text()

@@ -134,6 +134,7 @@ async def test_the_store_reads_redis_over_the_folder(redis, keys: Keys, tmp_path
     (folder / "broken.yaml").write_text(": :")
     store = WorkflowStore(redis, keys, folder)
     assert list(await store.all()) == ["a"]
+    assert len(store.problems) == 1 and "broken.yaml" in store.problems[0]  # skipped, said in one line
     await store.add(parse_workflow({**_workflow(), "name": "a", "description": "from Redis"}))
     assert (await store.get("a")).description == "from Redis"
     assert await store.remove("a") and not await store.remove("a")

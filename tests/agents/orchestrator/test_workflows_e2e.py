@@ -51,6 +51,10 @@ def test_workflows_in_embedded_podium_up(tmp_path: Path) -> None:
         assert "checked-sum" in out and "doc-brief" in out and "reviewed-answer" in out, out
         wait_until(lambda: "workflow.reviewed-answer" in _skills(orch), timeout=30, what="workflow skills")
         assert {"workflow.checked-sum", "workflow.doc-brief"} <= set(_skills(orch))
+        # a file that is not a workflow is skipped with one line in the log; the others stay offered
+        (tmp_path / "flows" / "broken.yaml").write_text("name: [unclosed\n")
+        wait_until(lambda: "workflow skipped:" in up.output(), timeout=30, what="the broken file reported")
+        assert "broken.yaml: not valid YAML" in up.output() and "Traceback" not in up.output()
 
         code, out = _run("ask", "--url", orch, "--workflow", "checked-sum", "--input", "expression=15% of 240",
                          env=env)  # fmt: skip

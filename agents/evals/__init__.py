@@ -1,0 +1,1 @@
+"""``podium eval``: score an orchestrator's answers against a question bank (see :mod:`.cases`)."""

@@ -1,0 +1,43 @@
+"""`podium bench scale` as a user runs it: real orchestrator and worker replicas on one Redis, one JSON
+object whose rates and efficiencies follow from its own figures (never a speed)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import ROOT
+
+
+@pytest.mark.timeout(300)
+def test_bench_scale_json_reports_each_replica_count(redis_url: str) -> None:
+    cmd = [sys.executable, "-m", "podium.agents.cli", "bench", "scale", "--redis-url", redis_url, "--replicas", "1,2",
+           "--plans", "4", "--steps", "1", "--work-ms", "10", "--concurrency", "2", "--json"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=290, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["benchmark"], result["plans"], result["steps"], result["work_ms"], result["concurrency"]) == (
+        "scale", 4, 1, 10, 2,
+    )  # fmt: skip
+    rows = result["counts"]
+    assert [row["replicas"] for row in rows] == [1, 2]
+    base = rows[0]["tasks_per_s"]
+    for row in rows:
+        assert math.isclose(row["tasks_per_s"], 4 / row["wall_s"], rel_tol=1e-2)
+        assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["wall_s"] * 1000 + 1
+        assert row["efficiency"] == round(row["tasks_per_s"] / (row["replicas"] * base), 4)
+        assert row["orchestrator_cpu_ms_per_task"] >= 0 and row["worker_cpu_ms_per_task"] >= 0
+    assert rows[0]["efficiency"] == 1.0 and result["efficiency"] == rows[-1]["efficiency"]
+    assert "starting 2 orchestrator and 2 echo replicas" in done.stderr
+
+
+def test_bench_scale_rejects_bad_arguments() -> None:
+    for flags, says in ((["--replicas", "4,2"], "--replicas"), (["--replicas", "0"], "--replicas"),
+                        (["--steps", "0"], "--steps"), (["--plans", "-1"], "--plans")):  # fmt: skip
+        cmd = [sys.executable, "-m", "podium.agents.cli", "bench", "scale", *flags]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert done.returncode == 2 and f"podium bench scale: {says}" in done.stderr, (flags, done.stderr)

@@ -1,0 +1,63 @@
+"""The compiled fast parts (uvloop, hiredis, httptools) and the pure-Python path each switch leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import uvloop
+from redis._parsers import _AsyncHiredisParser
+
+from podium.bus import speedups
+from podium.bus.connection import connect
+from tests.support import ROOT
+
+
+async def _loop_and_parser(redis_url: str) -> tuple[type, type]:
+    redis = connect(redis_url)
+    try:
+        await redis.ping()
+        conn = await redis.connection_pool.get_connection()
+        parser = type(conn._parser)
+        await redis.connection_pool.release(conn)
+        return type(asyncio.get_running_loop()), parser
+    finally:
+        await redis.aclose()
+
+
+def test_fast_parts_are_used_by_default(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("PODIUM_PURE_PYTHON", "PODIUM_NO_UVLOOP", "PODIUM_NO_HIREDIS", "PODIUM_NO_HTTPTOOLS"):
+        monkeypatch.delenv(var, raising=False)
+    loop, parser = speedups.run(_loop_and_parser, redis_url)
+    assert issubclass(loop, uvloop.Loop) and parser is _AsyncHiredisParser
+    assert speedups.uvicorn_http() == "httptools"
+    assert speedups.describe() == "uvloop on, hiredis on, httptools on"
+
+
+@pytest.mark.parametrize(
+    "var", ["PODIUM_PURE_PYTHON", "PODIUM_NO_UVLOOP", "PODIUM_NO_HIREDIS", "PODIUM_NO_HTTPTOOLS"]
+)
+def test_each_switch_leaves_the_pure_python_part(
+    var: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(var, "1")
+    loop, parser = speedups.run(_loop_and_parser, redis_url)
+    everything = var == "PODIUM_PURE_PYTHON"
+    assert issubclass(loop, uvloop.Loop) is not (everything or var == "PODIUM_NO_UVLOOP")
+    assert (parser is _AsyncHiredisParser) is not (everything or var == "PODIUM_NO_HIREDIS")
+    assert (speedups.uvicorn_http() == "h11") is (everything or var == "PODIUM_NO_HTTPTOOLS")
+
+
+def test_a_hop_runs_on_the_pure_python_path(redis_url: str) -> None:
+    """An echo agent and its callers with every fast part off: both transports answer, as with them on."""
+    cmd = [sys.executable, "-m", "podium.agents.cli", "bench", "hop", "--redis-url", redis_url, "--requests", "3",
+           "--concurrent-requests", "8", "--concurrency", "2", "--json"]  # fmt: skip
+    env = {**os.environ, "PODIUM_PURE_PYTHON": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["bus_p50_ms"] > 0 and result["http_p50_ms"] > 0 and result["bus_get_p50_ms"] > 0
