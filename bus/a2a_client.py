@@ -222,7 +222,9 @@ class BusClient:
             while True:
                 remaining = deadline - time.monotonic()
                 try:
-                    reply = await asyncio.wait_for(queue.get(), max(remaining, 0))
+                    # asyncio.timeout, not wait_for: wait_for wraps each get in a task of its own (3.11).
+                    async with asyncio.timeout(max(remaining, 0)):
+                        reply = await queue.get()
                 except TimeoutError:
                     raise A2AClientTimeoutError(
                         f"no reply to {method} from {inbox} within {timeout:g}s"

@@ -38,6 +38,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "podium.bench.scale",
         "the orchestrator scaled out: tasks/s and latency through 1..N orchestrator and worker replicas",
     ),
+    "cost": (
+        "podium.bench.cost",
+        "orchestrator CPU and Redis memory per task as plans grow and as more agents are registered",
+    ),
     "soak": (
         "podium.bench.soak",
         "podium up under steady load with agent kills and a Redis restart: nothing lost, answered twice or leaking",

@@ -28,7 +28,7 @@ from podium.agents.orchestrator.patterns.task import TaskStep
 from podium.agents.orchestrator.patterns.vote import VoteStep
 from podium.agents.orchestrator.steps import REF, STEP_ID, Call, Gate, PlanModel, StepBase
 
-MAX_STEPS = 64
+MAX_STEPS = 128
 _Model = PlanModel  # the camelCase base, under its old name (workflows.py)
 
 
