@@ -19,7 +19,7 @@ from podium.agents.orchestrator.events import RunStatus
 from podium.agents.orchestrator.plan import Plan
 from podium.agents.orchestrator.results import StepResult
 from podium.bus.keys import Keys
-from podium.bus.task_store import task_ttl_from_env  # as long as the task itself
+from podium.bus.task_store import live_task_ttl, task_ttl_from_env
 from podium.bus.text import text
 
 
@@ -133,7 +133,8 @@ class Checkpoints(_RunFields):
         key = self.keys.run(task_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={**fields, "updated": str(time.time())})
-            pipe.expire(key, task_ttl_from_env())
+            ttl = task_ttl_from_env()  # a run kept as long as its task: the short TTL once it is over
+            pipe.expire(key, ttl if fields.get("status") in ("done", "failed") else live_task_ttl(ttl))
             await pipe.execute()
 
 
