@@ -133,11 +133,11 @@ def run(args: argparse.Namespace) -> int:
     unauthenticated = {} if authenticated else {"the agents' A2A endpoints": A2A_AUTH_FIX}
     if registry_token_from_env() is None:
         unauthenticated["the registry's writes"] = REGISTRY_TOKEN_ENV
-    problem = exposure_problem(args.host, unauthenticated)
-    if problem and not args.insecure:
-        print(f"podium up: {problem}", file=sys.stderr)
+    exposed = exposure_problem(args.host, unauthenticated)
+    if exposed and not args.insecure:
+        print(f"podium up: {exposed}", file=sys.stderr)
         return 2
-    if problem:
+    if exposed:
         print(
             f"podium up: warning: --insecure: listening on {args.host} without authentication for "
             f"{', '.join(unauthenticated)}; anyone who can reach this host can call them",
