@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
     for engine, r in result.get("engines", {}).items():
         vs = f", x{r['offline_ratio']:.2f} of offline" if "offline_ratio" in r else ""
         lines.append(
-            f"  {result['engine_agent']} + {engine:<9s} {r['rss_mb']:7.1f} MB  {r['ready_s']:6.2f} s  "
+            f"  {result['engine_agent'] + ' + ' + engine:<22s} {r['rss_mb']:7.1f} MB  {r['ready_s']:6.2f} s  "
             f"(x{r['rss_ratio']:.2f} RSS{vs})"
         )
     emit(result, args.json, lines)

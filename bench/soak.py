@@ -138,12 +138,23 @@ async def soak(system: System, args: argparse.Namespace) -> dict[str, Any]:
                     await anyio.sleep(0.5)
                 sends.cancel_scope.cancel()
             tg.cancel_scope.cancel()
+        unfinished = [u for c in callers for u in await c.unfinished(started)]
         isolation = [await c.check_isolation() for c in callers]
     finally:
         for caller in callers:
             await caller.close()
         await admin.aclose()
-    return report(args, outcomes, samples, kills, restart, isolation, system.restarts, n + 1)
+    result = report(args, outcomes, samples, kills, restart, isolation, system.restarts, n + 1)
+    result["unfinished"] = unfinished
+    by_minute: dict[int, list[float]] = {}
+    for o in outcomes:
+        if o.state == "completed":
+            by_minute.setdefault(int((o.sent_at - started) // 60), []).append(o.latency_ms)
+    result["latencyP50ByMinuteMs"] = [round(statistics.median(v), 1) for _, v in sorted(by_minute.items())]
+    result["series"] = [
+        [s["atS"], s.get("keys"), s.get("memory"), round(sum(s["rssMb"].values()), 1)] for s in samples
+    ]
+    return result
 
 
 async def _urls(admin: Any, system: System) -> dict[str, str]:

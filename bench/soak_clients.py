@@ -51,6 +51,7 @@ class Outcome:
     reason: str = ""
     latency_ms: float = 0.0
     final_events: int = 0
+    sent_at: float = 0.0  # time.monotonic() when sent
 
 
 def questions(targets: list[str]) -> Callable[[random.Random, int], tuple[str, str]]:
@@ -82,6 +83,7 @@ class Caller:
         self._clients: dict[str, Any] = {}
         self.mine: dict[str, str] = {}  # task id -> target
         self.not_mine = 0
+        self.pending: dict[str, tuple[str, str, float]] = {}  # accepted, not finished: target, text, sent at
 
     async def _client(self, target: str) -> Any:
         if target not in self._clients:
@@ -111,7 +113,10 @@ class Caller:
             outcomes.append(Outcome(self.name, target, None, "failed", "send: no task in the answer"))
             return
         self.mine[task.id] = target
+        self.pending[task.id] = (target, text, began)
         outcome = await self._follow(client, target, task, began, timeout_s)
+        self.pending.pop(task.id, None)
+        outcome.sent_at = began
         outcomes.append(outcome)
 
     async def _follow(self, client: Any, target: str, task: Task, began: float, timeout_s: float) -> Outcome:
@@ -169,6 +174,18 @@ class Caller:
             "tasks": len(self.mine),
             "notMine": self.not_mine,
         }
+
+    async def unfinished(self, started: float) -> list[dict[str, Any]]:
+        """The tasks this caller saw accepted and not finished, each as Redis has it now (state, seconds since
+        its last update): what was lost, and whether it was still moving."""
+        out = []
+        for task_id, (target, text, began) in sorted(self.pending.items(), key=lambda kv: kv[1][2]):
+            raw = await self.admin.hmget(self.keys.task(target, task_id), ["state", "updated"])
+            state = TaskState.Name(int(raw[0])) if raw[0] is not None else "absent"
+            idle = round(time.time() - int(raw[1]) / 1000, 1) if raw[1] is not None else None
+            out.append({"client": self.name, "target": target, "task": task_id, "question": text[:60],
+                        "sentAtS": round(began - started, 1), "state": state, "idleS": idle})  # fmt: skip
+        return out
 
     async def close(self) -> None:
         await self._stack.aclose()

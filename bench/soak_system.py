@@ -23,6 +23,7 @@ from podium.bench.runner import INSTALL_HINT, _free_port
 from podium.bus.acl import SERVICE_USERS, acl_file, password_variable, users
 from podium.bus.errors import ConfigError
 from podium.bus.keys import Keys
+from podium.bus.text import text
 
 NAMESPACE = "soak"
 TOKEN_ENV = "PODIUM_A2A_TOKEN"
@@ -173,8 +174,8 @@ async def redis_stats(redis: Any, keys: Keys) -> dict[str, Any]:
     info = await redis.info("memory")
     kinds: dict[str, int] = {}
     async for key in redis.scan_iter(match=f"{keys.namespace}:*", count=1000):
-        text = key.decode() if isinstance(key, bytes) else key
-        kind = text.split(":")[1] if text.count(":") else text
+        name = text(key)
+        kind = name.split(":")[1] if name.count(":") else name
         kinds[kind] = kinds.get(kind, 0) + 1
     return {"memory": int(info["used_memory"]), "keys": sum(kinds.values()), "kinds": kinds}
 

@@ -53,6 +53,12 @@ TASK_TTL_ENV = "PODIUM_TASK_TTL"
 DEFAULT_TASK_TTL_S = 7 * 24 * 3600
 
 
+def live_task_ttl(ttl_s: int) -> int:
+    """How long a task that has not finished is kept after its last update: ``ttl_s``, but never less than the
+    default, so a task waiting quietly (a long step, an approval) outlives a short ``PODIUM_TASK_TTL``."""
+    return max(ttl_s, DEFAULT_TASK_TTL_S)
+
+
 def task_ttl_from_env() -> int:
     """Seconds a task is kept after its last update (its state, events and index entry; the orchestrator's
     checkpoint and trace of it too): ``PODIUM_TASK_TTL``, default 7 days. Raises ``ConfigError`` naming the
@@ -71,7 +77,8 @@ def task_ttl_from_env() -> int:
 
 # KEYS: task hash, events stream. ARGV: task bytes, prev version, is_cancel, event bytes, owner (recorded by
 # the write that creates the task, kept by every later one, e.g. an admin's cancel),
-# state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none), agent, write id.
+# state, updated ms, events maxlen, terminal states (comma list), ttl seconds (0 = none), agent, write id,
+# ttl seconds while the task is not finished (at least the finished one: a quiet live task must not expire).
 # Returns the new version, or -1 when the write is refused: a finished task never changes again, a
 # cancel needs the task to exist, any other write needs the version it read. A live task's events are
 # never trimmed (a subscriber may still need every one); the length cap applies once the task is terminal.
@@ -100,14 +107,35 @@ end
 for s in string.gmatch(ARGV[9], '[^,]+') do
   if ARGV[6] == s and tonumber(ARGV[8]) > 0 then redis.call('XTRIM', KEYS[2], 'MAXLEN', ARGV[8]) end
 end
-if tonumber(ARGV[10]) > 0 then
-  redis.call('EXPIRE', KEYS[1], ARGV[10])
-  redis.call('EXPIRE', KEYS[2], ARGV[10])
+local ttl = tonumber(ARGV[10])
+if ttl > 0 then
+  local finished = false
+  for s in string.gmatch(ARGV[9], '[^,]+') do
+    if ARGV[6] == s then finished = true end
+  end
+  if not finished then ttl = math.max(ttl, tonumber(ARGV[13])) end
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
 end
 return new
 """
 
 _LIST_SCAN_LIMIT = 10_000  # most recent tasks considered by ListTasks
+
+
+async def stored_state(redis: Any, keys: Keys, agent: str, task_id: str) -> int | None:
+    """The stored A2A state of ``agent``'s task ``task_id`` (None: no such task), whoever owns it: for
+    the agent's own bookkeeping (an orchestrator resuming its runs), never an answer to a caller.
+    Raises ``redis.RedisError``."""
+    raw = await redis.hget(keys.task(agent, task_id), "state")
+    return None if raw is None else int(raw)
+
+
+async def stored_owner(redis: Any, keys: Keys, agent: str, task_id: str) -> str | None:
+    """Who owns ``agent``'s task ``task_id`` (the caller it belongs to; None: no such task).
+    Raises ``redis.RedisError``."""
+    raw = await redis.hget(keys.task(agent, task_id), "owner")
+    return None if raw is None else text(raw)
 
 
 class RedisTaskStore(VersionedTaskStore):
@@ -192,10 +220,16 @@ class RedisTaskStore(VersionedTaskStore):
                     self._ttl_s,
                     self._agent,
                     write_id,
+                    live_task_ttl(self._ttl_s),
                 ],
             ),
             within=SAVE_OUTAGE_S if not prev_version.is_missing or _over_the_bus(context) else READ_OUTAGE_S,
         )
+        if index is None:  # the index orders by last update, so a live task outlives the prune below
+            touch = asyncio.ensure_future(
+                self._redis.zadd(self._keys.task_index(self._agent), {task.id: now_ms}, xx=True)
+            )
+            touch.add_done_callback(_retrieved)
         if index is not None:
             try:
                 await index

@@ -54,6 +54,13 @@ MISTAKES = [
     m("up", "--console-port", "70000", says="--console-port must be within 0-65535"),
     # ask (the lead's; this flag is wrong whether or not the command exists in this build)
     m("ask", "--no-such-flag", says="podium"),
+    # eval
+    m("eval", says="the following arguments are required: file"),
+    m("eval", "no-such-bank.jsonl", says="no-such-bank.jsonl: cannot read it"),
+    m("eval", "bank.jsonl", "--min-pass-rate", "2", says="outside 0..1"),
+    m("eval", "bank.jsonl", "--min-pass-rate", "most", says="give a rate like 0.9 or 90%"),
+    m("eval", "bank.jsonl", "--concurrency", "0", says="must be greater than 0"),
+    m("eval", "bank.jsonl", "--timeout", "soon", says="is not a float"),
     # prepare
     m("prepare", says="set REDIS_URL or pass --redis-url", REDIS_URL=""),
     m("prepare", "--agents", "nobody", says="no card for nobody", REDIS_URL=UNREACHABLE),

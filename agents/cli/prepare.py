@@ -80,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
         if not timeout >= 0:
             raise ConfigError(f"--startup-timeout must be 0 (no limit) or more seconds, got {timeout}")
         redis = connect(url)
+        if args.standby:  # the standby cards declare the agents' schemes: their settings must be sound
+            from podium.agents.host.settings import RuntimeConfig
+
+            RuntimeConfig.from_env(agents[0])
     except (ConfigError, ValueError) as exc:
         return fail(str(exc))
     try:
@@ -104,6 +108,7 @@ def _say_waiting(reason: str, waited: float) -> None:
 
 
 async def _prepare(redis: Any, keys: Keys, agents: list[str], standby: bool, wait_s: float) -> list[str]:
+    from podium.agents.host.settings import RuntimeConfig
     from podium.agents.host.sources import resolve
     from podium.registry.cards import load_card
     from podium.registry.store import Registry
@@ -122,11 +127,14 @@ async def _prepare(redis: Any, keys: Keys, agents: list[str], standby: bool, wai
             note = f"{agent}: group {agent!r} on {keys.inbox(agent)}"
             if standby:
                 # The bus interface only: a replica replaces the card with its full one when it starts.
+                # The schemes the agent will require, read as the agent reads them (RuntimeConfig).
+                settings = RuntimeConfig.from_env(agent)
                 card = load_card(
                     resolve(agent).card or agent,
                     expect_name=agent,
                     interfaces=[bus_interface(keys.namespace, agent)],
-                    security_token_required=bool(os.environ.get("PODIUM_A2A_TOKEN")),
+                    security_token_required=settings.authenticated,
+                    oidc_issuer=settings.oidc_issuer,
                 )
                 await registry.register_standby(card)
                 note += "; card registered as standby"

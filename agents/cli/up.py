@@ -103,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
     for ignored in shadowed():
         print(f"podium up: {ignored}", file=sys.stderr)
     agents, problems = check_agents(agents, chosen=bool(args.agents))
-    for problem in problems:
-        print(f"podium up: {problem}", file=sys.stderr)
+    for broken in problems:
+        print(f"podium up: {broken}", file=sys.stderr)
     if not agents or (problems and args.agents):
         return 2
     try:
@@ -133,11 +133,11 @@ def run(args: argparse.Namespace) -> int:
     unauthenticated = {} if authenticated else {"the agents' A2A endpoints": A2A_AUTH_FIX}
     if registry_token_from_env() is None:
         unauthenticated["the registry's writes"] = REGISTRY_TOKEN_ENV
-    problem = exposure_problem(args.host, unauthenticated)
-    if problem and not args.insecure:
-        print(f"podium up: {problem}", file=sys.stderr)
+    exposed = exposure_problem(args.host, unauthenticated)
+    if exposed and not args.insecure:
+        print(f"podium up: {exposed}", file=sys.stderr)
         return 2
-    if problem:
+    if exposed:
         print(
             f"podium up: warning: --insecure: listening on {args.host} without authentication for "
             f"{', '.join(unauthenticated)}; anyone who can reach this host can call them",

@@ -16,7 +16,7 @@ from google.protobuf.json_format import MessageToDict
 from podium.agents.orchestrator import patterns
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
-from podium.agents.orchestrator.events import Ask, Decision
+from podium.agents.orchestrator.events import Ask, Decision, DecisionName
 from podium.agents.orchestrator.plan import Plan
 from podium.agents.orchestrator.settings import ApprovalSettings
 
@@ -117,7 +117,7 @@ def read_decisions(
     asks = [a["step"] for a in approval.get("asks", [])]
     decision: dict[str, Any] | None
     if timed_out:
-        answer = "approve" if approval.get("default") == "approve" else "reject"
+        answer: DecisionName = "approve" if approval.get("default") == "approve" else "reject"
         decision = Decision(decision=answer, by="timeout").dump()
     else:
         decision = parse_decision(context)

@@ -124,4 +124,11 @@ def spend_line(input_tokens: int, output_tokens: int, cost: float) -> str:
     return f"{input_tokens:,} in + {output_tokens:,} out tokens, ${cost:.4f}"
 
 
+def spend_total(usage: dict[str, Any]) -> str:
+    """A task's spend (:meth:`Spending.report`) in one trace line: totals, then each spender's share."""
+    parts = [f"{who} ${v.get('spendUsd', 0):.4f}" for who, v in usage["by"].items()]
+    total = spend_line(usage["inputTokens"], usage["outputTokens"], usage["spendUsd"])
+    return f"{total}" + (f" ({', '.join(parts)})" if parts else " (no model calls)")
+
+
 _IN, _OUT, _USD = "in:", "out:", "usd:"

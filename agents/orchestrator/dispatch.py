@@ -29,8 +29,8 @@ from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.delegate import Delegator, Reply
 from podium.agents.orchestrator.errors import BudgetExceeded, DelegationError, LoopDetected
 from podium.agents.orchestrator.events import TraceEvent
-from podium.agents.orchestrator.state.breakers import OPEN, Breakers
-from podium.agents.orchestrator.state.trace import Trace
+from podium.agents.orchestrator.state.breakers import OPEN, BreakerStore
+from podium.agents.orchestrator.state.trace import TraceLog
 from podium.bus import telemetry
 
 _KEY_NAMESPACE = uuid.UUID("a5c1e3b2-7d4f-4e1a-9b6c-2f8d0e4a1c37")
@@ -66,8 +66,8 @@ class CallSpec:
 class Dispatcher:
     catalog: Catalog
     delegator: Delegator
-    breakers: Breakers
-    trace: Trace
+    breakers: BreakerStore
+    trace: TraceLog
     spending: Spending
     task_id: str
     context_id: str

@@ -42,13 +42,13 @@ from podium.agents.orchestrator.settings import OrchestratorSettings, load_setti
 from podium.agents.orchestrator.state.breakers import Breakers
 from podium.agents.orchestrator.state.checkpoints import Checkpoints
 from podium.agents.orchestrator.state.leases import Leases
-from podium.agents.orchestrator.state.trace import Trace, read_trace
+from podium.agents.orchestrator.state.trace import Trace, TraceLog, read_trace
 from podium.agents.orchestrator.synth import Answer, Material, offline_answer
 from podium.agents.orchestrator.workflows import WorkflowStore, offer
 from podium.bus.a2a_client import BusClient
 from podium.bus.backoff import TRANSIENT
 from podium.bus.owners import ADMIN, system_context
-from podium.bus.task_store import TERMINAL
+from podium.bus.task_store import TERMINAL, stored_owner, stored_state
 from podium.registry.signing import CardSigner
 from podium.registry.store import Registry
 
@@ -124,14 +124,14 @@ class Orchestrator(AgentExecutor):
         )
 
     async def plan(
-        self, text: str, data: dict[str, Any], catalog: Catalog, spending: Spending, trace: Trace
+        self, text: str, data: dict[str, Any], catalog: Catalog, spending: Spending, trace: TraceLog
     ) -> Plan:
         """A validated plan from the model planner (falling back to the offline one) or the offline one.
 
         Raises ``PlanError`` when no plan can be built from the agents alive."""
         return await self.planner.plan(text, data, catalog, spending=spending, trace=trace)
 
-    async def synthesise(self, material: Material, spending: Spending, trace: Trace) -> Answer:
+    async def synthesise(self, material: Material, spending: Spending, trace: TraceLog) -> Answer:
         if self.synthesis_engine is None or not material.sections:
             return offline_answer(material)
         from podium.agents.orchestrator.planning.model import model_answer
@@ -148,8 +148,7 @@ class Orchestrator(AgentExecutor):
 
     async def task_state(self, task_id: str) -> int | None:
         """The stored state of one of our tasks, whoever runs it."""
-        raw = await self.ctx.redis.hget(self.ctx.keys.task(self.ctx.name, task_id), "state")
-        return None if raw is None else int(raw)
+        return await stored_state(self.ctx.redis, self.ctx.keys, self.ctx.name, task_id)
 
     # -- the agent runtime's hooks -------------------------------------------------------------------
 
@@ -216,10 +215,10 @@ class Orchestrator(AgentExecutor):
         async def trace(request: Request) -> JSONResponse:
             task_id = request.path_params["task_id"]
             # A caller reads the traces of its own tasks only (admin: all); another's is "no trace" too.
-            owner = await self.ctx.redis.hget(self.ctx.keys.task(self.ctx.name, task_id), "owner")
+            owner = await stored_owner(self.ctx.redis, self.ctx.keys, self.ctx.name, task_id)
             caller = request.scope["user"].display_name if "user" in request.scope else ""
             admin = ADMIN in getattr(request.scope.get("auth"), "scopes", ())
-            mine = owner is not None and (owner.decode() if isinstance(owner, bytes) else owner) == caller
+            mine = owner is not None and owner == caller
             entries = await read_trace(self.ctx.redis, self.ctx.keys, task_id) if admin or mine else []
             if not entries:
                 return JSONResponse(

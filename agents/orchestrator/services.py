@@ -12,10 +12,10 @@ from podium.agents.orchestrator.delegate import Delegator
 from podium.agents.orchestrator.dispatch import Policy
 from podium.agents.orchestrator.planning import Planner
 from podium.agents.orchestrator.settings import OrchestratorSettings
-from podium.agents.orchestrator.state.breakers import Breakers
-from podium.agents.orchestrator.state.checkpoints import Checkpoints
-from podium.agents.orchestrator.state.leases import Leases
-from podium.agents.orchestrator.state.trace import Trace
+from podium.agents.orchestrator.state.breakers import BreakerStore
+from podium.agents.orchestrator.state.checkpoints import CheckpointStore
+from podium.agents.orchestrator.state.leases import LeaseStore
+from podium.agents.orchestrator.state.trace import TraceLog
 from podium.agents.orchestrator.synth import Answer, Material
 from podium.agents.orchestrator.workflows import WorkflowStore
 from podium.registry.store import Registry
@@ -30,14 +30,14 @@ class Services:
     name: str
     settings: OrchestratorSettings
     registry: Registry
-    checkpoints: Checkpoints
-    leases: Leases
-    breakers: Breakers
+    checkpoints: CheckpointStore
+    leases: LeaseStore
+    breakers: BreakerStore
     delegator: Delegator
     policy: Policy
     planner: Planner
     workflows: WorkflowStore
-    synthesise: Callable[[Material, Spending, Trace], Awaitable[Answer]]
+    synthesise: Callable[[Material, Spending, TraceLog], Awaitable[Answer]]
     task_state: Callable[[str], Awaitable[int | None]]
-    open_trace: Callable[[str], Trace]
+    open_trace: Callable[[str], TraceLog]
     ping: Callable[[], Awaitable[Any]]

@@ -27,7 +27,7 @@ from podium.agents.orchestrator.approval import (
     estimate_cost,
     read_decisions,
 )
-from podium.agents.orchestrator.budget import Spending, spend_line
+from podium.agents.orchestrator.budget import Spending, spend_total
 from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.dispatch import Dispatcher
 from podium.agents.orchestrator.errors import BudgetExceeded, PlanError
@@ -280,7 +280,7 @@ class Session:
         data["usage"] = spending.report()
         await self.services.checkpoints.save_usage(task_id, spending.used)
         await self.trace.record(
-            TraceEvent.SPEND, state="total", reason=_spend_total(data["usage"]), data=data["usage"]
+            TraceEvent.SPEND, state="total", reason=spend_total(data["usage"]), data=data["usage"]
         )
         await self.trace.record(
             TraceEvent.ANSWER,
@@ -409,10 +409,3 @@ def _spending(state: RunState) -> Spending:
 
 
 __all__ = ["MAX_REQUEST_CHARS", "RESUME_KEY", "BadRequest", "BudgetExceeded", "Session"]
-
-
-def _spend_total(usage: dict[str, Any]) -> str:
-    """The task's spend in one trace line: totals, then each spender's share."""
-    parts = [f"{who} ${v.get('spendUsd', 0):.4f}" for who, v in usage["by"].items()]
-    total = spend_line(usage["inputTokens"], usage["outputTokens"], usage["spendUsd"])
-    return f"{total}" + (f" ({', '.join(parts)})" if parts else " (no model calls)")

@@ -16,7 +16,7 @@ from a2a.server.tasks.task_updater import TaskUpdater
 from a2a.types.a2a_pb2 import Part, TaskState
 
 from podium.agents.orchestrator.events import SessionEvent
-from podium.agents.orchestrator.state.trace import Trace, TraceEntry
+from podium.agents.orchestrator.state.trace import TraceEntry, TraceLog
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ UPDATE_WINDOW_S = 0.02
 
 
 class Updates:
-    def __init__(self, updater: TaskUpdater, trace: Trace) -> None:
+    def __init__(self, updater: TaskUpdater, trace: TraceLog) -> None:
         self.updater = updater
         self.trace = trace
         self.closed = False  # the stream to the caller has ended (paused or terminal): nothing more is sent

@@ -209,6 +209,9 @@ def test_on_redis_an_installed_agent_is_its_own_process_and_a_failing_build_leav
         url = re.search(r"orchestrator\s+(http://\S+)", out)
         assert url, out
         _routed_to_word_count(site, "--url", url.group(1), trace=["--redis-url", redis_url])
+        listed = _podium(site, "agents", "--json", "--redis-url", redis_url)
+        names = {entry["name"] for entry in json.loads(listed.stdout)}
+        assert "word-count" in names and "bad-build" not in names, listed.stdout + listed.stderr
     finally:
         assert up.terminate(60) == 0, up.output()
         up.close()

@@ -49,7 +49,8 @@ def test_the_documented_agent_calls_the_git_server_over_stdio(repo: Path, tmp_pa
     # Started in the repository, as a user would (`--repository .`), the project's package on the path.
     agent = Proc(
         [sys.executable, "-m", "podium.agents.cli", *args],
-        env={"PYTHONPATH": f"{project}:{ROOT}", "REDIS_URL": ""},
+        # PATH without the virtualenv: "python" in the config must still be the agent's own interpreter.
+        env={"PYTHONPATH": f"{project}:{ROOT}", "REDIS_URL": "", "PATH": "/usr/bin:/bin"},
         cwd=repo,
     )
     try:

@@ -6,6 +6,7 @@ orchestrator's delegation allows the replica time to start (``coldStartS``). Rea
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -152,3 +153,28 @@ async def test_a_delegation_to_an_agent_at_zero_waits_for_its_cold_start(
     handoff = next(e for e in await read_trace(redis, keys, patient.task_id) if e.event == "handoff")
     assert "no replica running: allowing 120s" in handoff.reason
     assert handoff.data["timeoutS"] == pytest.approx(120.5)
+
+
+def _prepare_echo(redis_url: str, namespace: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "podium.agents.cli", "prepare", "--redis-url", redis_url,
+         "--namespace", namespace, "--agents", "echo", "--standby"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+
+
+async def test_standby_cards_declare_the_schemes_the_agents_will_require(
+    redis: Any, redis_url: str, namespace: str, keys: Keys, tmp_path: Any
+) -> None:
+    """A standby card says what its agent will require: the clients file and OIDC count, not only
+    PODIUM_A2A_TOKEN (the settings are read as the agent reads them)."""
+    env = {**os.environ, "PODIUM_A2A_TOKEN": "", "PODIUM_CLIENTS_FILE": str(tmp_path / "clients.json"),
+           "PODIUM_OIDC_ISSUER": "https://issuer.example", "PODIUM_OIDC_AUDIENCE": "podium"}  # fmt: skip
+    done = _prepare_echo(redis_url, namespace, env)
+    assert done.returncode == 0, done.stderr
+    card = await Registry(redis, keys).get("echo", include_down=True)
+    assert card is not None
+    required = {name for req in card.security_requirements for name in req.schemes}
+    assert required == {"bearer", "oidc"}, card.security_requirements
+    bad = _prepare_echo(redis_url, namespace, {**env, "PODIUM_OIDC_AUDIENCE": ""})
+    assert bad.returncode == 2 and "PODIUM_OIDC_AUDIENCE" in bad.stderr, bad.stderr

@@ -224,16 +224,21 @@ async def test_tasks_expire(client) -> None:
 async def test_podium_task_ttl_bounds_tasks_and_the_task_index(
     client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``PODIUM_TASK_TTL`` sets how long a task's keys live, and a new task drops the index entries of tasks
-    created longer ago than that, so a system under steady load keeps a flat number of keys."""
+    """``PODIUM_TASK_TTL`` sets how long a finished task's keys live, and a new task drops the index entries of
+    tasks last updated longer ago than that, so a system under steady load keeps a flat number of keys."""
     keys = Keys(f"t{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv(TASK_TTL_ENV, "120")
     store = RedisTaskStore(client, keys, "agent")
     old = _task("old", TaskState.TASK_STATE_SUBMITTED)
-    await store.save(old, event=old, prev_version=TaskVersion.MISSING, context=_ctx())
+    v = await store.save(old, event=old, prev_version=TaskVersion.MISSING, context=_ctx())
+    # a task not finished yet keeps the default (a quiet live task must not vanish), a finished one the TTL
+    assert await client.ttl(keys.task("agent", "old")) > 6 * 24 * 3600
+    old.status.state = TaskState.TASK_STATE_COMPLETED
+    await store.save(old, event=old, prev_version=v, context=_ctx())
     assert 0 < await client.ttl(keys.task("agent", "old")) <= 120
     assert 0 < await client.ttl(keys.task_events("agent", "old")) <= 120
-    await client.zadd(keys.task_index("agent"), {"old": 1000})  # as if created long ago (and expired since)
+    await anyio.sleep(0.2)  # the save touched the index entry without waiting for it
+    await client.zadd(keys.task_index("agent"), {"old": 1000})  # as if updated long ago (and expired since)
     new = _task("new", TaskState.TASK_STATE_SUBMITTED)
     await store.save(new, event=new, prev_version=TaskVersion.MISSING, context=_ctx())
     assert [_text(m) for m in await client.zrange(keys.task_index("agent"), 0, -1)] == ["new"]

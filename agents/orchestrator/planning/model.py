@@ -27,7 +27,7 @@ from podium.agents.orchestrator.events import TraceEvent
 from podium.agents.orchestrator.patterns.context import Recorder
 from podium.agents.orchestrator.plan import Call, DynamicStep, Plan, parse_plan, validate_plan
 from podium.agents.orchestrator.planning.offline import OfflinePlanner
-from podium.agents.orchestrator.state.trace import Trace, TraceEntry
+from podium.agents.orchestrator.state.trace import TraceEntry
 from podium.agents.orchestrator.synth import Answer, Material, appendix, offline_answer
 
 PLAN_TOOL = "submit_plan"
@@ -122,7 +122,7 @@ class ModelPlanner:
                     return await self._fallback(text, data, catalog, trace, f"the model failed: {exc}")
                 tools, attempt = [], attempt - 1
                 messages = [Message.user(f"{prompt}\n\n{_AS_JSON}\n{json.dumps(plan_schema())}")]
-                await trace.record("plan", state="without-tools", agent=self.name,
+                await trace.record(TraceEvent.PLAN, state="without-tools", agent=self.name,
                                    reason=f"{exc}; asking for the plan as JSON text instead")  # fmt: skip
                 continue
             except (LLMError, BudgetExceeded) as exc:
@@ -191,7 +191,7 @@ class ModelPlanner:
         return [w.model_copy(update={"skill": step.worker.skill}) for w in workers]
 
 
-async def charge(spending: Spending, trace: Trace, completion: Completion, who: str) -> None:
+async def charge(spending: Spending, trace: Recorder, completion: Completion, who: str) -> None:
     """Charge one model call to the run's budget and say so in the trace."""
     usage = completion.usage
     cost = spending.charge(usage.input_tokens, usage.output_tokens, usage.cost, who=who)
@@ -238,7 +238,7 @@ def plan_schema() -> dict[str, Any]:
 _MARKER = re.compile(r"\[(\d+)\]")
 
 
-async def model_answer(engine: Any, material: Material, *, spending: Spending, trace: Trace) -> Answer:
+async def model_answer(engine: Any, material: Material, *, spending: Spending, trace: Recorder) -> Answer:
     """The answer written by the model from ``material``; the offline answer when the model fails or its
     text breaks a rule (an unknown source marker, a calculator figure left out)."""
     sections = [

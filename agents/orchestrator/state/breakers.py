@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from podium.bus.keys import Keys
 from podium.bus.text import text
@@ -68,8 +68,28 @@ class Transition:
         return self.before != self.after
 
 
+class BreakerStore(Protocol):
+    """The breakers of every agent: :class:`Breakers` (Redis, shared by replicas) or :class:`MemoryBreakers`."""
+
+    async def allow(self, agent: str) -> tuple[bool, str]:
+        """Whether a call to ``agent`` may go out now, and the breaker's state."""
+        ...
+
+    async def failure(self, agent: str) -> Transition:
+        """A transient failure of a call to ``agent``: the breaker's change."""
+        ...
+
+    async def success(self, agent: str) -> Transition:
+        """A call to ``agent`` succeeded: the breaker closes."""
+        ...
+
+    async def states(self, agents: list[str]) -> dict[str, dict[str, Any]]:
+        """Each agent's breaker as ``{"state", "failures", "openedAt"}``."""
+        ...
+
+
 class Breakers:
-    """The breakers of every agent in one namespace."""
+    """The breakers of every agent in one namespace, in Redis."""
 
     def __init__(
         self,
@@ -108,6 +128,9 @@ class Breakers:
         old = await self._succeed(keys=[self.keys.breaker(agent)])
         return Transition(agent, text(old), CLOSED)
 
+    async def states(self, agents: list[str]) -> dict[str, dict[str, Any]]:
+        return await breaker_states(self.redis, self.keys, agents)
+
 
 async def breaker_states(redis: Any, keys: Keys, agents: list[str]) -> dict[str, dict[str, Any]]:
     """Each agent's breaker as ``{"state", "failures", "openedAt"}`` (closed when it has none)."""
@@ -127,3 +150,65 @@ async def breaker_states(redis: Any, keys: Keys, agents: list[str]) -> dict[str,
             "openedAt": opened / 1000 if opened else None,
         }
     return out
+
+
+@dataclass
+class _Breaker:
+    state: str = CLOSED
+    failures: int = 0
+    opened: int = 0  # ms
+    probe: int = 0  # ms until which the half-open probe is out
+
+
+class MemoryBreakers:
+    """The breakers of this process, with the transitions of :class:`Breakers`' scripts."""
+
+    def __init__(self, *, threshold: int = 3, cooldown_s: float = 10.0, probe_s: float = 30.0) -> None:
+        if threshold < 1:
+            raise ValueError("breaker threshold must be at least 1")
+        self.threshold, self.cooldown_s, self.probe_s = threshold, cooldown_s, probe_s
+        self.breakers: dict[str, _Breaker] = {}
+
+    async def allow(self, agent: str) -> tuple[bool, str]:
+        b = self.breakers.get(agent)
+        if b is None or b.state == CLOSED:
+            return True, CLOSED
+        now = _ms()
+        if b.state == OPEN:
+            if now - b.opened < self.cooldown_s * 1000:
+                return False, OPEN
+            b.state, b.probe = HALF_OPEN, now + int(self.probe_s * 1000)
+            return True, HALF_OPEN
+        if b.probe > now:
+            return False, HALF_OPEN
+        b.probe = now + int(self.probe_s * 1000)
+        return True, HALF_OPEN
+
+    async def failure(self, agent: str) -> Transition:
+        b = self.breakers.setdefault(agent, _Breaker())
+        old = b.state
+        b.failures += 1
+        if old == HALF_OPEN or (old == CLOSED and b.failures >= self.threshold):
+            b.state, b.opened, b.probe = OPEN, _ms(), 0
+        return Transition(agent, old, b.state, b.failures)
+
+    async def success(self, agent: str) -> Transition:
+        b = self.breakers.setdefault(agent, _Breaker())
+        old = b.state
+        b.state, b.failures, b.probe = CLOSED, 0, 0
+        return Transition(agent, old, CLOSED)
+
+    async def states(self, agents: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for agent in agents:
+            b = self.breakers.get(agent, _Breaker())
+            out[agent] = {
+                "state": b.state,
+                "failures": b.failures,
+                "openedAt": b.opened / 1000 if b.opened else None,
+            }
+        return out
+
+
+def _ms() -> int:
+    return int(time.time() * 1000)

@@ -1,4 +1,4 @@
-"""The orchestration checkpoint: a run's request, plan and every finished step, in Redis.
+"""The orchestration checkpoint: a run's request, plan and every finished step, in Redis (or in memory).
 
 ``{ns}:run:{<task id>}`` is a hash: ``request`` (the text and data asked), ``plan``, ``status``,
 ``approval`` (a pending or answered approval) and one ``step:<id>`` field per finished step. It is
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -19,7 +19,7 @@ from podium.agents.orchestrator.events import RunStatus
 from podium.agents.orchestrator.plan import Plan
 from podium.agents.orchestrator.results import StepResult
 from podium.bus.keys import Keys
-from podium.bus.task_store import task_ttl_from_env  # as long as the task itself
+from podium.bus.task_store import live_task_ttl, task_ttl_from_env
 from podium.bus.text import text
 
 
@@ -47,17 +47,38 @@ class RunState(BaseModel):
     usage: dict[str, float] = Field(default_factory=dict)  # tokens, spend, hops used so far
 
 
-class Checkpoints:
-    def __init__(self, redis: Any, keys: Keys) -> None:
-        self.redis = redis
-        self.keys = keys
+class CheckpointStore(Protocol):
+    """Where runs are checkpointed: :class:`Checkpoints` (Redis) or :class:`MemoryCheckpoints`."""
+
+    async def load(self, task_id: str) -> RunState | None:
+        """The run of ``task_id``, or None when there is none."""
+        ...
+
+    async def start(self, task_id: str, state: RunState) -> None: ...
+
+    async def save_plan(self, task_id: str, plan: Plan, status: RunStatus = RunStatus.RUNNING) -> None: ...
+
+    async def save_step(self, task_id: str, result: StepResult) -> None: ...
+
+    async def save_status(
+        self, task_id: str, status: RunStatus, approval: dict[str, Any] | None = None
+    ) -> None: ...
+
+    async def save_usage(self, task_id: str, usage: dict[str, float]) -> None: ...
+
+
+class _RunFields:
+    """A run as the fields of one hash, written as things change; subclasses read and write them."""
+
+    async def _read(self, task_id: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    async def _write(self, task_id: str, fields: dict[str, str]) -> None:
+        raise NotImplementedError
 
     async def load(self, task_id: str) -> RunState | None:
         """The run of ``task_id``, or None when there is none. Raises ``redis.RedisError``."""
-        raw = await self.redis.hgetall(self.keys.run(task_id))
-        if not raw:
-            return None
-        fields = {text(k): text(v) for k, v in raw.items()}
+        fields = await self._read(task_id)
         if "request" not in fields:
             return None
         state = RunState(request=Request.model_validate_json(fields["request"]))
@@ -96,12 +117,40 @@ class Checkpoints:
     async def save_usage(self, task_id: str, usage: dict[str, float]) -> None:
         await self._write(task_id, {"usage": json.dumps(usage)})
 
+
+class Checkpoints(_RunFields):
+    """Runs in Redis, ``{ns}:run:{<task id>}``, expiring with their task."""
+
+    def __init__(self, redis: Any, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def _read(self, task_id: str) -> dict[str, str]:
+        raw = await self.redis.hgetall(self.keys.run(task_id))
+        return {text(k): text(v) for k, v in (raw or {}).items()}
+
     async def _write(self, task_id: str, fields: dict[str, str]) -> None:
         key = self.keys.run(task_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={**fields, "updated": str(time.time())})
-            pipe.expire(key, task_ttl_from_env())
+            ttl = task_ttl_from_env()  # a run kept as long as its task: the short TTL once it is over
+            pipe.expire(key, ttl if fields.get("status") in ("done", "failed") else live_task_ttl(ttl))
             await pipe.execute()
+
+
+class MemoryCheckpoints(_RunFields):
+    """Runs in this process (tests, a single process): the same fields, kept in a dict."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, dict[str, str]] = {}
+
+    async def _read(self, task_id: str) -> dict[str, str]:
+        return dict(self.runs.get(task_id, {}))
+
+    async def _write(self, task_id: str, fields: dict[str, str]) -> None:
+        self.runs.setdefault(task_id, {}).update(
+            {k: str(v) for k, v in fields.items()}, updated=str(time.time())
+        )
 
 
 def _status(value: str | None) -> RunStatus:

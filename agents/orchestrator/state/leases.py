@@ -11,7 +11,8 @@ compare-and-set, so two replicas never resume the same run.
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from podium.bus.keys import Keys
 from podium.bus.text import text
@@ -55,7 +56,40 @@ return 1
 """
 
 
+class LeaseStore(Protocol):
+    """Who runs each orchestration: :class:`Leases` (Redis) or :class:`MemoryLeases`."""
+
+    instance: str
+    lease_ms: int
+
+    async def acquire(self, task_id: str) -> bool:
+        """Take (or keep) the lease of ``task_id``; False while another live replica holds it."""
+        ...
+
+    async def renew(self, task_ids: list[str]) -> int:
+        """Extend the leases of ``task_ids`` still held by this replica; how many were."""
+        ...
+
+    async def release(self, task_id: str) -> None:
+        """The run is over (or never started here): forget it."""
+        ...
+
+    async def park(self, task_id: str, until: float) -> None:
+        """The run waits for the caller until ``until`` (unix s); any replica may take it after that."""
+        ...
+
+    async def due(self, limit: int = 32) -> list[str]:
+        """Runs whose lease (or approval deadline) has passed: crashed or timed out."""
+        ...
+
+    async def owner(self, task_id: str) -> str | None:
+        """The instance holding ``task_id`` (None: nobody, or parked)."""
+        ...
+
+
 class Leases:
+    """Leases in Redis, one compare-and-set script per change, so replicas never both hold a run."""
+
     def __init__(self, redis: Any, keys: Keys, agent: str, instance: str, lease_s: float = 15.0) -> None:
         self.redis = redis
         self.instance = instance
@@ -98,3 +132,58 @@ class Leases:
 
 def _now() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass
+class LeaseBook:
+    """The leases of one agent's replicas in this process: what :class:`Leases` keeps in Redis."""
+
+    until: dict[str, int] = field(default_factory=dict)  # task -> when its lease ends (ms)
+    owners: dict[str, str] = field(default_factory=dict)  # task -> instance ('' = parked)
+
+
+class MemoryLeases:
+    """Leases in this process; replicas sharing one :class:`LeaseBook` see each other's."""
+
+    def __init__(self, instance: str, lease_s: float = 15.0, book: LeaseBook | None = None) -> None:
+        self.instance = instance
+        self.lease_ms = int(lease_s * 1000)
+        self.book = book if book is not None else LeaseBook()
+
+    async def acquire(self, task_id: str) -> bool:
+        now, book = _now(), self.book
+        owner = book.owners.get(task_id)
+        if book.until.get(task_id, 0) > now and owner and owner != self.instance:
+            return False
+        book.until[task_id], book.owners[task_id] = now + self.lease_ms, self.instance
+        return True
+
+    async def renew(self, task_ids: list[str]) -> int:
+        mine = [t for t in task_ids if t in self.book.until and self.book.owners.get(t) == self.instance]
+        for task_id in mine:
+            self.book.until[task_id] = _now() + self.lease_ms
+        return len(mine)
+
+    async def release(self, task_id: str) -> None:
+        if self._others(task_id):
+            return
+        self.book.until.pop(task_id, None)
+        self.book.owners.pop(task_id, None)
+
+    async def park(self, task_id: str, until: float) -> None:
+        if self._others(task_id):
+            return
+        self.book.until[task_id], self.book.owners[task_id] = int(until * 1000), ""
+
+    async def due(self, limit: int = 32) -> list[str]:
+        now = _now()
+        return [t for t, score in sorted(self.book.until.items(), key=lambda kv: kv[1]) if score <= now][
+            :limit
+        ]
+
+    async def owner(self, task_id: str) -> str | None:
+        return self.book.owners.get(task_id) or None
+
+    def _others(self, task_id: str) -> bool:
+        owner = self.book.owners.get(task_id)
+        return bool(owner) and owner != self.instance

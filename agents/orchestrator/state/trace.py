@@ -1,4 +1,5 @@
-"""The trace: every decision the orchestrator takes for a task, with its reason and time.
+"""The trace: every decision the orchestrator takes for a task, with its reason and time (in Redis, or in
+memory).
 
 Entries go to the Redis stream ``{ns}:trace:{<task id>}`` (so any replica, ``podium trace`` and the
 console can read them) and to the listeners of the running task (which stream them to the caller as
@@ -16,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -64,6 +65,33 @@ class TraceEntry(BaseModel):
 Listener = Callable[[TraceEntry], Any]
 
 
+class TraceLog(Protocol):
+    """One task's trace: :class:`Trace` (Redis) or :class:`MemoryTrace`. ``listeners`` hear of each
+    entry as it is recorded."""
+
+    task_id: str
+    listeners: list[Listener]
+
+    async def record(self, event: str, **fields: Any) -> TraceEntry:
+        """Record one decision (``event`` a :class:`~podium.agents.orchestrator.events.TraceEvent`)."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until every entry recorded so far is kept (or given up on)."""
+        ...
+
+    async def entries(self) -> list[TraceEntry]:
+        """The trace so far, oldest first."""
+        ...
+
+
+async def _tell(listeners: list[Listener], entry: TraceEntry) -> None:
+    for listener in list(listeners):
+        result = listener(entry)
+        if hasattr(result, "__await__"):
+            await result
+
+
 class Trace:
     """The trace of one task: appends to Redis and tells listeners.
 
@@ -85,10 +113,7 @@ class Trace:
         self._pending.append(entry)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write())
-        for listener in list(self.listeners):
-            result = listener(entry)
-            if hasattr(result, "__await__"):
-                await result
+        await _tell(self.listeners, entry)
         return entry
 
     async def _write(self) -> None:
@@ -112,10 +137,43 @@ class Trace:
         while self._writer is not None and not self._writer.done():
             await asyncio.shield(self._writer)
 
+    async def entries(self) -> list[TraceEntry]:
+        await self.drain()
+        return _parse(await self.redis.xrange(self.key), self.task_id)
+
+
+class MemoryTrace:
+    """One task's trace in this process. Traces made with the same ``book`` share it, as tasks share
+    Redis; ``book[task_id]`` is the task's entries."""
+
+    def __init__(self, task_id: str, book: dict[str, list[TraceEntry]] | None = None) -> None:
+        self.task_id = task_id
+        self.listeners: list[Listener] = []
+        self.book = book if book is not None else {}
+
+    async def record(self, event: str, **fields: Any) -> TraceEntry:
+        entry = TraceEntry(event=event, **fields)
+        self.book.setdefault(self.task_id, []).append(entry)
+        await _tell(self.listeners, entry)
+        return entry
+
+    async def drain(self) -> None:
+        return None
+
+    async def entries(self) -> list[TraceEntry]:
+        return list(self.book.get(self.task_id, []))
+
+    def events(self, event: str) -> list[TraceEntry]:
+        """The entries of one event, for tests and people."""
+        return [e for e in self.book.get(self.task_id, []) if e.event == event]
+
 
 async def read_trace(redis: Any, keys: Keys, task_id: str) -> list[TraceEntry]:
     """A task's trace, oldest first (empty when there is none). Raises ``redis.RedisError``."""
-    rows = await redis.xrange(keys.trace(task_id))
+    return _parse(await redis.xrange(keys.trace(task_id)), task_id)
+
+
+def _parse(rows: list[Any], task_id: str) -> list[TraceEntry]:
     entries = []
     for _, fields in rows:
         raw = fields.get(b"e") or fields.get("e")

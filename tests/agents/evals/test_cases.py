@@ -75,3 +75,13 @@ def test_load_names_the_file_line_and_field(tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(CaseFileError, match="holds no cases"):
         load(tmp_path / "empty.jsonl")
+
+
+def test_the_documented_example_file_is_a_valid_bank(tmp_path: Path) -> None:
+    from tests.docs import block
+
+    bank = tmp_path / "example.jsonl"
+    bank.write_text(block("evals.md", "## The file", "jsonl"))
+    cases = load(bank)
+    assert [c.id for c in cases] == ["pow", "speed", "global", "brief", "paris"]
+    assert cases[0].expect.exact and cases[4].expect.refuse and cases[3].expect.max_sentences == 1

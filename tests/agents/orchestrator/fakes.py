@@ -1,5 +1,5 @@
 """In-process stand-ins for the bus in the pattern unit tests: a dispatcher that records every
-delegation and answers with a real A2A task, and a trace and checkpoint that keep entries in a list.
+delegation and answers with a real A2A task (the trace and checkpoints are the in-memory stores).
 The end-to-end tests (test_e2e, test_durable, ...) run the same patterns over real agents and Redis."""
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from a2a.types.a2a_pb2 import Artifact, Task, TaskState, TaskStatus
 from podium.agents.orchestrator.delegate import Reply
 from podium.agents.orchestrator.dispatch import CallSpec
 from podium.agents.orchestrator.errors import DelegationError
-from podium.agents.orchestrator.results import StepResult
-from podium.agents.orchestrator.state.trace import TraceEntry
 
 # what an agent answers to one delegation: (text, data), or an exception to raise
 Answer = Callable[[CallSpec], tuple[str, dict[str, Any]]]
@@ -59,24 +57,3 @@ def failing(skill: str, answer: Answer = echo) -> Answer:
         return answer(spec)
 
     return wrapped
-
-
-@dataclass
-class ListTrace:
-    entries: list[TraceEntry] = field(default_factory=list)
-
-    async def record(self, event: str, **fields: Any) -> TraceEntry:
-        entry = TraceEntry(event=event, **fields)
-        self.entries.append(entry)
-        return entry
-
-    def events(self, event: str) -> list[TraceEntry]:
-        return [e for e in self.entries if e.event == event]
-
-
-@dataclass
-class ListCheckpoints:
-    saved: list[StepResult] = field(default_factory=list)
-
-    async def save_step(self, task_id: str, result: StepResult) -> None:
-        self.saved.append(result)

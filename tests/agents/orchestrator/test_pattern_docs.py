@@ -18,7 +18,9 @@ from podium.agents.orchestrator.plan import Plan, parse_plan, validate_plan
 from podium.agents.orchestrator.planning.model import plan_schema, planner_prompt
 from podium.agents.orchestrator.planning.offline import OfflinePlanner
 from podium.agents.orchestrator.runner import Runner
-from tests.agents.orchestrator.fakes import FakeDispatcher, ListCheckpoints, ListTrace
+from podium.agents.orchestrator.state.checkpoints import MemoryCheckpoints
+from podium.agents.orchestrator.state.trace import MemoryTrace
+from tests.agents.orchestrator.fakes import FakeDispatcher
 from tests.docs import block
 
 pytestmark = pytest.mark.anyio
@@ -41,9 +43,9 @@ async def test_the_documented_pattern_runs_in_a_plan(chain: Any) -> None:
     plan = validate_plan(parse_plan(PLAN), {"research", "write"})
     assert isinstance(plan.steps[0], chain.ChainStep)
     fake = FakeDispatcher()
-    trace = ListTrace()
+    trace = MemoryTrace("t1")
     results = await Runner(
-        plan, "what is podium", fake, trace, ListCheckpoints(), "t", OfflinePlanner()
+        plan, "what is podium", fake, trace, MemoryCheckpoints(), "t", OfflinePlanner()
     ).run()
     assert fake.keys() == ["c.1.c1", "c.1.c2"]
     assert fake.calls[1].data == {"previous": "research: what is podium"}

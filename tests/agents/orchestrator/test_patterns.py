@@ -15,7 +15,9 @@ from podium.agents.orchestrator.plan import parse_plan, validate_plan
 from podium.agents.orchestrator.planning.offline import OfflinePlanner
 from podium.agents.orchestrator.results import StepResult
 from podium.agents.orchestrator.runner import Runner
-from tests.agents.orchestrator.fakes import FakeDispatcher, ListCheckpoints, ListTrace, failing
+from podium.agents.orchestrator.state.checkpoints import MemoryCheckpoints
+from podium.agents.orchestrator.state.trace import MemoryTrace
+from tests.agents.orchestrator.fakes import FakeDispatcher, failing
 
 pytestmark = pytest.mark.anyio
 SKILLS = {"research", "write", "review", "calculate", "echo"}
@@ -25,9 +27,11 @@ def _plan(*steps: dict[str, Any], answer: list[str] | None = None) -> Any:
     return validate_plan(parse_plan({"steps": list(steps), "answer": answer or []}), SKILLS)
 
 
-async def _run(plan: Any, dispatcher: FakeDispatcher, request: str = "the request") -> tuple[Any, ListTrace]:
-    trace = ListTrace()
-    runner = Runner(plan, request, dispatcher, trace, ListCheckpoints(), "t1", OfflinePlanner())
+async def _run(
+    plan: Any, dispatcher: FakeDispatcher, request: str = "the request"
+) -> tuple[Any, MemoryTrace]:
+    trace = MemoryTrace("t1")
+    runner = Runner(plan, request, dispatcher, trace, MemoryCheckpoints(), "t1", OfflinePlanner())
     results = await runner.run()
     return results, trace
 
@@ -123,6 +127,11 @@ async def test_vote_without_a_quorum_fails_the_step() -> None:
     results, trace = await _run(plan, FakeDispatcher(lambda spec: ("", {"value": next(answers)})))
     assert results["v"].status == "failed" and "no decision" in results["v"].error
     assert trace.events("vote")[0].state == "undecided"
+    answers = iter([4, 4, 5])
+    plan = _plan({"id": "v", "pattern": "vote", "call": {"skill": "calculate"}, "voters": 3, "quorum": 3})
+    results, _ = await _run(plan, FakeDispatcher(lambda spec: ("", {"value": next(answers)})))
+    assert results["v"].status == "failed"
+    assert "the best answer got 2 of 3 votes; the quorum is 3" in results["v"].error
     with pytest.raises(PlanError, match="a quorum of 4 is more than its 3 voters"):
         _plan({"id": "v", "pattern": "vote", "call": {"skill": "calculate"}, "voters": 3, "quorum": 4})
 
