@@ -155,6 +155,17 @@ def topics(question: str) -> list[str]:
     return [t for t in found if not any(t != other and t in other.split() for other in found)]
 
 
+def documented_topics(question: str) -> list[str]:
+    """The topics of ``question`` that are the reference's own (a keyword, a statement, a known compound or
+    task), leaving out quoted text that names nothing documented ("count the words in 'the quick fox'")."""
+    tasks = {topic for _, topic in _TASKS}
+    return [
+        t
+        for t in topics(question)
+        if t in _COMPOUNDS or t in tasks or t.startswith("async ") or all(w in _KEYWORDS for w in t.split())
+    ]
+
+
 # words that say how to answer, not what about: "compare", "briefly", "in two sentences", "list"
 FORM_TERMS = frozenset(
     tokenize(

@@ -161,7 +161,8 @@ async def test_reviewer_model_adds_judgement_but_checks_decide_a_fail() -> None:
     assert [f["check"] for f in judged["feedback"]] == ["model"]
     assert uncited["verdict"] == "revise"  # the model said pass; the citation check still fails it
     assert {c["name"]: c["passed"] for c in uncited["checks"]} == {
-        "citations": False, "coverage": True, "length": True, "numbers": True, "arithmetic": True, "model": True,
+        "citations": False, "coverage": True, "length": True, "numbers": True, "arithmetic": True,
+        "form": True, "sides": True, "on_topic": True, "distinct": True, "model": True,
     }  # fmt: skip
     assert "Checks:" in engine.requests[0].messages[0].text
 

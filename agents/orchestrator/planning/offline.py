@@ -165,7 +165,7 @@ class OfflinePlanner:
         best = ranked[0] if ranked else None
         research = roles["research"]
         # a question about a topic of the documentation ("the raise statement") is research, whatever else matches
-        about_docs = bool(research) and bool(relevance.topics(part))
+        about_docs = bool(research) and bool(relevance.documented_topics(part))
         if (
             best is not None
             and best.skill not in role_skills
