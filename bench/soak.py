@@ -4,8 +4,9 @@ twice and nothing grows without bound.
 It starts a private redis-server (append-only, with the ACL file ``podium acl`` writes) and ``podium up`` on it
 (each agent as its own Redis user), then for ``--minutes`` sends ``--rate`` questions a second, mixed (a
 computation, a documentation question, both at once to the orchestrator; a line to the echo agent), from
-``--clients`` callers over A2A HTTP. Each caller sends without waiting (``returnImmediately``) and follows its own
-tasks with GetTask, checking each task it gets back is one it sent. Every ``--kill-every`` seconds a random agent
+``--clients`` callers over A2A HTTP, each with a token of its own (``podium clients add``). Each caller sends
+without waiting (``returnImmediately``) and follows its own tasks with GetTask; at the end it checks ListTasks
+lists only its own and another caller's task ids answer TaskNotFound. Every ``--kill-every`` seconds a random agent
 process is SIGKILLed (``podium up``'s supervisor restarts it), and Redis is restarted once, halfway. After the
 last send the callers wait up to ``--drain`` seconds for what is still running.
 
@@ -85,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         print(f"podium bench soak: {problems[0]}", file=sys.stderr)
         return 2
-    system = System(agents, extra_env={TASK_TTL_ENV: str(int(args.task_ttl))})
+    names = [f"client{i + 1}" for i in range(args.clients)]
+    system = System(agents, callers=names, extra_env={TASK_TTL_ENV: str(int(args.task_ttl))})
     try:
         progress(f"starting redis-server (append-only, ACLs on) and podium up with {', '.join(agents)}")
         system.start()
@@ -112,9 +114,7 @@ async def soak(system: System, args: argparse.Namespace) -> dict[str, Any]:
     restart: dict[str, Any] = {}
     outcomes: list[Outcome] = []
     targets = await _urls(admin, system)
-    callers = [
-        Caller(f"client{i + 1}", targets, system.token, admin, system.keys) for i in range(args.clients)
-    ]
+    callers = [Caller(name, targets, system.tokens[name], admin, system.keys) for name in system.callers]
     asks = questions([t for t in ("orchestrator", "echo") if t in targets])
     started = time.monotonic()
     try:
@@ -139,7 +139,8 @@ async def soak(system: System, args: argparse.Namespace) -> dict[str, Any]:
                 sends.cancel_scope.cancel()
             tg.cancel_scope.cancel()
         unfinished = [u for c in callers for u in await c.unfinished(started)]
-        isolation = [await c.check_isolation() for c in callers]
+        others = {c.name: next((o for o in callers if o is not c and o.mine), None) for c in callers}
+        isolation = [await c.check_isolation(others[c.name]) for c in callers]
     finally:
         for caller in callers:
             await caller.close()

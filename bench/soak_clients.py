@@ -18,6 +18,7 @@ import anyio
 from a2a.helpers.proto_helpers import new_text_message
 from a2a.types.a2a_pb2 import (
     GetTaskRequest,
+    ListTasksRequest,
     Role,
     SendMessageConfiguration,
     SendMessageRequest,
@@ -25,6 +26,7 @@ from a2a.types.a2a_pb2 import (
     Task,
     TaskState,
 )
+from a2a.utils.errors import TaskNotFoundError
 
 from podium.agents.client import open_client
 from podium.bus.keys import Keys
@@ -155,25 +157,29 @@ class Caller:
                 finals += 1
         return max(finals, 1)
 
-    async def check_isolation(self) -> dict[str, Any]:
-        """Each of this caller's tasks, fetched again, is one it sent (its messages carry its name). Until
-        tasks belong to their caller (issue 27 item 3), this is what a caller can check; ListTasks would
-        show every caller's tasks under the one shared token."""
-        for task_id, target in list(self.mine.items())[:50]:
+    async def check_isolation(self, other: Caller | None) -> dict[str, Any]:
+        """What this caller sees with its own token: ListTasks on each agent it called lists only tasks it sent
+        (``notMine`` counts the others), and a task of ``other``'s answers TaskNotFound as an unknown id does
+        (``othersSeen`` counts those it could read)."""
+        listed = 0
+        for target in sorted(set(self.mine.values())):
             try:
-                task = await (await self._client(target)).get_task(
-                    GetTaskRequest(id=task_id, history_length=5)
-                )
+                found = await (await self._client(target)).list_tasks(ListTasksRequest(page_size=100))
             except Exception:
                 continue
-            if not _tagged(task, self.name):
-                self.not_mine += 1
-        return {
-            "client": self.name,
-            "via": "GetTask on its own task ids",
-            "tasks": len(self.mine),
-            "notMine": self.not_mine,
-        }
+            listed += len(found.tasks)
+            self.not_mine += sum(1 for t in found.tasks if t.id not in self.mine)
+        seen = 0
+        for task_id, target in list(other.mine.items())[-10:] if other else []:
+            try:
+                await (await self._client(target)).get_task(GetTaskRequest(id=task_id))
+                seen += 1
+            except TaskNotFoundError:
+                pass
+            except Exception:
+                continue
+        return {"client": self.name, "via": "ListTasks and GetTask with its own token", "tasks": len(self.mine),
+                "listed": listed, "notMine": self.not_mine, "othersSeen": seen}  # fmt: skip
 
     async def unfinished(self, started: float) -> list[dict[str, Any]]:
         """The tasks this caller saw accepted and not finished, each as Redis has it now (state, seconds since

@@ -27,6 +27,7 @@ from podium.bus.text import text
 
 NAMESPACE = "soak"
 TOKEN_ENV = "PODIUM_A2A_TOKEN"
+CLIENTS_ENV = "PODIUM_CLIENTS_FILE"
 
 
 @dataclass
@@ -34,6 +35,7 @@ class System:
     """Redis and ``podium up`` for one soak; :meth:`start` then :meth:`close`."""
 
     agents: list[str]
+    callers: list[str] = field(default_factory=list)  # outside clients, each with a token of its own
     extra_env: dict[str, str] = field(default_factory=dict)
     home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="podium-soak-")))
     port: int = field(default_factory=_free_port)
@@ -43,6 +45,7 @@ class System:
     up: subprocess.Popen[bytes] | None = None
     log: deque[str] = field(default_factory=lambda: deque(maxlen=400))
     restarts: list[str] = field(default_factory=list)  # what `podium up` said it restarted
+    tokens: dict[str, str] = field(default_factory=dict)  # caller -> its token (`podium clients add`)
 
     @property
     def keys(self) -> Keys:
@@ -58,6 +61,8 @@ class System:
             raise ConfigError(INSTALL_HINT)
         self.passwords = {u: secrets.token_urlsafe(18) for u in [*SERVICE_USERS, *self.agents]}
         (self.home / "users.acl").write_text(acl_file(users(self.keys, self.agents, self.passwords)))
+        for name in self.callers:
+            self.tokens[name] = _add_client(name, self.home / "clients.json")
         self.start_redis()
         self.start_up()
 
@@ -91,6 +96,7 @@ class System:
             **os.environ,
             **{password_variable(u): p for u, p in self.passwords.items()},
             TOKEN_ENV: self.token,
+            **({CLIENTS_ENV: str(self.home / "clients.json")} if self.callers else {}),
             "PODIUM_NAMESPACE": NAMESPACE,
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
@@ -178,6 +184,19 @@ async def redis_stats(redis: Any, keys: Keys) -> dict[str, Any]:
         kind = name.split(":")[1] if name.count(":") else name
         kinds[kind] = kinds.get(kind, 0) + 1
     return {"memory": int(info["used_memory"]), "keys": sum(kinds.values()), "kinds": kinds}
+
+
+def _add_client(name: str, path: Path) -> str:
+    """``podium clients add NAME --file PATH`` as a user runs it; returns the token it prints."""
+    done = subprocess.run(
+        [sys.executable, "-m", "podium.agents.cli", "clients", "add", name, "--file", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0 or not done.stdout.strip():
+        raise ConfigError(f"podium clients add {name} failed: {done.stderr.strip()[-300:]}")
+    return done.stdout.strip()
 
 
 def _ready_as_admin(port: int, password: str) -> bool:

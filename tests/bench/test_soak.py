@@ -42,7 +42,7 @@ def test_a_short_soak_loses_nothing_and_answers_nothing_twice() -> None:
     assert r["redisKeyGrowth"] == round(keys["last"] - keys["first"], 1)
     assert r["redisMemoryGrowth"] == round(r["redisMemory"]["last"] - r["redisMemory"]["first"], 1)
     assert {"card", "inbox", "task"} <= set(keys["byKind"])
-    assert [c["notMine"] for c in r["isolation"]] == [0, 0]
+    assert [(c["notMine"], c["othersSeen"]) for c in r["isolation"]] == [(0, 0), (0, 0)], r["isolation"]
     assert sum(c["tasks"] for c in r["isolation"]) == r["sent"] - sum(
         n for why, n in r["failedReasons"].items() if why.startswith("send:")
     )
