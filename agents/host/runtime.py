@@ -18,10 +18,8 @@ gracefully and a second one cuts the grace period short (work in flight stays pe
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import math
-import os
 import signal
 import socket
 import sys
@@ -39,17 +37,24 @@ from redis.exceptions import NoPermissionError, OutOfMemoryError
 from podium.agents.host.auth import Credentials
 from podium.agents.host.cancels import CancelNotices, StoppableExecutor
 from podium.agents.host.context import AgentContext
+from podium.agents.host.engines import agent_engine as _engine
+from podium.agents.host.engines import check_llm as _check_llm
+from podium.agents.host.engines import mount_tools as _mount_tools
+from podium.agents.host.engines import role_engines as _role_engines
 from podium.agents.host.executors import load_executor
 from podium.agents.host.handler import AgentRequestHandler, MessageIds
 from podium.agents.host.hooks import Closable, ProvidesRoutes, RunsInBackground
 from podium.agents.host.http import build_app
+from podium.agents.host.listening import listen as _listen
+from podium.agents.host.listening import listen_failed as _listen_failed
+from podium.agents.host.listening import loopback_hosts as _loopback_hosts
+from podium.agents.host.listening import url_host as _url_host
 from podium.agents.host.settings import (
     STARTUP_TIMEOUT_ENV,
     RuntimeConfig,
     StartupError,
 )
 from podium.agents.host.sources import import_module, resolve
-from podium.agents.host.tools import NoTools
 from podium.bus.a2a_server import BusRequestServer
 from podium.bus.backoff import TRANSIENT, Backoff
 from podium.bus.backpressure import Inboxes, set_limits
@@ -406,91 +411,6 @@ def sole_error(group: BaseExceptionGroup) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
     return error
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A bound listening socket, so the card can name the real port before the server starts."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted sockets inherit this; without it a pre-bound socket answers small requests only after
-        # the client's delayed ACK (~40 ms on Linux).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def _loopback_hosts(cfg: RuntimeConfig) -> frozenset[str] | None:
-    """For an agent bound to loopback: the other host names it answers to (its public URL's), else None (no
-    Host check: bound beyond loopback, where authentication guards it)."""
-    from podium.bus.connection import is_loopback
-
-    if not is_loopback(cfg.host):
-        return None
-    public = urlsplit(cfg.public_url).hostname if cfg.public_url else None
-    return frozenset({public.lower()} if public else set())
-
-
-def _listen_failed(host: str, port: int, exc: OSError) -> str:
-    message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-    if exc.errno == errno.EADDRINUSE:
-        message += "; another process (another `podium up`?) has that port: stop it, or choose another port"
-    return message
-
-
-def _url_host(host: str) -> str:
-    if host in ("0.0.0.0", "::", ""):
-        return socket.gethostname()
-    return f"[{host}]" if ":" in host else host
-
-
-async def _mount_tools(stack: AsyncExitStack, name: str, redis: Any, cfg: RuntimeConfig) -> Any:
-    """The agent's mounted MCP tools, per its config (none when it has no config); in-process and stdio
-    servers share the agent's Redis and namespace. An agent that mounts nothing never loads the MCP SDK."""
-    from podium.agents.host.config import load_config
-
-    if not load_config(name).mcp:
-        return NoTools()
-    from podium.agents.host.mounting import mount_for_agent
-
-    return await stack.enter_async_context(
-        mount_for_agent(name, redis=redis, redis_url=cfg.redis_url, namespace=cfg.namespace)
-    )
-
-
-async def _engine(stack: AsyncExitStack, name: str | None = None) -> Any:
-    """The agent's engine per its config's ``llm`` and the environment (PODIUM_LLM_PROVIDER,
-    ANTHROPIC_API_KEY, OPENAI_BASE_URL...), else None (offline mode)."""
-    from podium.agents.host.config import config_path, load_config
-    from podium.agents.llm import engine_from_env
-
-    llm = load_config(name).llm if name else None
-    engine = engine_from_env(llm=llm, where=str(config_path(name)) if name else "agent config")
-    if engine is not None:
-        await stack.enter_async_context(engine)  # type: ignore[arg-type]
-        logger.info("agent %s: model %s via %s", name, engine.model, engine.name)
-    return engine
-
-
-def _check_llm(name: str) -> None:
-    """A provider the environment names but cannot use fails at start, before any waiting for Redis."""
-    from podium.agents.host.config import config_path, load_config
-    from podium.agents.llm.settings import check
-
-    check(load_config(name).llm, os.environ, str(config_path(name)))
-
-
-async def _role_engines(stack: AsyncExitStack, name: str, engine: Any) -> Any:
-    """The engines of the agent's roles (the orchestrator's planner and synthesiser), built when used."""
-    from podium.agents.host.config import config_path, load_config
-    from podium.agents.llm.settings import RoleEngines
-
-    engines = RoleEngines(engine, load_config(name).llm, os.environ, str(config_path(name)))
-    stack.push_async_callback(engines.aclose)
-    return engines
 
 
 def _announce(redis: Any, keys: Keys, card: AgentCard, cfg: RuntimeConfig, url: str) -> Any:

@@ -16,7 +16,7 @@ import anyio
 from redis.exceptions import RedisError
 
 from podium.agents.console.launch import UpConsole, for_up
-from podium.agents.host.runtime import _url_host as url_host
+from podium.agents.host.listening import url_host
 from podium.agents.host.settings import STARTUP_TIMEOUT_ENV
 from podium.agents.up.config import (
     STOP_HINT,
