@@ -30,19 +30,23 @@ def system(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) 
         tmp_path_factory.mktemp("approval"),
         orchestrator={"approval": {"tags": ["math"], "timeoutS": 600}},
     )
-    port = free_port()
-    console = Proc.podium(
-        "console", "--redis-url", redis_server.url, "--namespace", cluster.namespace, "--port", str(port),
-        env={"PODIUM_CONSOLE_TOKEN": TOKEN},
-    )  # fmt: skip
+    console = None
     try:
+        # The agents bind ephemeral ports first: a port picked for the console before they start could be
+        # handed to one of them.
         cluster.start("analyst", "orchestrator")
+        port = free_port()
+        console = Proc.podium(
+            "console", "--redis-url", redis_server.url, "--namespace", cluster.namespace, "--port", str(port),
+            env={"PODIUM_CONSOLE_TOKEN": TOKEN},
+        )  # fmt: skip
         wait_until(lambda: "podium console ready" in console.output() or not console.alive(), timeout=30,
                    what="the console")  # fmt: skip
         assert console.alive(), console.output()
         yield {"cluster": cluster, "url": f"http://127.0.0.1:{port}"}
     finally:
-        console.close()
+        if console is not None:
+            console.close()
         cluster.close()
 
 
