@@ -39,19 +39,23 @@ PARALLEL_QUESTION = "What is 15% of 240? And also, what is 12% of 50?"
 @pytest.fixture(scope="module")
 def system(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     cluster = Cluster(redis_server.url, f"t{uuid.uuid4().hex[:12]}", tmp_path_factory.mktemp("console"))
-    port = free_port()
-    console = Proc.podium(
-        "console", "--redis-url", redis_server.url, "--namespace", cluster.namespace, "--port", str(port),
-        env={"PODIUM_CONSOLE_TOKEN": TOKEN},
-    )  # fmt: skip
+    console = None
     try:
-        cluster.start("analyst", "orchestrator")
+        cluster.start(
+            "analyst", "orchestrator"
+        )  # the agents' ephemeral ports first (see test_console_approval)
+        port = free_port()
+        console = Proc.podium(
+            "console", "--redis-url", redis_server.url, "--namespace", cluster.namespace, "--port", str(port),
+            env={"PODIUM_CONSOLE_TOKEN": TOKEN},
+        )  # fmt: skip
         wait_until(lambda: "podium console ready" in console.output() or not console.alive(), timeout=30,
                    what="the console")  # fmt: skip
         assert console.alive(), console.output()
         yield {"cluster": cluster, "url": f"http://127.0.0.1:{port}", "console": console}
     finally:
-        console.close()
+        if console is not None:
+            console.close()
         cluster.close()
 
 
