@@ -28,13 +28,14 @@ from typing import Any
 
 import anyio
 from a2a.types import AgentCard
-from redis.exceptions import NoPermissionError, RedisError
+from redis.exceptions import RedisError
 
 from podium.bus.backpressure import Inboxes
 from podium.bus.keys import Keys, validate_name
 from podium.bus.text import text
+from podium.registry import records
 from podium.registry.cards import card_from_json, card_to_dict, validate_card
-from podium.registry.entries import AgentEntry, Instance, Match, instance_from_json, new_instance_id
+from podium.registry.entries import AgentEntry, Instance, Match, new_instance_id
 from podium.registry.errors import CardError, NameTaken, SignatureError
 from podium.registry.ranking import BM25, skill_terms
 from podium.registry.signing import TrustedKeys
@@ -329,51 +330,19 @@ class Registry:
         return matches[: max(0, limit)]
 
     async def migrate_legacy(self) -> int:
-        """Move the cards of the shared hash older versions kept (``Keys.cards()``) into one key per card, keeping
-        a card already stored the new way, and delete the hash; returns how many moved. Needs the registry's
-        or the admin's Redis user (``podium registry`` and ``podium prepare`` call it)."""
-        old = {text(k): v for k, v in (await self.redis.hgetall(self.keys.cards())).items()}
-        moved = 0
-        for name, raw in sorted(old.items()):
-            try:
-                validate_name("agent name", name)
-            except ValueError:
-                continue
-            if await self.redis.set(self.keys.card(name), raw, nx=True):
-                moved += 1
-            await self.redis.sadd(self.keys.card_index(), name)
-        if old:
-            await self.redis.delete(self.keys.cards())
-            logger.info(
-                "moved %d card(s) from the old shared hash %s to one key per card", moved, self.keys.cards()
-            )
-        return moved
+        """Move older versions' shared card hash to one key per card (``registry.records.migrate_legacy``)."""
+        return await records.migrate_legacy(self.redis, self.keys)
 
     # -- internals ------------------------------------------------------------------------------
 
     async def _put(self, name: str, record: dict[str, Any]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(self.keys.card(name), json.dumps(record))
-        pipe.sadd(self.keys.card_index(), name)
-        await pipe.execute()
+        await records.put_record(self.redis, self.keys, name, record)
 
     async def _records(self) -> dict[str, Any]:
-        """Every card record by name; names in the index whose card key is gone are pruned (by a user that may)."""
-        names = sorted(text(n) for n in await self.redis.smembers(self.keys.card_index()))
-        if not names:
-            return {}
-        pipe = self.redis.pipeline(transaction=False)
-        for name in names:
-            pipe.get(self.keys.card(name))
-        values = await pipe.execute()
-        records = {n: v for n, v in zip(names, values, strict=True) if v is not None}
-        gone = [n for n in names if n not in records]
-        if gone:
-            try:
-                await self.redis.srem(self.keys.card_index(), *gone)
-            except NoPermissionError:  # an agent's user may only add to the index: left for the registry
-                logger.debug("names without a card left in the index for the registry to prune")
-        return records
+        return await records.read_records(self.redis, self.keys)
+
+    async def _alive(self, names: builtins.list[str]) -> dict[str, builtins.list[Instance]]:
+        return await records.read_alive(self.redis, self.keys, names)
 
     def _record(self, card: AgentCard, *, static: bool, url: str | None) -> dict[str, Any]:
         source = url or (f"card {card.name!r}" if card.name else "card")
@@ -419,38 +388,6 @@ class Registry:
             token_env=record.get("tokenEnv"),
             instances=tuple(instances),
         )
-
-    async def _alive(self, names: builtins.list[str]) -> dict[str, builtins.list[Instance]]:
-        if not names:
-            return {}
-        pipe = self.redis.pipeline(transaction=False)
-        for name in names:
-            pipe.zrange(self.keys.instances(name), 0, -1)
-        members = [[text(m) for m in ms] for ms in await pipe.execute()]
-        pairs = [(name, inst) for name, ms in zip(names, members, strict=True) for inst in ms]
-        if not pairs:
-            return {}
-        pipe = self.redis.pipeline(transaction=False)
-        for name, inst in pairs:
-            pipe.get(self.keys.alive(name, inst))
-        values = await pipe.execute()
-        alive: dict[str, builtins.list[Instance]] = {}
-        stale = self.redis.pipeline(transaction=False)
-        n_stale = 0
-        for (name, inst), value in zip(pairs, values, strict=True):
-            if value is None:
-                stale.zrem(self.keys.instances(name), inst)
-                n_stale += 1
-                continue
-            alive.setdefault(name, []).append(instance_from_json(inst, value))
-        if n_stale:
-            try:
-                await stale.execute()
-            except NoPermissionError:  # housekeeping: a least-privilege agent user may prune only its own
-                logger.debug("stale instances of other agents left for the registry to prune")
-        for items in alive.values():
-            items.sort(key=lambda i: -i.beat)
-        return alive
 
     @staticmethod
     def _check_instance(instance: str) -> None:

@@ -63,7 +63,7 @@ def test_public_addresses() -> None:
 def test_exported_members() -> None:
     exported = set(registry.__all__)
     assert exported == {name for name in dir(registry) if not name.startswith("_")} - {
-        "card_http", "cards", "entries", "errors", "fetch", "http", "ranking", "signing", "store",
+        "card_http", "cards", "entries", "errors", "fetch", "http", "ranking", "records", "signing", "store",
     }  # fmt: skip
     for name in exported:
         assert getattr(registry, name).__module__.startswith("podium.registry."), name
