@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from podium.agents.cli.exposure import refuse_exposure
 from podium.agents.host.runtime import AgentRuntime, print_ready
 from podium.agents.host.settings import (
     A2A_AUTH_FIX,
@@ -17,7 +18,6 @@ from podium.agents.host.settings import (
     STARTUP_TIMEOUT_ENV,
     RuntimeConfig,
     StartupError,
-    exposure_problem,
 )
 from podium.bus.errors import ConfigError
 from podium.bus.speedups import run as run_loop
@@ -125,16 +125,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"podium agent: {exc}", file=sys.stderr)
         return 2
     unauthenticated = {} if config.authenticated else {f"agent {name}": A2A_AUTH_FIX}
-    problem = exposure_problem(args.host, unauthenticated)
-    if problem and not args.insecure:
-        print(f"podium agent: {problem}", file=sys.stderr)
+    if refuse_exposure("agent", args.host, unauthenticated, args.insecure):
         return 2
-    if problem:
-        print(
-            f"podium agent: warning: --insecure: agent {name} listens on {args.host} without "
-            "authentication; anyone who can reach this host can call it",
-            file=sys.stderr,
-        )
     from podium.agents.host.tools import MountError
 
     def ready(runtime: AgentRuntime) -> None:

@@ -108,12 +108,11 @@ def run(args: argparse.Namespace) -> int:
     if workers < 1 or not 0 < port < 65536:
         print("podium mcp: --workers must be at least 1 and --port within 1-65535", file=sys.stderr)
         return 2
-    from podium.agents.host.settings import MCP_TOKEN_ENV, exposure_problem, mcp_token_from_env
+    from podium.agents.cli.exposure import refuse_exposure
+    from podium.agents.host.settings import MCP_TOKEN_ENV, mcp_token_from_env
 
     unauthenticated = {} if mcp_token_from_env() else {f"MCP server {args.name}": MCP_TOKEN_ENV}
-    problem = exposure_problem(args.host, unauthenticated)
-    if problem and not args.insecure:
-        print(f"podium mcp: {problem}", file=sys.stderr)
+    if refuse_exposure("mcp", args.host, unauthenticated, args.insecure):
         return 2
     level = str(getattr(args, "log_level", "warning")).lower()
     try:

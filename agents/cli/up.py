@@ -12,6 +12,7 @@ import sys
 
 from redis.exceptions import RedisError
 
+from podium.agents.cli.exposure import refuse_exposure
 from podium.agents.host.settings import (
     A2A_AUTH_FIX,
     DEFAULT_STARTUP_TIMEOUT_S,
@@ -19,7 +20,6 @@ from podium.agents.host.settings import (
     STARTUP_TIMEOUT_ENV,
     RuntimeConfig,
     StartupError,
-    exposure_problem,
     registry_token_from_env,
     startup_timeout_from_env,
 )
@@ -133,16 +133,8 @@ def run(args: argparse.Namespace) -> int:
     unauthenticated = {} if authenticated else {"the agents' A2A endpoints": A2A_AUTH_FIX}
     if registry_token_from_env() is None:
         unauthenticated["the registry's writes"] = REGISTRY_TOKEN_ENV
-    exposed = exposure_problem(args.host, unauthenticated)
-    if exposed and not args.insecure:
-        print(f"podium up: {exposed}", file=sys.stderr)
+    if refuse_exposure("up", args.host, unauthenticated, args.insecure):
         return 2
-    if exposed:
-        print(
-            f"podium up: warning: --insecure: listening on {args.host} without authentication for "
-            f"{', '.join(unauthenticated)}; anyone who can reach this host can call them",
-            file=sys.stderr,
-        )
     cfg = UpConfig(
         agents=agents,
         host=args.host,
