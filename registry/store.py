@@ -42,6 +42,8 @@ from podium.registry.signing import TrustedKeys
 
 logger = logging.getLogger(__name__)
 
+_PARSED_MAX = 10_000  # parsed card records kept per Registry
+
 
 class Registry:
     """Cards and heartbeats in Redis under one namespace. ``redis`` is an async client the caller owns."""
@@ -61,6 +63,10 @@ class Registry:
         self._mine: dict[str, AgentCard] = {}  # cards this process registered, re-added if they vanish
         self._infos: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._verified: dict[str, str] = {}  # card digest -> kid, so reads verify each card once
+        # name -> (raw record, its parsed record and card): discovery reads every record on every task, and
+        # parsing a card (JSON, then protobuf, then validation) was most of its cost; an unchanged record is
+        # parsed once. Cards handed out are shared, so nothing may change one in place.
+        self._parsed: dict[str, tuple[Any, dict[str, Any], AgentCard]] = {}
         self._inboxes = Inboxes(redis)
 
     # -- writes ---------------------------------------------------------------------------------
@@ -358,14 +364,10 @@ class Registry:
         }
 
     def _entry(self, name: str, raw: Any, instances: builtins.list[Instance]) -> AgentEntry | None:
-        try:
-            record = json.loads(raw)
-            card = card_from_json(
-                record["card"], source=f"registry entry {name!r}", require_interfaces=False, key_name=False
-            )
-        except (ValueError, KeyError, TypeError, CardError) as exc:
-            logger.warning("skipping unreadable registry entry %r: %s", name, exc)
+        parsed = self._parse(name, raw)
+        if parsed is None:
             return None
+        record, card = parsed
         verified_by = record.get("verifiedBy")
         if self.trusted_keys is not None:
             digest = hashlib.sha256(card.SerializeToString(deterministic=True)).hexdigest()
@@ -388,6 +390,23 @@ class Registry:
             token_env=record.get("tokenEnv"),
             instances=tuple(instances),
         )
+
+    def _parse(self, name: str, raw: Any) -> tuple[dict[str, Any], AgentCard] | None:
+        cached = self._parsed.get(name)
+        if cached is not None and cached[0] == raw:
+            return cached[1], cached[2]
+        try:
+            record = json.loads(raw)
+            card = card_from_json(
+                record["card"], source=f"registry entry {name!r}", require_interfaces=False, key_name=False
+            )
+        except (ValueError, KeyError, TypeError, CardError) as exc:
+            logger.warning("skipping unreadable registry entry %r: %s", name, exc)
+            return None
+        if len(self._parsed) >= _PARSED_MAX:  # names come and go: keep the cache bounded
+            self._parsed.clear()
+        self._parsed[name] = (raw, record, card)
+        return record, card
 
     @staticmethod
     def _check_instance(instance: str) -> None:

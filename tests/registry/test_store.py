@@ -241,3 +241,21 @@ async def test_heartbeats_survive_a_redis_restart_that_lost_everything(
     finally:
         await client.aclose()
         server.close()
+
+
+async def test_a_changed_card_is_read_anew_by_a_registry_that_read_it_before(redis, keys) -> None:
+    """Readers keep cards they parsed (discovery reads every card on every task); a card rewritten by another
+    process (a new version of the agent) must still be what the next read returns, and a broken one is skipped."""
+    reader, writer = Registry(redis, keys), Registry(redis, keys)
+
+    def calc(skill: str) -> Any:
+        return custom_card("calc", [{"id": skill, "name": skill, "description": skill, "tags": ["math"]}])
+
+    await writer.register(calc("add"), "i1", ttl=30)
+    [before] = await reader.list()
+    assert [s.id for s in before.card.skills] == ["add"]
+    await writer.register(calc("mul"), "i1", ttl=30)
+    [after] = await reader.list()
+    assert [s.id for s in after.card.skills] == ["mul"]
+    await redis.set(keys.card("calc"), b"{not json")
+    assert await reader.list() == []
