@@ -3,8 +3,10 @@
 For each replica count N the benchmark starts N ``podium agent orchestrator`` and N ``podium agent echo``
 processes (each with ``--concurrency`` request slots), sends a fixed workload of ``--plans`` plans over the
 bus, all at once, to the orchestrator's inbox, where any replica takes them, and waits for every one.
-Each plan has ``--steps`` independent echo steps that wait ``--work-ms`` (I/O-bound: the cores are not
-the limit, the replicas' slots are). Reported per count: tasks/s (plans finished per second of wall
+Each plan has ``--steps`` independent echo steps that wait ``--work-ms`` (meant I/O-bound: the replicas'
+slots, not the cores, should set the pace). Each count also reports ``cores_busy``, the CPU seconds spent by
+the replicas, Redis and the benchmark per second of wall time: when it nears the machine's cores the run is
+CPU-bound and efficiency measures the cores, not the orchestrator. Reported per count: tasks/s (plans finished per second of wall
 time) and the p50/p99 of a plan's latency; and the scaling efficiency at the largest count,
 tasks/s at N divided by N times tasks/s at 1 (1.0 is perfect).
 """
@@ -35,6 +37,7 @@ from podium.bus.binding import bus_interface
 from podium.bus.connection import connect
 from podium.bus.keys import Keys
 
+CPU_BOUND = 0.85  # share of the machine's cores busy above which the cores, not the replicas, set the pace
 READY = re.compile(r"podium agent (\S+) ready: A2A (\S+)")
 
 
@@ -86,11 +89,19 @@ def run(args: argparse.Namespace) -> int:
         lines.append(
             f"  {row['replicas']:3d} replicas  {row['tasks_per_s']:8.2f} tasks/s   p50 {row['p50_ms']:8.1f} ms   "
             f"p99 {row['p99_ms']:8.1f} ms   efficiency {row['efficiency']:.3f}   CPU per task: orchestrator "
-            f"{row['orchestrator_cpu_ms_per_task']:.1f} ms, worker {row['worker_cpu_ms_per_task']:.1f} ms"
+            f"{row['orchestrator_cpu_ms_per_task']:.1f} ms, worker {row['worker_cpu_ms_per_task']:.1f} ms   "
+            f"cores busy {row['cores_busy']:.2f}"
         )
     lines.append(
         f"scaling efficiency at {result['counts'][-1]['replicas']} replicas: {result['efficiency']:.3f}"
     )
+    busy = max(result["counts"], key=lambda row: row["cores_busy"])
+    if busy["cores_busy"] >= CPU_BOUND * result["cores"]:
+        lines.append(
+            f"CPU-bound from {busy['replicas']} replicas: {busy['cores_busy']:.2f} of {result['cores']} cores busy "
+            "(replicas, Redis and this benchmark); fewer slots (--concurrency) or longer steps (--work-ms) "
+            "measure scaling without the cores deciding it"
+        )
     emit(result, args.json, lines)
     return 0
 
@@ -146,6 +157,12 @@ class _Replicas:
             os.unlink(log.name)
 
 
+async def _redis_cpu_s(redis: Any) -> float:
+    """CPU seconds Redis has used (``INFO cpu``), its main thread and children alike."""
+    info = await redis.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def _cpu_s(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -187,12 +204,15 @@ async def _workload(
                     tg.start_soon(one, -1 - i)
             latencies.clear()
             cpu = {name: replicas.cpu_s(name) for name in ("orchestrator", "echo")}
+            cpu["redis"], cpu["bench"] = await _redis_cpu_s(redis), time.process_time()
             start = time.perf_counter()
             async with anyio.create_task_group() as tg:
                 for i in range(args.plans):
                     tg.start_soon(one, i)
             wall = time.perf_counter() - start
-            cpu = {name: replicas.cpu_s(name) - before for name, before in cpu.items()}
+            now = {"orchestrator": replicas.cpu_s("orchestrator"), "echo": replicas.cpu_s("echo"),
+                   "redis": await _redis_cpu_s(redis), "bench": time.process_time()}  # fmt: skip
+            cpu = {name: now[name] - before for name, before in cpu.items()}
             await client.close()
     finally:
         await redis.aclose()
@@ -210,7 +230,8 @@ async def _run_against(args: argparse.Namespace, redis_url: str, progress: Progr
         rows.append({"replicas": n, "wall_s": round(wall, 3), "tasks_per_s": round(tps, 3),
                      "p50_ms": round(_percentile(latencies, 50), 2), "p99_ms": round(_percentile(latencies, 99), 2),
                      "orchestrator_cpu_ms_per_task": round(cpu["orchestrator"] * 1000 / args.plans, 2),
-                     "worker_cpu_ms_per_task": round(cpu["echo"] * 1000 / args.plans, 2)})  # fmt: skip
+                     "worker_cpu_ms_per_task": round(cpu["echo"] * 1000 / args.plans, 2),
+                     "cores_busy": round(sum(cpu.values()) / wall, 2)})  # fmt: skip
         progress.say(f"  {n} replicas: {tps:.2f} tasks/s")
     base = rows[0]["tasks_per_s"] / rows[0]["replicas"]  # per replica at the smallest count
     for row in rows:
@@ -223,4 +244,5 @@ async def _run_against(args: argparse.Namespace, redis_url: str, progress: Progr
         "concurrency": args.concurrency,
         "counts": rows,
         "efficiency": rows[-1]["efficiency"],
+        "cores": os.cpu_count() or 1,
     }

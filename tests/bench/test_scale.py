@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -31,6 +32,10 @@ def test_bench_scale_json_reports_each_replica_count(redis_url: str) -> None:
         assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["wall_s"] * 1000 + 1
         assert row["efficiency"] == round(row["tasks_per_s"] / (row["replicas"] * base), 4)
         assert row["orchestrator_cpu_ms_per_task"] >= 0 and row["worker_cpu_ms_per_task"] >= 0
+        # cores_busy counts the replicas' CPU and Redis's and the benchmark's on top
+        replicas_cpu_s = (row["orchestrator_cpu_ms_per_task"] + row["worker_cpu_ms_per_task"]) * 4 / 1000
+        assert row["cores_busy"] > 0 and row["cores_busy"] * row["wall_s"] >= replicas_cpu_s - 0.02
+    assert result["cores"] == os.cpu_count()
     assert rows[0]["efficiency"] == 1.0 and result["efficiency"] == rows[-1]["efficiency"]
     assert "starting 2 orchestrator and 2 echo replicas" in done.stderr
 
