@@ -47,7 +47,7 @@ class Runner:
     results: dict[str, StepResult] = field(default_factory=dict)
     approvals: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> the caller's decision
     needs_approval: Callable[[Any], str | None] = lambda step: None  # why a step needs approval, or None
-    max_parallel: int = 16
+    max_parallel: int = 64
     waiting: list[str] = field(default_factory=list)
     stopped: str | None = None
 

@@ -47,7 +47,7 @@ class OrchestratorSettings(_Section):
         description="extra time a delegation allows an agent with no replica running (scaled to zero) to start one",
     )
     retries: int = Field(default=2, ge=0, le=10, description="retries of a transient failure per agent")
-    max_parallel: int = Field(default=16, ge=1, le=256, description="delegations in flight per task")
+    max_parallel: int = Field(default=64, ge=1, le=256, description="delegations in flight per task")
     max_rounds: int = Field(default=3, ge=1, le=10, description="write/review rounds of the offline planner")
     lease_s: float = Field(default=15.0, gt=1, description="a crashed replica's runs are resumed after this")
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 
 from podium.agents.orchestrator import patterns
@@ -15,6 +16,7 @@ from podium.agents.orchestrator.plan import parse_plan, validate_plan
 from podium.agents.orchestrator.planning.offline import OfflinePlanner
 from podium.agents.orchestrator.results import StepResult
 from podium.agents.orchestrator.runner import Runner
+from podium.agents.orchestrator.settings import OrchestratorSettings
 from podium.agents.orchestrator.state.checkpoints import MemoryCheckpoints
 from podium.agents.orchestrator.state.trace import MemoryTrace
 from tests.agents.orchestrator.fakes import FakeDispatcher, failing
@@ -239,3 +241,31 @@ async def test_a_pattern_raising_step_failed_fails_its_step() -> None:
     finally:
         patterns.register(original)
     assert results["a"].status == "failed" and results["a"].error == "step 'a': broken"
+
+
+async def test_every_independent_step_of_a_wide_plan_is_in_flight_at_once_by_default() -> None:
+    """A plan of 32 independent steps keeps 32 delegations in flight under the default settings (a cap of
+    16 made the second half wait for the first: twice the wall time of one branch)."""
+    width = 32
+    all_in = anyio.Event()
+
+    class Gathering(FakeDispatcher):
+        in_flight = peak = 0
+
+        async def call(self, spec: CallSpec, *, reason: str = "") -> Any:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            if self.in_flight == width:
+                all_in.set()
+            with anyio.move_on_after(5):  # without every call in flight, the run still ends (and fails below)
+                await all_in.wait()
+            self.in_flight -= 1
+            return await super().call(spec, reason=reason)
+
+    plan = _plan(*({"id": f"s{i}", "call": {"skill": "echo"}} for i in range(width)))
+    fake = Gathering()
+    trace = MemoryTrace("t1")
+    runner = Runner(plan, "wide", fake, trace, MemoryCheckpoints(), "t1", OfflinePlanner(),
+                    max_parallel=OrchestratorSettings().max_parallel)  # fmt: skip
+    results = await runner.run()
+    assert len(results) == width and fake.peak == width
