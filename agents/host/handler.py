@@ -49,9 +49,11 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError, UnsupportedOperationError
 
 from podium.agents.host.cancels import CancelNotices
+from podium.bus import a2a_spans
 from podium.bus.states import STOPPED
 
 logger = logging.getLogger(__name__)
+a2a_spans.strip()  # a2a-sdk's no-op span wrappers cost every call CPU while its tracing is off
 
 _NAMESPACE = uuid.UUID("3b0f8e52-1c4a-4d7e-9f26-8a5c0d1e7b94")
 _message: contextvars.ContextVar[str | None] = contextvars.ContextVar("podium_message_id", default=None)
