@@ -63,6 +63,7 @@ from podium.bus.binding import (
 from podium.bus.envelope import Budget, Envelope, Kind
 from podium.bus.errors import BusClosed, ConfigError
 from podium.bus.keys import Keys
+from podium.bus.proofs import MUTATING, prove
 from podium.bus.retention import trim_through
 from podium.bus.streams import StreamBus
 
@@ -217,6 +218,8 @@ class BusClient:
         queue: asyncio.Queue[Envelope] = asyncio.Queue()
         self._waiters[env.id] = queue
         try:
+            if method in MUTATING:  # the agent acts on it only with this proof that we sent it (bus.proofs)
+                await prove(self.bus.writes, keys, self.client_id, env)
             await self.inboxes.publish(keys, agent, env, check=method in NEW_WORK)
             deadline = time.monotonic() + timeout
             while True:

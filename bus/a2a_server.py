@@ -25,7 +25,13 @@ from a2a.types.a2a_pb2 import (
     StreamResponse,
     Task,
 )
-from a2a.utils.errors import A2AError, InvalidParamsError, InvalidRequestError, MethodNotFoundError
+from a2a.utils.errors import (
+    A2AError,
+    InvalidParamsError,
+    InvalidRequestError,
+    MethodNotFoundError,
+    TaskNotFoundError,
+)
 from a2a.utils.proto_utils import to_stream_response
 from google.protobuf.json_format import ParseDict, ParseError
 from google.protobuf.message import Message as ProtoMessage
@@ -34,6 +40,7 @@ from podium.bus.binding import ACCEPT, ACCEPT_PROTO, METHODS, STREAMING, encode_
 from podium.bus.consumer import Delivery
 from podium.bus.envelope import BudgetExhausted, Envelope, Kind
 from podium.bus.owners import BusCaller, bus_owner
+from podium.bus.proofs import MUTATING, proven
 from podium.bus.streams import StreamBus
 from podium.bus.task_store import RedisTaskStore
 
@@ -76,6 +83,9 @@ class BusRequestServer:
                 request = ParseDict(env.payload, model(), ignore_unknown_fields=True)
             except (ParseError, TypeError, ValueError) as exc:
                 raise InvalidParamsError(data={"parseError": str(exc)}) from exc
+            if env.method in MUTATING and not await proven(self._bus.redis, self._bus.keys, env):
+                # sent by someone other than the caller its reply stream names: not that caller's task
+                raise TaskNotFoundError
             try:
                 budget = env.budget.next_hop()
             except BudgetExhausted as exc:

@@ -93,6 +93,9 @@ def agent_rules(keys: Keys, agent: str) -> str:
         keys.limits(agent),
         *task_patterns(keys, agent),
         keys.reply(f"{agent}.*"),  # its bus client's reply streams (bus.a2a_client)
+        keys.proof(
+            f"{agent}.*", "*"
+        ),  # its bus client's proofs of the mutating requests it sends (bus.proofs)
         keys.alive(agent, "*"),
         keys.instances(agent),
         keys.card(agent),
@@ -107,7 +110,13 @@ def agent_rules(keys: Keys, agent: str) -> str:
             keys.breaker("*"),
         ]
     # Discovery reads every agent's heartbeats.
-    readable = [keys.alive_pattern(), keys.instances("*"), keys.card("*"), keys.card_index()]
+    readable = [
+        keys.alive_pattern(),
+        keys.instances("*"),
+        keys.card("*"),
+        keys.card_index(),
+        keys.proof("*", "*"),
+    ]
     if agent == ORCHESTRATOR:
         readable.append(
             keys.workflows()

@@ -52,6 +52,11 @@ class Keys:
     def reply(self, client: str) -> str:
         return f"{self.namespace}:reply:{{{client}}}"
 
+    def proof(self, client: str, envelope_id: str) -> str:
+        """A bus client's proof that it sent the mutating request ``envelope_id`` (``bus.proofs``): only the
+        Redis user whose reply streams are ``client``'s may write it."""
+        return f"{self.namespace}:proof:{{{client}}}:{envelope_id}"
+
     def task(self, agent: str, task_id: str) -> str:
         """Hash of one of ``agent``'s tasks: the serialized task, its version, owner and state."""
         return f"{self.namespace}:task:{agent}:{{{task_id}}}"

@@ -2,11 +2,13 @@
 with four things added, once for every agent and every binding.
 
 **A repeated message is answered from its task, not acted on twice.** A new task's id is derived from the
-agent and the message id, so the same message — redelivered by the bus after a replica died, or sent
+agent, the caller (the task's owner, as the binding authenticated it) and the message id, so the same message — redelivered by the bus after a replica died, or sent
 again by an orchestrator resuming a run with the same idempotency key — names the same task: when that
 task has finished (or waits for input) the stored task is the answer and the agent does not run again;
 when it is still running somewhere the caller waits for it (subscribing to its events) and gets its
 result; when the bus redelivers it because the replica running it died, the agent continues that task.
+Each caller's message ids are its own: another caller sending a message id already used names another task
+(it neither fails nor learns that the id was taken).
 
 **A message no agent can take is refused up front.** Executors build their task with
 ``new_task_from_user_message``, which raises ``ValueError`` for an empty text part or a message not from
@@ -50,34 +52,44 @@ from a2a.utils.errors import InvalidParamsError, TaskNotFoundError, UnsupportedO
 
 from podium.agents.host.cancels import CancelNotices
 from podium.bus import a2a_spans
+from podium.bus.owners import owner_of
 from podium.bus.states import STOPPED
 
 logger = logging.getLogger(__name__)
 a2a_spans.strip()  # a2a-sdk's no-op span wrappers cost every call CPU while its tracing is off
 
 _NAMESPACE = uuid.UUID("3b0f8e52-1c4a-4d7e-9f26-8a5c0d1e7b94")
-_message: contextvars.ContextVar[str | None] = contextvars.ContextVar("podium_message_id", default=None)
+# the message being handled and its caller (the owner its task gets), while the SDK generates the ids
+_message: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "podium_message", default=None
+)
 REDELIVERED = "redelivered"  # ServerCallContext.state key: the bus delivered this request before
 
 
-def task_id_for(agent: str, message_id: str) -> str:
-    """The id of the task a message with ``message_id`` starts at ``agent``."""
-    return str(uuid.uuid5(_NAMESPACE, f"task:{agent}:{message_id}"))
+def _derived(kind: str, agent: str, message_id: str, owner: str) -> str:
+    # A caller nobody authenticated keeps the unscoped form (the ids such deployments have always had).
+    scope = f"{agent}:{owner}" if owner else agent
+    return str(uuid.uuid5(_NAMESPACE, f"{kind}:{scope}:{message_id}"))
+
+
+def task_id_for(agent: str, message_id: str, owner: str = "") -> str:
+    """The id of the task a message with ``message_id`` from the caller ``owner`` (the name the binding
+    authenticated, ``bus.owners.owner_of``; '' for nobody) starts at ``agent``."""
+    return _derived("task", agent, message_id, owner)
 
 
 class MessageIds(IDGenerator):
-    """Task (and context) ids derived from the message being handled; random without one."""
+    """Task (and context) ids derived from the message being handled and its caller; random without one."""
 
     def __init__(self, agent: str, kind: str = "task") -> None:
         self.agent, self.kind = agent, kind
 
     def generate(self, context: IDGeneratorContext) -> str:
-        message_id = _message.get()
-        if not message_id:
+        message = _message.get()
+        if message is None:
             return str(uuid.uuid4())
-        if self.kind == "task":
-            return task_id_for(self.agent, message_id)
-        return str(uuid.uuid5(_NAMESPACE, f"{self.kind}:{self.agent}:{message_id}"))
+        message_id, owner = message
+        return _derived(self.kind, self.agent, message_id, owner)
 
 
 def check_message(request: SendMessageRequest) -> None:
@@ -186,7 +198,8 @@ class AgentRequestHandler(DefaultRequestHandler):
     async def _setup_active_task(self, params: SendMessageRequest, call_context: ServerCallContext) -> Any:
         # Where a2a-sdk 1.3's handler builds the request context and so generates the task id: the one
         # place that sees both the message and the id generator, for sending and streaming alike.
-        token = _message.set(params.message.message_id or None)
+        message_id = params.message.message_id
+        token = _message.set((message_id, owner_of(call_context)) if message_id else None)
         try:
             return await super()._setup_active_task(params, call_context)
         finally:
@@ -197,7 +210,7 @@ class AgentRequestHandler(DefaultRequestHandler):
         message = params.message
         if message.task_id or not message.message_id:
             return None
-        task_id = task_id_for(self.agent, message.message_id)
+        task_id = task_id_for(self.agent, message.message_id, owner_of(context))
         stored = await self._versioned_store.get(task_id, context)
         if stored is None:
             return None

@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from podium.agents.host.config import load_config
 from podium.agents.host.context import AgentContext
+from podium.agents.orchestrator.accept import accept
 from podium.agents.orchestrator.approval import approval_reason, estimate_cost
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.catalog import Catalog
@@ -91,10 +92,13 @@ class Orchestrator(AgentExecutor):
         if message is None:
             raise ValueError("the orchestrator needs a message")
         task = context.current_task or new_task_from_user_message(message)
-        if context.current_task is None:
+        fresh = context.current_task is None
+        if fresh:
+            # the run is owed (lease and checkpoint stored) before the task is, so before any caller hears of it
+            await accept(self.leases, self.checkpoints, context, task)
             await event_queue.enqueue_event(task)
         updater = TaskUpdater(event_queue, task.id, task.context_id)
-        await Session(self.services(), context, task, updater).run()
+        await Session(self.services(), context, task, updater, fresh=fresh).run()
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         if context.task_id and context.context_id:

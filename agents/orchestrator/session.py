@@ -59,8 +59,17 @@ Decisions = dict[str, dict[str, Any]]  # step -> the caller's decision
 
 
 class Session:
-    def __init__(self, services: Services, context: RequestContext, task: Task, updater: TaskUpdater) -> None:
+    def __init__(
+        self,
+        services: Services,
+        context: RequestContext,
+        task: Task,
+        updater: TaskUpdater,
+        *,
+        fresh: bool = False,
+    ) -> None:
         self.services = services
+        self.fresh = fresh  # a new task: its checkpoint (if any) was written when it was accepted
         self.context = context
         self.task = task
         self.updater = updater
@@ -145,15 +154,16 @@ class Session:
         checkpoints, task_id = self.services.checkpoints, self.task.id
         state = await checkpoints.load(task_id)
         approvals: Decisions = {}
-        if state is None:
-            try:
-                request = read_request(self.context, self.task.context_id)
-            except BadRequest as exc:
-                await self.services.leases.release(task_id)
-                await self.updates.end(TaskState.TASK_STATE_FAILED, exc.message)
-                return None
-            state = RunState(request=request)
-            await checkpoints.start(task_id, state)
+        if state is None or self.fresh:
+            if state is None:  # not checkpointed when accepted (a request that cannot be orchestrated)
+                try:
+                    request = read_request(self.context, self.task.context_id)
+                except BadRequest as exc:
+                    await self.services.leases.release(task_id)
+                    await self.updates.end(TaskState.TASK_STATE_FAILED, exc.message)
+                    return None
+                state = RunState(request=request)
+                await checkpoints.start(task_id, state)
             # Who asked, for the trace only: delegations go out as the orchestrator, never as the caller.
             caller = self.context.call_context.user.user_name if self.context.call_context else ""
             await self.trace.record(

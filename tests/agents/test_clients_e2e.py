@@ -19,11 +19,14 @@ import anyio
 import httpx
 import pytest
 import redis.asyncio
+from a2a.client.client import Client
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     GetTaskRequest,
     ListTasksRequest,
+    SendMessageRequest,
     SubscribeToTaskRequest,
+    Task,
     TaskState,
 )
 from a2a.utils.errors import TaskNotFoundError
@@ -246,3 +249,64 @@ async def test_a_removed_client_is_refused_and_a_new_one_works_without_a_restart
         assert podium("clients", "remove", "gamma", env=env).returncode == 0
         refused = await http.post(system.orchestrator, json=body, headers=headers)
         assert refused.status_code == 401, refused.text
+
+
+async def test_each_clients_message_ids_are_its_own(system: System) -> None:
+    """Two clients sending the same message id each get a task of their own, neither can see the other's,
+    and a client sending its message again (a retry) is answered with the task it already has — over HTTP
+    and over the bus."""
+    env = {"PODIUM_CLIENTS_FILE": str(system.clients_file)}
+    for name in ("delta", "omega"):
+        added = podium("clients", "add", name, env=env)
+        assert added.returncode == 0, added.stderr
+        system.tokens[name] = added.stdout.strip()
+    card = await fetch_card(system.orchestrator)
+    message_id = f"shared-{uuid.uuid4().hex[:8]}"
+
+    def request(text: str) -> SendMessageRequest:
+        sent = text_request(text)
+        sent.message.message_id = message_id
+        return sent
+
+    async def send(client: Client, text: str) -> Task:
+        with anyio.fail_after(120):
+            events = [ev async for ev in client.send_message(request(text))]
+        task = events[-1].task
+        assert task.status.state == TaskState.TASK_STATE_COMPLETED, task
+        return task
+
+    async with http_for(system, "delta") as d_http, http_for(system, "omega") as o_http:
+        delta = make_client(card, "JSONRPC", streaming=False, http=d_http)
+        omega = make_client(card, "JSONRPC", streaming=False, http=o_http)
+        try:
+            mine = await send(delta, "echo: delta asks")
+            theirs = await send(omega, "echo: omega asks")  # the same message id, another client
+            assert theirs.id != mine.id
+            assert "omega asks" in str(theirs.artifacts) and "delta asks" not in str(theirs.artifacts)
+            for me, other in ((delta, theirs), (omega, mine)):
+                with pytest.raises(TaskNotFoundError):
+                    await me.get_task(GetTaskRequest(id=other.id))
+            again = await send(delta, "echo: delta asks")  # a retry: the same task, not run again
+            assert again.id == mine.id and again.artifacts == mine.artifacts
+            assert [t.id for t in (await delta.list_tasks(ListTasksRequest())).tasks] == [mine.id]
+            assert [t.id for t in (await omega.list_tasks(ListTasksRequest())).tasks] == [theirs.id]
+        finally:
+            await delta.close()
+            await omega.close()
+    conn = redis.asyncio.Redis.from_url(system.redis_url("admin"))
+    try:
+        async with (
+            BusClient(conn, system.keys, sender="delta", default_timeout=120) as d_bus,
+            BusClient(conn, system.keys, sender="omega", default_timeout=120) as o_bus,
+        ):
+            delta = make_client(card, "redis-streams", bus=d_bus, streaming=False)
+            omega = make_client(card, "redis-streams", bus=o_bus, streaming=False)
+            mine = await send(delta, "echo: delta asks over the bus")
+            theirs = await send(omega, "echo: omega asks over the bus")
+            assert theirs.id != mine.id
+            assert [t.id for t in (await delta.list_tasks(ListTasksRequest())).tasks] == [mine.id]
+            with pytest.raises(TaskNotFoundError):
+                await omega.get_task(GetTaskRequest(id=mine.id))
+            assert (await send(delta, "echo: delta asks over the bus")).id == mine.id
+    finally:
+        await conn.aclose()

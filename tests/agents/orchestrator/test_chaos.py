@@ -129,7 +129,7 @@ async def test_chaos(killable_redis: RedisServer, tmp_path: Path) -> None:
         reasons: Counter[str] = Counter()
         async with cluster.client(url=cluster.procs["orch-2"].url) as client:
             for i, message in messages.items():
-                task_id = task_id_for("orchestrator", message.message_id)
+                task_id = task_id_for("orchestrator", message.message_id, "bus:test")
                 last = "never read"
                 with anyio.move_on_after(120):
                     while True:
@@ -152,7 +152,7 @@ async def test_chaos(killable_redis: RedisServer, tmp_path: Path) -> None:
         for text in (t for t, n in effects.items() if n > 1):  # how it came to run twice: the decisions
             i = int(text.split()[0][1:])
             print(f"chaos: {text!r} ran {effects[text]} times; task t{i}'s trace:")
-            for entry in await cluster.trace(task_id_for("orchestrator", messages[i].message_id)):
+            for entry in await cluster.trace(task_id_for("orchestrator", messages[i].message_id, "bus:test")):
                 print("   ", entry.line())
         if os.environ.get("CHAOS_DEBUG"):  # the orchestrators' errors, to see why a task failed
             for key, proc in [
