@@ -253,8 +253,11 @@ async def test_a_request_whose_replica_died_mid_task_is_continued_by_another(red
             method="SendMessage", payload=MessageToDict(text_request("once")), deadline=time.time() + 60
         )
 
-        async def working() -> bool:
-            return sum(probe.runs.values()) == 1
+        async def working() -> bool:  # started, and its working status stored (not only enqueued)
+            if sum(probe.runs.values()) != 1:
+                return False
+            stored = await RedisTaskStore(redis, keys, AGENT).get(next(iter(probe.runs)), ServerCallContext())
+            return stored is not None and stored.task.status.state == TaskState.TASK_STATE_WORKING
 
         async with serving(redis, keys, probe, grace=0.05):  # takes it, then dies without answering
             env.reply_to = bus_client.reply_to
