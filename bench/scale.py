@@ -157,10 +157,12 @@ class _Replicas:
             os.unlink(log.name)
 
 
-async def _redis_cpu_s(redis: Any) -> float:
-    """CPU seconds Redis has used (``INFO cpu``), its main thread and children alike."""
+async def _cpu_now(replicas: _Replicas, redis: Any) -> dict[str, float]:
+    """CPU seconds used so far by the orchestrator replicas, the workers, the Redis server (``INFO cpu``: its
+    process, whoever it served; not its forked children) and this benchmark."""
     info = await redis.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    return {"orchestrator": replicas.cpu_s("orchestrator"), "echo": replicas.cpu_s("echo"),
+            "redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"]), "bench": time.process_time()}  # fmt: skip
 
 
 def _cpu_s(pid: int) -> float:
@@ -203,15 +205,13 @@ async def _workload(
                 for i in range(warm):
                     tg.start_soon(one, -1 - i)
             latencies.clear()
-            cpu = {name: replicas.cpu_s(name) for name in ("orchestrator", "echo")}
-            cpu["redis"], cpu["bench"] = await _redis_cpu_s(redis), time.process_time()
+            cpu = await _cpu_now(replicas, redis)
             start = time.perf_counter()
             async with anyio.create_task_group() as tg:
                 for i in range(args.plans):
                     tg.start_soon(one, i)
             wall = time.perf_counter() - start
-            now = {"orchestrator": replicas.cpu_s("orchestrator"), "echo": replicas.cpu_s("echo"),
-                   "redis": await _redis_cpu_s(redis), "bench": time.process_time()}  # fmt: skip
+            now = await _cpu_now(replicas, redis)
             cpu = {name: now[name] - before for name, before in cpu.items()}
             await client.close()
     finally:

@@ -35,7 +35,7 @@ _MODULES = (
     "a2a.client.transports.rest",
 )
 
-_stripped: dict[str, int] = {}
+_done: set[str] = set()  # modules already unwrapped (or skipped for a missing dependency)
 
 
 def tracing_on() -> bool:
@@ -62,23 +62,20 @@ def strip() -> int:
         return 0
     removed = 0
     for name in _MODULES:
-        if name in _stripped:
+        if name in _done:
             continue
+        _done.add(name)
         try:
             module = sys.modules.get(name) or importlib.import_module(name)
         except ImportError:  # an optional dependency of that module (grpc, say) is not installed
-            _stripped[name] = 0
             continue
-        count = 0
         for attr, value in list(vars(module).items()):
             if is_span_wrapper(value):
                 setattr(module, attr, value.__wrapped__)
-                count += 1
+                removed += 1
             elif inspect.isclass(value) and value.__module__ == name:
                 for method, function in list(vars(value).items()):
                     if is_span_wrapper(function):
                         setattr(value, method, function.__wrapped__)
-                        count += 1
-        _stripped[name] = count
-        removed += count
+                        removed += 1
     return removed

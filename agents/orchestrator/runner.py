@@ -24,6 +24,7 @@ from podium.agents.orchestrator.gates import Verdict, check
 from podium.agents.orchestrator.patterns.context import Calls, Expander, Recorder, StepContext
 from podium.agents.orchestrator.plan import Plan
 from podium.agents.orchestrator.results import StepResult
+from podium.agents.orchestrator.settings import MAX_PARALLEL
 from podium.bus import telemetry
 
 Approver = Callable[[Any], Awaitable[dict[str, Any] | None]]
@@ -47,7 +48,7 @@ class Runner:
     results: dict[str, StepResult] = field(default_factory=dict)
     approvals: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> the caller's decision
     needs_approval: Callable[[Any], str | None] = lambda step: None  # why a step needs approval, or None
-    max_parallel: int = 64
+    max_parallel: int = MAX_PARALLEL
     waiting: list[str] = field(default_factory=list)
     stopped: str | None = None
 

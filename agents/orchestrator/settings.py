@@ -14,6 +14,9 @@ from pydantic.alias_generators import to_camel
 
 from podium.agents.host.config import AgentConfigError
 
+# delegations in flight per task by default: a plan's independent steps all at once (up to 64)
+MAX_PARALLEL = 64
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
@@ -47,7 +50,9 @@ class OrchestratorSettings(_Section):
         description="extra time a delegation allows an agent with no replica running (scaled to zero) to start one",
     )
     retries: int = Field(default=2, ge=0, le=10, description="retries of a transient failure per agent")
-    max_parallel: int = Field(default=64, ge=1, le=256, description="delegations in flight per task")
+    max_parallel: int = Field(
+        default=MAX_PARALLEL, ge=1, le=256, description="delegations in flight per task"
+    )
     max_rounds: int = Field(default=3, ge=1, le=10, description="write/review rounds of the offline planner")
     lease_s: float = Field(default=15.0, gt=1, description="a crashed replica's runs are resumed after this")
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
