@@ -16,7 +16,8 @@ The ``registry`` user serves the registry's HTTP API (cards, heartbeats, queue s
 for the CLI's inspection and repair commands (``podium agents``, ``dlq``, ``trace``, ``up``, ``console``) and may touch
 every key of the namespace; ``mcp`` is for MCP servers that keep state (the blackboard). No user may run
 FLUSHALL, CONFIG, KEYS, DEBUG, MONITOR, SHUTDOWN, ACL or any other administrative command, and the
-``default`` user is switched off.
+``default`` user is switched off (nothing can authenticate as it; its rules exist only for Redis's own replay
+of the append-only file, see ``DEFAULT_USER``).
 
 Key patterns come from :class:`bus.keys.Keys` (with ``*`` for the variable part), so a change of the key
 space changes the rules with it.
@@ -179,7 +180,16 @@ def users(keys: Keys, agents: Sequence[str], passwords: Mapping[str, str]) -> li
     return [User(name, passwords[name], rule) for name, rule in rules.items()]
 
 
+# The ``default`` user is off: no connection can act as it (an unauthenticated one gets NOAUTH; AUTH as
+# ``default`` is refused), so its rules grant nobody anything. They must allow every command all the same:
+# Redis replays its append-only file as ``default``, and before the fix of redis/redis#14541 (in 7.x,
+# Debian's 7.0.15, the redis:7 images) re-checks each MULTI/EXEC block of it (every Lua script's writes are
+# logged as one) against that user's rules. With ``-@all`` every scripted write -- tasks, checkpoints,
+# leases -- was silently dropped on restart while plain writes came back (tests/bus/test_acl_restart.py).
+DEFAULT_USER = "user default off resetpass ~* &* +@all"
+
+
 def acl_file(found: Sequence[User]) -> str:
-    """The ACL file: the ``default`` user off, then ``found``."""
-    lines = ["user default off resetkeys resetchannels -@all", *(u.line() for u in found)]
+    """The ACL file: the ``default`` user off (see ``DEFAULT_USER``), then ``found``."""
+    lines = [DEFAULT_USER, *(u.line() for u in found)]
     return "\n".join(lines) + "\n"
