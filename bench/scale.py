@@ -33,6 +33,7 @@ from podium.bench.fanout import plan
 from podium.bench.hop import _percentile
 from podium.bench.runner import Progress, emit, measure_with_redis
 from podium.bus.a2a_client import BusClient
+from podium.bus.backpressure import AgentOverloaded
 from podium.bus.binding import bus_interface
 from podium.bus.connection import connect
 from podium.bus.keys import Keys
@@ -194,8 +195,13 @@ async def _workload(
                 message.parts.append(new_data_part({"plan": plan(args.steps, args.work_ms, n * 100_000 + i)}))
                 start = time.perf_counter()
                 task = None
-                async for event in client.send_message(SendMessageRequest(message=message)):
-                    task = event.task
+                while True:
+                    try:
+                        async for event in client.send_message(SendMessageRequest(message=message)):
+                            task = event.task
+                        break
+                    except AgentOverloaded as exc:  # more plans than the inbox holds: wait as a caller should
+                        await anyio.sleep(exc.retry_after_s)
                 if task is None or task.status.state != TaskState.TASK_STATE_COMPLETED:
                     raise RuntimeError(f"a plan did not complete: {task.status if task else 'no task'}")
                 latencies.append((time.perf_counter() - start) * 1000)
