@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from a2a.server.agent_execution import RequestContext
+from google.protobuf.json_format import MessageToDict
 
 from podium.agents.orchestrator import patterns
 from podium.agents.orchestrator.budget import Spending
@@ -18,7 +19,6 @@ from podium.agents.orchestrator.catalog import Catalog
 from podium.agents.orchestrator.events import Ask, Decision, DecisionName
 from podium.agents.orchestrator.plan import Plan
 from podium.agents.orchestrator.settings import ApprovalSettings
-from podium.bus.parts import data_of
 
 
 def approval_reason(settings: ApprovalSettings, catalog: Catalog) -> Callable[[Any], str | None]:
@@ -90,7 +90,7 @@ def parse_decision(context: RequestContext) -> dict[str, Any] | None:
         return None
     for part in message.parts:
         if part.HasField("data"):
-            value = data_of(part.data)
+            value = MessageToDict(part.data)
             if isinstance(value, dict) and value.get("decision") in ("approve", "reject", "edit"):
                 if value["decision"] != "edit":
                     return Decision(decision=value["decision"]).dump()

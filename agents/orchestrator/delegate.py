@@ -20,6 +20,7 @@ from a2a.client.client import ClientCallContext
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types.a2a_pb2 import AgentCard, GetTaskRequest, Message, SendMessageRequest, Task, TaskState
 from a2a.utils.errors import A2AError, InternalError
+from google.protobuf.json_format import MessageToDict
 
 from podium.agents.orchestrator.errors import BudgetExceeded, DelegationError
 from podium.bus.a2a_client import BusClient
@@ -27,7 +28,6 @@ from podium.bus.backoff import TRANSIENT
 from podium.bus.backpressure import retry_after
 from podium.bus.binding import BINDING
 from podium.bus.envelope import Budget
-from podium.bus.parts import data_of
 from podium.bus.states import STOPPED
 
 PREFERENCE = [BINDING, "JSONRPC", "HTTP+JSON"]
@@ -217,7 +217,7 @@ def _parts(parts: Any) -> tuple[list[str], dict[str, Any]]:
         if part.HasField("text"):
             texts.append(part.text)
         elif part.HasField("data"):
-            value = data_of(part.data)
+            value = MessageToDict(part.data)
             if isinstance(value, dict):
                 for key, item in value.items():
                     data.setdefault(key, item)

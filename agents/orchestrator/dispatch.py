@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from a2a.helpers.proto_helpers import new_text_part
+from a2a.helpers.proto_helpers import new_data_part, new_text_part
 from a2a.types.a2a_pb2 import Message, Role
 
 from podium.agents.orchestrator.budget import Spending, spend_line
@@ -32,7 +32,6 @@ from podium.agents.orchestrator.events import TraceEvent
 from podium.agents.orchestrator.state.breakers import OPEN, BreakerStore
 from podium.agents.orchestrator.state.trace import TraceLog
 from podium.bus import telemetry
-from podium.bus.parts import data_part
 
 _KEY_NAMESPACE = uuid.UUID("a5c1e3b2-7d4f-4e1a-9b6c-2f8d0e4a1c37")
 
@@ -319,7 +318,7 @@ class Dispatcher:
         message_id = str(uuid.uuid5(_KEY_NAMESPACE, f"{self.task_id}/{spec.key}/{attempt}"))
         parts = [new_text_part(spec.text)]
         if spec.data:
-            parts.append(data_part(spec.data))
+            parts.append(new_data_part(spec.data))
         message = Message(role=Role.ROLE_USER, message_id=message_id, context_id=self.context_id, parts=parts)
         if spec.metadata:
             message.metadata.update(spec.metadata)

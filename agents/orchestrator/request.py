@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from a2a.server.agent_execution import RequestContext
+from google.protobuf.json_format import MessageToDict
 
 from podium.agents.orchestrator.budget import Spending
 from podium.agents.orchestrator.delegate import BUDGET_METADATA_KEY
@@ -13,7 +14,6 @@ from podium.agents.orchestrator.errors import OrchestratorError
 from podium.agents.orchestrator.state.checkpoints import Request
 from podium.agents.orchestrator.workflows import explicit_text
 from podium.bus.envelope import Budget
-from podium.bus.parts import data_of
 
 MAX_REQUEST_CHARS = 20_000
 RESUME_KEY = "podium.resume"
@@ -35,7 +35,7 @@ def read_request(context: RequestContext, context_id: str) -> Request:
         if kind == "text":
             texts.append(part.text)
         elif kind == "data":
-            value = data_of(part.data)
+            value = MessageToDict(part.data)
             if isinstance(value, dict):
                 data.update(value)
         else:
@@ -72,7 +72,7 @@ def message_metadata(context: RequestContext) -> dict[str, Any]:
     message = context.message
     metadata = dict(context.metadata or {})
     if message is not None and message.HasField("metadata"):
-        metadata.update(data_of(message.metadata))
+        metadata.update(MessageToDict(message.metadata))
     return metadata
 
 

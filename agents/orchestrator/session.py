@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import anyio
-from a2a.helpers.proto_helpers import new_text_part
+from a2a.helpers.proto_helpers import new_data_part, new_text_part
 from a2a.server.agent_execution import RequestContext
 from a2a.server.tasks.task_updater import TaskUpdater
 from a2a.types.a2a_pb2 import Task, TaskState
@@ -48,7 +48,6 @@ from podium.agents.orchestrator.updates import Updates
 from podium.agents.orchestrator.workflows import plan_for
 from podium.bus import telemetry
 from podium.bus.backoff import TRANSIENT, Backoff, through_outages
-from podium.bus.parts import data_part
 from podium.bus.task_store import TERMINAL
 
 logger = logging.getLogger(__name__)
@@ -301,7 +300,7 @@ class Session:
             f"{len(material.gaps)} gap(s), {len(material.contradictions)} contradiction(s)",
         )
         await self.updater.add_artifact(
-            [new_text_part(answer.text), data_part(data)], artifact_id=f"{task_id}-answer", name="answer"
+            [new_text_part(answer.text), new_data_part(data)], artifact_id=f"{task_id}-answer", name="answer"
         )
         status = RunStatus.DONE
         if runner.stopped:

@@ -11,13 +11,12 @@ import contextlib
 import logging
 from typing import Any
 
-from a2a.helpers.proto_helpers import new_text_part
+from a2a.helpers.proto_helpers import new_data_part, new_text_part
 from a2a.server.tasks.task_updater import TaskUpdater
 from a2a.types.a2a_pb2 import Part, TaskState
 
 from podium.agents.orchestrator.events import SessionEvent
 from podium.agents.orchestrator.state.trace import TraceEntry, TraceLog
-from podium.bus.parts import data_part
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ class Updates:
         while self._outbox:
             batch, self._outbox = self._outbox, []
             parts: list[Part] = [new_text_part("\n".join(_line(e) for e in batch))]
-            parts += [data_part(e.dump()) for e in batch]
+            parts += [new_data_part(e.dump()) for e in batch]
             await self.updater.update_status(
                 TaskState.TASK_STATE_WORKING, self.updater.new_agent_message(parts)
             )
@@ -70,7 +69,7 @@ class Updates:
 
     def message(self, text: str, data: dict[str, Any]) -> Any:
         """A status message: a text part for people and a data part for programs."""
-        parts: list[Part] = [new_text_part(text), data_part(data)]
+        parts: list[Part] = [new_text_part(text), new_data_part(data)]
         return self.updater.new_agent_message(parts)
 
     async def status(self, state: TaskState, text: str, data: dict[str, Any]) -> None:

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import anyio
-from a2a.helpers.proto_helpers import new_text_part
+from a2a.helpers.proto_helpers import new_data_part, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events.event_queue_v2 import EventQueue
 from a2a.server.tasks.task_updater import TaskUpdater
 from a2a.types.a2a_pb2 import Message, Task, TaskState, TaskStatus
+from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, ValidationError
 
 from podium.agents.host.context import AgentContext
@@ -35,7 +36,6 @@ from podium.agents.llm import LLMError, Usage
 from podium.agents.specialists.models import SpecialistInput, SpecialistOutput
 from podium.agents.text.routing import Route, classify, misrouted
 from podium.bus.envelope import Budget
-from podium.bus.parts import data_of, data_part
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class Specialist(AgentExecutor):
             text = f"{self.name} rejected this task: {no.reason}."
             if no.agent:
                 text += f" Send it to the {no.agent} agent."
-            await updater.reject(updater.new_agent_message([new_text_part(text), data_part(data)]))
+            await updater.reject(updater.new_agent_message([new_text_part(text), new_data_part(data)]))
             return
         except Failed as exc:
             logger.warning("%s failed task %s: %s", self.name, task.id, exc)
@@ -219,7 +219,7 @@ class Specialist(AgentExecutor):
         await updater.add_artifact(
             [
                 new_text_part(self.render(checked)),
-                data_part(checked.model_dump(mode="json", by_alias=True)),
+                new_data_part(checked.model_dump(mode="json", by_alias=True)),
             ],
             artifact_id=f"{task.id}-{self.name}",
             name=f"{self.name}-result",
@@ -237,12 +237,12 @@ class Specialist(AgentExecutor):
         data: dict[str, Any] = {}
         for part in context.message.parts:
             if part.HasField("data"):
-                value = data_of(part.data)
+                value = MessageToDict(part.data)
                 if isinstance(value, dict):
                     data.update(value)
         metadata = dict(context.metadata)
         if context.message.HasField("metadata"):
-            metadata.update(data_of(context.message.metadata))
+            metadata.update(MessageToDict(context.message.metadata))
         payload = {"question": text, **data}
         if "blackboard" not in payload and "blackboard" in metadata:
             payload["blackboard"] = metadata["blackboard"]

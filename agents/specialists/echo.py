@@ -14,6 +14,7 @@ import asyncio
 import os
 
 from a2a.helpers.proto_helpers import (
+    new_data_part,
     new_task_from_user_message,
     new_text_message,
     new_text_part,
@@ -24,7 +25,6 @@ from a2a.server.tasks.task_updater import TaskUpdater
 from a2a.types.a2a_pb2 import TaskState
 
 from podium.agents.host.context import AgentContext
-from podium.bus.parts import data_part
 
 MAX_DELAY_S = 60.0
 
@@ -52,7 +52,7 @@ class EchoExecutor(AgentExecutor):
         await updater.add_artifact(
             [
                 new_text_part(text),
-                data_part({"echo": text, "chars": len(text), "servedBy": self.instance}),
+                new_data_part({"echo": text, "chars": len(text), "servedBy": self.instance}),
             ],
             name="echo",
         )
