@@ -20,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from podium.bus.errors import ConfigError
-from podium.bus.speedups import redis_kwargs
+from podium.bus.speedups import hiredis_enabled, hiredis_packing, redis_kwargs
 
 if TYPE_CHECKING:
     import fakeredis
@@ -91,9 +91,13 @@ def connect(url: str | None = None, *, cluster: bool | None = None, **kwargs: An
         kwargs.setdefault("retry_on_error", [RedisConnectionError])
         for name, value in redis_kwargs().items():  # redis-py's own parser when hiredis is switched off
             kwargs.setdefault(name, value)
-        return Redis.from_url(clean, **kwargs)
+        client = Redis.from_url(clean, **kwargs)
     except ValueError as exc:
         raise ConfigError(f"REDIS_URL: {exc}") from exc
+    if hiredis_enabled():  # commands packed by hiredis too, as redis-py's synchronous client does
+        pool = client.connection_pool
+        pool.connection_class = hiredis_packing(pool.connection_class)
+    return client
 
 
 def is_embedded(client: Any) -> bool:
