@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import anyio
 
 
 @dataclass(slots=True)
@@ -26,11 +25,13 @@ class JobQueue:
     Only one idle worker is woken at a time, and a worker that takes a job while more wait wakes the next.
     Fast handlers then run back to back in one task, without a task switch per entry, while handlers that
     wait on I/O fan out to as many workers as there are jobs. The caller bounds how many jobs exist.
+    Idle workers wait on bare asyncio futures, not ``anyio.Event``s: the queue sits on every request's path,
+    and an anyio event costs several times a future to create, set and wait on.
     """
 
     def __init__(self) -> None:
         self._jobs: deque[Job] = deque()
-        self._idle: deque[anyio.Event] = deque()
+        self._idle: deque[asyncio.Future[None]] = deque()
         self._woken = 0  # workers woken that have not run yet
         self.closed = False
 
@@ -45,28 +46,35 @@ class JobQueue:
         """No more jobs: workers finish what is queued, then :meth:`get` returns None."""
         self.closed = True
         while self._idle:
-            self._woken += 1
-            self._idle.popleft().set()
+            wake = self._idle.popleft()
+            if not wake.done():  # not a cancelled waiter
+                self._woken += 1
+                wake.set_result(None)
 
     def _wake_one(self) -> None:
-        if self._jobs and self._idle and not self._woken:
-            self._woken += 1
-            self._idle.popleft().set()
+        while self._jobs and self._idle and not self._woken:
+            wake = self._idle.popleft()
+            if not wake.done():  # not a cancelled waiter
+                self._woken += 1
+                wake.set_result(None)
 
     async def get(self) -> Job | None:
         """The next job, waiting for one; None once closed and drained."""
         while not self._jobs:
             if self.closed:
                 return None
-            wake = anyio.Event()
+            wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._idle.append(wake)
             try:
-                await wake.wait()
-            finally:
-                if wake.is_set():
+                await wake
+            except BaseException:
+                if wake.done() and not wake.cancelled():  # woken, then cancelled: let another worker go
                     self._woken -= 1
-                else:
+                    self._wake_one()
+                elif wake in self._idle:
                     self._idle.remove(wake)
+                raise
+            self._woken -= 1
         job = self._jobs.popleft()
         self._wake_one()
         return job
