@@ -11,20 +11,25 @@ import sys
 import pytest
 import uvloop
 from redis._parsers import _AsyncHiredisParser
+from redis.asyncio.connection import Connection as AsyncConnection
+from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import DataError
 
 from podium.bus import speedups
 from podium.bus.connection import connect
 from tests.support import ROOT
 
 
-async def _loop_and_parser(redis_url: str) -> tuple[type, type]:
+async def _loop_and_parser(redis_url: str) -> tuple[type, type, bool]:
+    """The loop, the reply parser, and whether commands are packed by hiredis."""
     redis = connect(redis_url)
     try:
         await redis.ping()
         conn = await redis.connection_pool.get_connection()
         parser = type(conn._parser)
+        packed_by_hiredis = type(conn).pack_command is not AsyncConnection.pack_command
         await redis.connection_pool.release(conn)
-        return type(asyncio.get_running_loop()), parser
+        return type(asyncio.get_running_loop()), parser, packed_by_hiredis
     finally:
         await redis.aclose()
 
@@ -32,8 +37,8 @@ async def _loop_and_parser(redis_url: str) -> tuple[type, type]:
 def test_fast_parts_are_used_by_default(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("PODIUM_PURE_PYTHON", "PODIUM_NO_UVLOOP", "PODIUM_NO_HIREDIS", "PODIUM_NO_HTTPTOOLS"):
         monkeypatch.delenv(var, raising=False)
-    loop, parser = speedups.run(_loop_and_parser, redis_url)
-    assert issubclass(loop, uvloop.Loop) and parser is _AsyncHiredisParser
+    loop, parser, packed_by_hiredis = speedups.run(_loop_and_parser, redis_url)
+    assert issubclass(loop, uvloop.Loop) and parser is _AsyncHiredisParser and packed_by_hiredis
     assert speedups.uvicorn_http() == "httptools"
     assert speedups.describe() == "uvloop on, hiredis on, httptools on"
 
@@ -45,11 +50,35 @@ def test_each_switch_leaves_the_pure_python_part(
     var: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(var, "1")
-    loop, parser = speedups.run(_loop_and_parser, redis_url)
+    loop, parser, packed_by_hiredis = speedups.run(_loop_and_parser, redis_url)
     everything = var == "PODIUM_PURE_PYTHON"
     assert issubclass(loop, uvloop.Loop) is not (everything or var == "PODIUM_NO_UVLOOP")
     assert (parser is _AsyncHiredisParser) is not (everything or var == "PODIUM_NO_HIREDIS")
+    assert packed_by_hiredis is not (everything or var == "PODIUM_NO_HIREDIS")
     assert (speedups.uvicorn_http() == "h11") is (everything or var == "PODIUM_NO_HTTPTOOLS")
+
+
+@pytest.mark.parametrize("base", [AsyncConnection, SSLConnection, UnixDomainSocketConnection])
+def test_hiredis_packs_the_bytes_redis_py_itself_would_send(base: type) -> None:
+    """The hiredis packer writes what redis-py's own asyncio packer writes, command by command and for a
+    pipeline, and refuses what it refuses (with redis-py's error)."""
+    cls = speedups.hiredis_packing(base)
+    assert issubclass(cls, base) and speedups.hiredis_packing(base) is cls
+    kwargs = {"path": "/tmp/x.sock"} if base is UnixDomainSocketConnection else {}
+    ours, theirs = cls(**kwargs), base(**kwargs)
+    commands = [
+        ("XADD", "stream:{é}", "MAXLEN", "~", 1000, "*", b"e", b'{"v":1}'),
+        ("CONFIG GET", "maxmemory"),  # a command name of two words is split, as redis-py does
+        ("SET", b"k", memoryview(b"value"), "PX", 1500),
+        ("ZADD", "z", 12, "m", 1796692268.5567963, "n", 0.1, "o"),
+        ("EVALSHA", "0" * 40, 1, "k", "x" * 10_000),
+    ]
+    for command in commands:
+        assert b"".join(ours.pack_command(*command)) == b"".join(theirs.pack_command(*command)), command
+    assert b"".join(ours.pack_commands(commands)) == b"".join(theirs.pack_commands(commands))
+    for bad in (None, {"a": 1}, True):
+        with pytest.raises(DataError):
+            ours.pack_command("SET", "k", bad)
 
 
 def test_a_hop_runs_on_the_pure_python_path(redis_url: str) -> None:
