@@ -1,7 +1,7 @@
 """``podium bench scale``: the orchestrator scaled out, 1..N replicas of it and of its worker on one Redis.
 
 For each replica count N the benchmark starts N ``podium agent orchestrator`` and N ``podium agent echo``
-processes (each with ``--concurrency`` request slots), sends a fixed workload of ``--plans`` plans over the
+processes (each with ``--concurrency`` request slots, 1 by default), sends a fixed workload of ``--plans`` plans over the
 bus, all at once, to the orchestrator's inbox, where any replica takes them, and waits for every one.
 Each plan has ``--steps`` independent echo steps that wait ``--work-ms`` (meant I/O-bound: the replicas'
 slots, not the cores, should set the pace). Each count also reports ``cores_busy``, the CPU seconds spent by
@@ -50,7 +50,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--steps", type=int, default=2, help="independent steps per plan (2)")
     parser.add_argument("--work-ms", type=int, default=100, help="time each step's worker waits (100)")
-    parser.add_argument("--concurrency", type=int, default=4, help="request slots of every replica (4)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="request slots of every replica (1: the slots and the waits set the pace, not the cores)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 

@@ -3,6 +3,7 @@ object whose rates and efficiencies follow from its own figures (never a speed).
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -11,6 +12,7 @@ import sys
 
 import pytest
 
+from podium.bench import scale
 from tests.support import ROOT
 
 
@@ -46,3 +48,17 @@ def test_bench_scale_rejects_bad_arguments() -> None:
         cmd = [sys.executable, "-m", "podium.agents.cli", "bench", "scale", *flags]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert done.returncode == 2 and f"podium bench scale: {says}" in done.stderr, (flags, done.stderr)
+
+
+def test_the_default_workload_is_paced_by_slots_and_waits_not_cores() -> None:
+    """One slot per replica and 100 ms waits: eight replicas of each stay well inside two cores, so the
+    efficiency measures the orchestrator, not the machine (docs/performance.md, `podium bench scale`)."""
+    parser = argparse.ArgumentParser()
+    scale.configure(parser)
+    defaults = parser.parse_args([])
+    assert (defaults.concurrency, defaults.work_ms, defaults.steps, defaults.replicas) == (
+        1,
+        100,
+        2,
+        "1,2,4,8",
+    )
