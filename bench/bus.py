@@ -107,7 +107,7 @@ async def _podium(url: str, n: int, batch: int, text: str, concurrency: int, pro
 
 
 async def _raw(url: str, n: int, batch: int, text: str, progress: Progress) -> float:
-    client = Redis.from_url(url)  # redis-py as a user writes it: no Podium settings or speedups
+    client: Any = Redis.from_url(url)  # redis-py as a user writes it: no Podium settings or speedups
     stream, group = f"bench{uuid.uuid4().hex[:8]}:raw", "raw"
     await client.xgroup_create(stream, group, id="0", mkstream=True)
     consumed = 0

@@ -120,7 +120,7 @@ async def _podium(
 
 async def _raw(url: str, n: int, batch: int, text: str, progress: Progress) -> tuple[float, float]:
     """Wall and CPU seconds of the raw loop."""
-    client = Redis.from_url(url)  # redis-py as a user writes it: no Podium settings or speedups
+    client: Any = Redis.from_url(url)  # redis-py as a user writes it: no Podium settings or speedups
     stream, out, group = f"bench{uuid.uuid4().hex[:8]}:raw", f"bench{uuid.uuid4().hex[:8]}:out", "raw"
     try:
         await _fill(client, stream, n, text)
