@@ -256,11 +256,26 @@ class OverloadMiddleware:
             )
             await response(scope, receive, send)
             return
+        # Counted until the response's last body part goes out, not until the app returns: a caller that
+        # has its whole answer may send the next request before the app's own return is scheduled.
         self.in_flight += 1
+        counted = True
+
+        def finish() -> None:
+            nonlocal counted
+            if counted:
+                counted = False
+                self.in_flight -= 1
+
+        async def send_counted(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                finish()
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_counted)
         finally:
-            self.in_flight -= 1
+            finish()
 
 
 async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
