@@ -46,17 +46,20 @@ class JobQueue:
         """No more jobs: workers finish what is queued, then :meth:`get` returns None."""
         self.closed = True
         while self._idle:
-            wake = self._idle.popleft()
-            if not wake.done():  # not a cancelled waiter
-                self._woken += 1
-                wake.set_result(None)
+            self._wake_next()
 
     def _wake_one(self) -> None:
-        while self._jobs and self._idle and not self._woken:
+        if self._jobs and not self._woken:
+            self._wake_next()
+
+    def _wake_next(self) -> None:
+        """Wake the longest-idle worker still waiting; cancelled waiters met on the way are dropped."""
+        while self._idle:
             wake = self._idle.popleft()
-            if not wake.done():  # not a cancelled waiter
+            if not wake.done():
                 self._woken += 1
                 wake.set_result(None)
+                return
 
     async def get(self) -> Job | None:
         """The next job, waiting for one; None once closed and drained."""

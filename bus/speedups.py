@@ -9,6 +9,7 @@ all three. The pure-Python path (asyncio's loop, redis-py's own parser, h11) beh
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from collections.abc import Awaitable, Callable
@@ -68,6 +69,24 @@ def redis_kwargs() -> dict[str, Any]:
     return {"parser_class": _AsyncRESP2Parser}
 
 
+class _HiredisPacking:
+    """Packs commands as redis-py's synchronous connections do when hiredis is installed."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return _hiredis_packer().pack(*args)  # type: ignore[no-any-return]
+
+    def pack_commands(self, commands: Any) -> list[bytes]:
+        pack = _hiredis_packer().pack
+        return [b"".join(chunk for command in commands for chunk in pack(*command))]
+
+
+@functools.cache
+def _hiredis_packer() -> Any:
+    from redis.connection import HiredisRespSerializer
+
+    return HiredisRespSerializer()
+
+
 _packing_classes: dict[type, type] = {}
 
 
@@ -81,21 +100,7 @@ def hiredis_packing(connection_class: type) -> type:
     ``connection_class``'s own."""
     cls = _packing_classes.get(connection_class)
     if cls is None:
-        from redis.connection import HiredisRespSerializer
-
-        packer = HiredisRespSerializer()
-
-        def pack_command(self: Any, *args: Any) -> list[bytes]:
-            return packer.pack(*args)
-
-        def pack_commands(self: Any, commands: Any) -> list[bytes]:
-            return [b"".join(chunk for command in commands for chunk in packer.pack(*command))]
-
-        cls = type(
-            f"Hiredis{connection_class.__name__}",
-            (connection_class,),
-            {"pack_command": pack_command, "pack_commands": pack_commands, "__module__": __name__},
-        )
+        cls = type(f"Hiredis{connection_class.__name__}", (_HiredisPacking, connection_class), {})
         _packing_classes[connection_class] = cls
     return cls
 
