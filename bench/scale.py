@@ -238,7 +238,7 @@ async def _run_against(args: argparse.Namespace, redis_url: str, progress: Progr
         with _Replicas(redis_url, namespace, n, args.concurrency) as replicas:
             wall, latencies, cpu = await _workload(redis_url, namespace, args, n, replicas)
         tps = args.plans / wall
-        rows.append({"replicas": n, "wall_s": round(wall, 3), "tasks_per_s": round(tps, 3),
+        rows.append({"replicas": n, "wall_s": round(wall, 4), "tasks_per_s": round(tps, 3),
                      "p50_ms": round(_percentile(latencies, 50), 2), "p99_ms": round(_percentile(latencies, 99), 2),
                      "orchestrator_cpu_ms_per_task": round(cpu["orchestrator"] * 1000 / args.plans, 2),
                      "worker_cpu_ms_per_task": round(cpu["echo"] * 1000 / args.plans, 2),

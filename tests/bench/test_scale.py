@@ -30,6 +30,7 @@ def test_bench_scale_json_reports_each_replica_count(redis_url: str) -> None:
     assert [row["replicas"] for row in rows] == [1, 2]
     base = rows[0]["tasks_per_s"]
     for row in rows:
+        # wall_s is rounded to 0.1 ms: a run of a few tens of ms is then good to about 0.3%
         assert math.isclose(row["tasks_per_s"], 4 / row["wall_s"], rel_tol=1e-2)
         assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["wall_s"] * 1000 + 1
         assert row["efficiency"] == round(row["tasks_per_s"] / (row["replicas"] * base), 4)
