@@ -101,6 +101,7 @@ class BusClient:
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
         self._expiry_set = -1e9
+        self._starting = asyncio.Lock()
 
     async def __aenter__(self) -> BusClient:
         await self.start()
@@ -110,12 +111,16 @@ class BusClient:
         await self.close()
 
     async def start(self) -> None:
-        if self._reader is None:
-            # Create the reply stream now so it carries an idle expiry from the start, even if this
-            # process dies before its first refresh.
-            await self.bus.publish(self.reply_to, Envelope(kind=Kind.END, sender=self.sender))
-            await self._keep_reply_stream()
-            self._reader = asyncio.create_task(self._read_replies(), name=f"podium-replies-{self.client_id}")
+        async with self._starting:  # callers racing to the first call start one reader, not one each
+            if self._reader is None:
+                await self._start()
+
+    async def _start(self) -> None:
+        # Create the reply stream now so it carries an idle expiry from the start, even if this
+        # process dies before its first refresh.
+        await self.bus.publish(self.reply_to, Envelope(kind=Kind.END, sender=self.sender))
+        await self._keep_reply_stream()
+        self._reader = asyncio.create_task(self._read_replies(), name=f"podium-replies-{self.client_id}")
 
     async def close(self) -> None:
         self._closed = True

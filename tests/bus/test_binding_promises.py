@@ -15,6 +15,7 @@ binding passed on and whether the agent ran again:
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import Counter
@@ -281,6 +282,27 @@ async def test_a_request_whose_replica_died_mid_task_is_continued_by_another(red
     assert answers[0].payload["task"]["id"] == task_id
     assert answers[0].payload["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
     assert probe.runs[task_id] == 2  # continued on the same task, not started as a new one
+
+
+async def test_callers_racing_to_a_fresh_clients_first_call_share_one_reply_reader(redis, keys: Keys) -> None:
+    """Fifty first calls at once on a BusClient nobody started: one reply reader (one blocking connection)
+    serves them all, not one each (which would take a pool connection apiece: chaos's 100 callers ran the
+    pool dry)."""
+    probe = Probe()
+    bus_client = BusClient(redis, keys, sender="test", default_timeout=30)
+    try:
+        async with serving(redis, keys, probe):
+            inbox = keys.inbox(AGENT)
+            replies = await asyncio.gather(
+                *(bus_client.unary(inbox, "SendMessage", text_request(f"hi {i}"), None) for i in range(50))
+            )
+            assert all(r["task"]["status"]["state"] == "TASK_STATE_COMPLETED" for r in replies)
+            readers = [
+                t for t in asyncio.all_tasks() if t.get_name() == f"podium-replies-{bus_client.client_id}"
+            ]
+            assert len(readers) == 1
+    finally:
+        await bus_client.close()
 
 
 async def test_task_store_and_reply_stream_across_a_redis_restart(killable_redis, keys: Keys) -> None:
