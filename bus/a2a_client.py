@@ -63,6 +63,7 @@ from podium.bus.binding import (
 from podium.bus.envelope import Budget, Envelope, Kind
 from podium.bus.errors import BusClosed, ConfigError
 from podium.bus.keys import Keys
+from podium.bus.lane import reading
 from podium.bus.proofs import MUTATING, prove
 from podium.bus.retention import trim_through
 from podium.bus.streams import StreamBus
@@ -146,6 +147,10 @@ class BusClient:
         return RedisStreamsTransport(self, keys.inbox(agent), card)
 
     async def _read_replies(self) -> None:
+        async with reading(self.bus.redis) as reads:  # a connection of its own (bus.lane)
+            await self._read_replies_with(reads)
+
+    async def _read_replies_with(self, reads: Any) -> None:
         last = "0-0"  # the stream is this client's own: read it from the start so no early reply is missed
         backoff = 0.05
         untrimmed, trimmed_at = 0, time.monotonic()
@@ -156,7 +161,7 @@ class BusClient:
                     # Only this reader reads the stream, so what it has read is all it may drop.
                     await trim_through(self.bus.redis, self.reply_to, last)
                     untrimmed, trimmed_at = 0, time.monotonic()
-                entries = await self.bus.read(self.reply_to, last, count=256, block_ms=1000)
+                entries = await self.bus.read(self.reply_to, last, count=256, block_ms=1000, client=reads)
                 backoff = 0.05
             except asyncio.CancelledError:
                 raise
@@ -168,6 +173,7 @@ class BusClient:
                 backoff = min(backoff * 2, 5.0)
                 continue
             untrimmed += len(entries)
+            woken = False
             for entry_id, env in entries:
                 last = entry_id
                 if isinstance(env, Exception):
@@ -176,6 +182,9 @@ class BusClient:
                 queue = self._waiters.get(env.correlation_id or "")
                 if queue is not None:
                     queue.put_nowait(env)
+                    woken = True
+            if woken:  # let the callers take their replies before this task sends its next read
+                await asyncio.sleep(0)
 
     async def call(
         self,

@@ -23,6 +23,7 @@ import httpx
 from a2a.client.errors import A2AClientError
 from redis.exceptions import OutOfMemoryError
 
+from podium.bus.autopipeline import coalesced
 from podium.bus.envelope import FIELD, Envelope
 from podium.bus.keys import Keys
 from podium.bus.notify import notifier_for
@@ -181,6 +182,7 @@ class Inboxes:
         self.redis = redis
         self.default_capacity = default_capacity
         self.default_retry_ms = int(default_retry_after_s * 1000)
+        self._writes = coalesced(redis)  # publishes share the process's auto-pipeline (bus.autopipeline)
         self._admit = redis.register_script(_ADMIT)
         self._stats = redis.register_script(_STATS)
         self._notifier = notifier_for(redis)
@@ -203,6 +205,7 @@ class Inboxes:
                     FIELD,
                     env.encode(),
                 ],
+                client=self._writes,
             )
         except OutOfMemoryError as exc:
             raise AgentOverloaded.out_of_memory(agent, self.default_retry_ms / 1000) from exc

@@ -30,6 +30,7 @@ from podium.bus.envelope import FIELD, Envelope
 from podium.bus.errors import BusClosed, ConfigError, EnvelopeError
 from podium.bus.jobs import Job, JobQueue
 from podium.bus.keys import validate_name
+from podium.bus.lane import reading
 from podium.bus.redelivery import Redelivery
 from podium.bus.streams import StreamBus, decode_entry, field, stream_entries, text
 
@@ -225,8 +226,16 @@ class Consumer(Redelivery):
         return sent
 
     async def _read_loop(self) -> None:
+        async with reading(
+            self.bus.redis
+        ) as reads:  # its blocking reads on a connection of its own (bus.lane)
+            await self._read_with(reads)
+
+    async def _read_with(self, reads: Any) -> None:
         backoff = Backoff()
         notifier, redis = self.bus.notifier, self.bus.redis
+        if notifier is None:
+            redis = reads
         streams = {self.stream: ">"}
         while True:
             taken = await self._take_slots(wait=True)

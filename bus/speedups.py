@@ -41,6 +41,12 @@ def hiredis_enabled() -> bool:
     return _usable("HIREDIS", "hiredis")
 
 
+def lane_enabled() -> bool:
+    """True when each process's auto-pipeline drives its own Redis connection (:mod:`bus.lane`; needs
+    hiredis). ``PODIUM_NO_LANE=1`` keeps it on redis-py's client."""
+    return hiredis_enabled() and not _off("LANE")
+
+
 def httptools_enabled() -> bool:
     """True when uvicorn parses HTTP with httptools."""
     return _usable("HTTPTOOLS", "httptools")
@@ -107,5 +113,10 @@ def hiredis_packing(connection_class: type) -> type:
 
 def describe() -> str:
     """One line naming the fast parts in use, for startup logs and benchmarks."""
-    parts = {"uvloop": uvloop_enabled(), "hiredis": hiredis_enabled(), "httptools": httptools_enabled()}
+    parts = {
+        "uvloop": uvloop_enabled(),
+        "hiredis": hiredis_enabled(),
+        "lane": lane_enabled(),
+        "httptools": httptools_enabled(),
+    }
     return ", ".join(f"{name} {'on' if on else 'off'}" for name, on in parts.items())

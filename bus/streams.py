@@ -197,16 +197,23 @@ class StreamBus:
         return any(text(g.get("name")) == group for g in groups)
 
     async def read(
-        self, stream: str, last_id: str = "$", *, count: int = 100, block_ms: int | None = 1000
+        self,
+        stream: str,
+        last_id: str = "$",
+        *,
+        count: int = 100,
+        block_ms: int | None = 1000,
+        client: Any = None,
     ) -> list[Entry]:
         """Entries of ``stream`` after ``last_id`` (plain XREAD, no group), waiting up to ``block_ms`` for some.
 
         ``block_ms=None`` returns at once; ``0`` waits forever (as Redis does). Returns ``(id, envelope)``
         pairs, where a malformed entry's envelope is the :class:`EnvelopeError` describing it. Pass the last
-        id returned to the next call. Raises ``redis.RedisError`` on failure.
+        id returned to the next call. ``client`` (e.g. ``bus.lane.blocking_reads``) sends the read instead of
+        ``redis``. Raises ``redis.RedisError`` on failure.
         """
         if self.notifier is None:
-            reply = await self.redis.xread({stream: last_id}, count=count, block=block_ms)
+            reply = await (client or self.redis).xread({stream: last_id}, count=count, block=block_ms)
             return [(text(i), decode_entry(f)) for i, f in stream_entries(reply)]
         if last_id == "$":
             last_id = await self.last_id(stream)

@@ -50,9 +50,11 @@ async def test_concurrent_callers_share_one_pipeline_and_keep_their_own_results(
     assert hset == 2 and hmget == [b"1", b"2", None]  # each reply parsed as the direct call parses it
     assert scripted == [f"{k}:s".encode(), b"x"]
     assert isinstance(entry, bytes) and await redis.xlen(f"{k}:stream") == 1
-    # The six commands issued in this turn went out as one pipeline (the HSET before the HMGET took effect
-    # first); the script's coroutine starts a turn later: its EVALSHA, and after NOSCRIPT the retry.
-    assert (pipe.pipelines - before, pipe.commands) == (3, 8)
+    # On redis-py's path the six commands issued in this turn went out as one pipeline (the HSET before the
+    # HMGET took effect first); the script's coroutine starts a turn later: its EVALSHA, and after NOSCRIPT
+    # the retry. On a lane (bus.lane) the idle lane sent the first INCR at once and the other five waited
+    # for it, joined by the EVALSHA; then the SCRIPT LOAD (which redis-py's path sends directly) and the retry.
+    assert (pipe.pipelines - before, pipe.commands) == ((4, 9) if pipe._usable_lane else (3, 8))
 
 
 async def test_order_of_one_callers_commands_holds_across_pipelines(redis: Any, keys: Keys) -> None:
@@ -98,21 +100,61 @@ async def test_a_caller_cancelled_in_flight_leaves_the_others_their_replies(redi
     got: dict[str, Any] = {}
     victim = anyio.CancelScope()
 
+    async def call(name: str, *command: Any) -> None:
+        got[name] = await pipe.execute_command(*command)
+
     async def cancelled_caller() -> None:
         with victim:
-            got["victim"] = await pipe.incr(n)
-
-    async def other() -> None:
-        got["other"] = await pipe.execute_command(*HOLD)
+            await call("victim", "INCR", n)
 
     async with anyio.create_task_group() as tg:
+        # Tasks start in order. On a lane the blocker goes out alone (an idle lane writes at once) and the
+        # other two share the next pipeline, the victim's INCR behind the hold; on redis-py's path all three
+        # share one. Either way the INCR is in flight, and its reply cannot come, before the cancel.
+        tg.start_soon(call, "blocker", "WAIT", 1, 200)
+        tg.start_soon(call, "other", *HOLD)
         tg.start_soon(cancelled_caller)
-        tg.start_soon(other)
-        await until(lambda: pipe.in_flight, what="the pipeline in flight")
+        await until(lambda: pipe.in_flight and pipe.queued == 0 and pipe.commands == 3, what="all in flight")
         victim.cancel()
     assert "victim" not in got and got["other"] == 0
     assert await redis.get(n) == b"1"  # its command had left: it ran, as a direct call's would
     assert await pipe.incr(n) == 2  # and the pipeline carries on
+
+
+async def test_a_caller_being_cancelled_sends_nothing(redis: Any, keys: Keys) -> None:
+    """Code that swallowed its cancellation (as a2a-sdk's request handler may, returning the task as it
+    stands) and then writes, say, its answer: the write must not leave, though an idle lane sends at once.
+    The consumer stopping a dying replica's handler relies on this (test_binding_promises)."""
+    pipe = AutoPipeline(redis)
+    n = f"{keys.namespace}:n"
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        try:
+            await anyio.sleep(5)
+        except anyio.get_cancelled_exc_class():
+            pass  # swallowed; the scope is still cancelled, so the next await raises again
+        await pipe.incr(n)
+    assert scope.cancelled_caught
+    assert await redis.get(n) is None  # never sent
+    assert await pipe.incr(n) == 1
+
+
+async def test_callers_that_meet_noscript_together_load_the_script_once(redis_url: str, keys: Keys) -> None:
+    """Fifty callers of a script Redis does not know (after a restart, say) share one pipeline, all get
+    NOSCRIPT, and one SCRIPT LOAD serves them all: not fifty, each on a pool connection of its own (a pool
+    of three would run out)."""
+    client = connect(redis_url, max_connections=3)
+    try:
+        pipe = AutoPipeline(client)
+        script = pipe.register_script(f"return '{keys.namespace}' .. ARGV[1]")  # a script no test loaded
+        await pipe.ping()
+        before = pipe.commands
+        results = await asyncio.gather(*(script(keys=[], args=[i]) for i in range(50)))
+        assert results == [f"{keys.namespace}{i}".encode() for i in range(50)]
+        if pipe._usable_lane:  # the load went through the lane: 50 EVALSHA, 1 SCRIPT LOAD, 50 EVALSHA again
+            assert pipe.commands - before == 101
+    finally:
+        await client.aclose()
 
 
 async def test_callers_get_the_error_while_redis_is_down_and_replies_once_it_is_back(

@@ -1,4 +1,4 @@
-"""The compiled fast parts (uvloop, hiredis, httptools) and the pure-Python path each switch leaves."""
+"""The compiled fast parts (uvloop, hiredis, the lane, httptools) and the pure-Python path each switch leaves."""
 
 from __future__ import annotations
 
@@ -16,12 +16,23 @@ from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import DataError
 
 from podium.bus import speedups
+from podium.bus.autopipeline import coalesced
 from podium.bus.connection import connect
+from podium.bus.lane import BlockingReads, blocking_reads
 from tests.support import ROOT
 
+SWITCHES = (
+    "PODIUM_PURE_PYTHON",
+    "PODIUM_NO_UVLOOP",
+    "PODIUM_NO_HIREDIS",
+    "PODIUM_NO_LANE",
+    "PODIUM_NO_HTTPTOOLS",
+)
 
-async def _loop_and_parser(redis_url: str) -> tuple[type, type, bool]:
-    """The loop, the reply parser, and whether commands are packed by hiredis."""
+
+async def _loop_and_parser(redis_url: str) -> tuple[type, type, bool, bool]:
+    """The loop, the reply parser, whether commands are packed by hiredis, and whether the auto-pipeline and
+    blocking reads drive connections of their own (bus.lane)."""
     redis = connect(redis_url)
     try:
         await redis.ping()
@@ -29,32 +40,37 @@ async def _loop_and_parser(redis_url: str) -> tuple[type, type, bool]:
         parser = type(conn._parser)
         packed_by_hiredis = type(conn).pack_command is not AsyncConnection.pack_command
         await redis.connection_pool.release(conn)
-        return type(asyncio.get_running_loop()), parser, packed_by_hiredis
+        pipe = coalesced(redis)
+        await pipe.ping()
+        on_lane = pipe._lane is not None and isinstance(blocking_reads(redis), BlockingReads)
+        return type(asyncio.get_running_loop()), parser, packed_by_hiredis, on_lane
     finally:
         await redis.aclose()
 
 
 def test_fast_parts_are_used_by_default(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("PODIUM_PURE_PYTHON", "PODIUM_NO_UVLOOP", "PODIUM_NO_HIREDIS", "PODIUM_NO_HTTPTOOLS"):
+    for var in SWITCHES:
         monkeypatch.delenv(var, raising=False)
-    loop, parser, packed_by_hiredis = speedups.run(_loop_and_parser, redis_url)
-    assert issubclass(loop, uvloop.Loop) and parser is _AsyncHiredisParser and packed_by_hiredis
+    loop, parser, packed_by_hiredis, on_lane = speedups.run(_loop_and_parser, redis_url)
+    assert issubclass(loop, uvloop.Loop) and parser is _AsyncHiredisParser and packed_by_hiredis and on_lane
     assert speedups.uvicorn_http() == "httptools"
-    assert speedups.describe() == "uvloop on, hiredis on, httptools on"
+    assert speedups.describe() == "uvloop on, hiredis on, lane on, httptools on"
 
 
-@pytest.mark.parametrize(
-    "var", ["PODIUM_PURE_PYTHON", "PODIUM_NO_UVLOOP", "PODIUM_NO_HIREDIS", "PODIUM_NO_HTTPTOOLS"]
-)
+@pytest.mark.parametrize("var", SWITCHES)
 def test_each_switch_leaves_the_pure_python_part(
     var: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for other in SWITCHES:
+        monkeypatch.delenv(other, raising=False)
     monkeypatch.setenv(var, "1")
-    loop, parser, packed_by_hiredis = speedups.run(_loop_and_parser, redis_url)
+    loop, parser, packed_by_hiredis, on_lane = speedups.run(_loop_and_parser, redis_url)
     everything = var == "PODIUM_PURE_PYTHON"
+    no_hiredis = everything or var == "PODIUM_NO_HIREDIS"
     assert issubclass(loop, uvloop.Loop) is not (everything or var == "PODIUM_NO_UVLOOP")
-    assert (parser is _AsyncHiredisParser) is not (everything or var == "PODIUM_NO_HIREDIS")
-    assert packed_by_hiredis is not (everything or var == "PODIUM_NO_HIREDIS")
+    assert (parser is _AsyncHiredisParser) is not no_hiredis
+    assert packed_by_hiredis is not no_hiredis
+    assert on_lane is not (no_hiredis or var == "PODIUM_NO_LANE")  # the lane parses with hiredis
     assert (speedups.uvicorn_http() == "h11") is (everything or var == "PODIUM_NO_HTTPTOOLS")
 
 

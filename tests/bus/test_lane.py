@@ -1,0 +1,222 @@
+"""The lane (bus.lane) on a real Redis: the auto-pipeline's and each blocking reader's own connection answers
+every command as redis-py's client would, hands each reply over as soon as it is read, keeps redis-py's
+failure rules (one resend on a fresh connection, the socket timeout), closes with its client, and a
+blocked read that is cancelled leaves no stale connection behind."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from typing import Any
+
+import anyio
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import DataError, NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from podium.bus import lane as lanes
+from podium.bus.autopipeline import AutoPipeline
+from podium.bus.connection import connect
+from podium.bus.keys import Keys
+from tests.bus.helpers import until
+
+pytestmark = [pytest.mark.anyio, pytest.mark.real_redis]
+
+HOLD = ("WAIT", 1, 1000)  # holds its connection for a second (no replica will acknowledge)
+
+
+@pytest.fixture
+async def pipe(redis: Any) -> AutoPipeline:
+    if not lanes.usable(redis):
+        pytest.skip("the lane is switched off (PODIUM_NO_LANE, PODIUM_NO_HIREDIS or PODIUM_PURE_PYTHON)")
+    return AutoPipeline(redis)
+
+
+async def _lane_client_id(pipe: AutoPipeline) -> int:
+    return int(await pipe.execute_command("CLIENT", "ID"))
+
+
+async def test_replies_are_parsed_as_redis_py_parses_them(redis: Any, pipe: AutoPipeline, keys: Keys) -> None:
+    k = f"{keys.namespace}:lane"
+    await redis.hset(f"{k}:h", mapping={"a": "1", "b": "2"})
+    await redis.zadd(f"{k}:z", {"m": 1.5, "n": 2})
+    await redis.xgroup_create(f"{k}:s", "g", id="$", mkstream=True)
+    await redis.xadd(f"{k}:s", {"f": "v"})
+    await redis.set(f"{k}:text", "not a number")
+    calls = [
+        ("set", lambda c: c.set(f"{k}:x", "1", px=60_000)),
+        ("get", lambda c: c.get(f"{k}:missing")),
+        ("hgetall", lambda c: c.hgetall(f"{k}:h")),
+        ("hmget", lambda c: c.hmget(f"{k}:h", ["a", "missing"])),
+        ("zrange", lambda c: c.zrange(f"{k}:z", 0, -1, withscores=True)),
+        ("xrange", lambda c: c.xrange(f"{k}:s")),
+        ("xinfo", lambda c: c.xinfo_groups(f"{k}:s")),
+        ("exists", lambda c: c.exists(f"{k}:h", f"{k}:missing")),
+    ]
+    for name, call in calls:
+        assert await call(pipe) == await call(redis), name
+    with pytest.raises(ResponseError, match="not an integer"):
+        await pipe.incr(f"{k}:text")
+    with pytest.raises(NoScriptError):  # redis-py's own error class, which its scripts rely on
+        await pipe.evalsha("0" * 40, 0)
+    with pytest.raises(DataError):  # refused before anything is sent, for this caller only
+        await pipe.set(f"{k}:y", None)  # type: ignore[arg-type]
+    assert await pipe.incr(f"{k}:n") == 1
+
+
+async def test_a_decoding_client_gets_text(redis_url: str, keys: Keys) -> None:
+    client = connect(redis_url, decode_responses=True)
+    try:
+        if not lanes.usable(client):
+            pytest.skip("the lane is switched off")
+        pipe = AutoPipeline(client)
+        await pipe.hset(f"{keys.namespace}:h", mapping={"é": "ü"})
+        assert await pipe.hgetall(f"{keys.namespace}:h") == {"é": "ü"}
+        assert await pipe.dump(f"{keys.namespace}:h") == await client.dump(f"{keys.namespace}:h")  # raw bytes
+    finally:
+        await client.aclose()
+
+
+async def test_each_reply_reaches_its_caller_as_soon_as_it_is_read(pipe: AutoPipeline, keys: Keys) -> None:
+    n = f"{keys.namespace}:n"
+    first = asyncio.ensure_future(pipe.incr(n))
+    held = asyncio.ensure_future(pipe.execute_command(*HOLD))
+    await until(lambda: first.done(), what="the INCR's reply")
+    assert first.result() == 1
+    assert not held.done() and pipe.in_flight  # the same pipeline is still out, waiting on the hold
+    assert await held == 0
+
+
+async def test_a_batch_whose_connection_drops_is_sent_once_more(
+    redis: Any, redis_url: str, keys: Keys
+) -> None:
+    name = f"{keys.namespace}-lane"
+    client = connect(redis_url, client_name=name)
+    try:
+        pipe = AutoPipeline(client)
+        held = asyncio.ensure_future(pipe.execute_command(*HOLD))
+        first = await _waiting(redis, name)
+        await redis.client_kill_filter(_id=first)
+        assert await held == 0  # answered on a fresh connection
+        assert await _lane_client_id(pipe) != first
+
+        # Dropped again after its resend: the caller hears of it, and the lane carries on afterwards.
+        held = asyncio.ensure_future(pipe.execute_command(*HOLD))
+        first = await _waiting(redis, name)
+        await redis.client_kill_filter(_id=first)
+        await redis.client_kill_filter(_id=await _waiting(redis, name, other_than=first))
+        with pytest.raises(RedisConnectionError):
+            await held
+        assert await pipe.incr(f"{keys.namespace}:after") == 1
+    finally:
+        await client.aclose()
+
+
+async def _waiting(redis: Any, name: str, other_than: int | None = None) -> int:
+    """The id of the connection named ``name`` that is blocked in WAIT."""
+    with anyio.fail_after(10):
+        while True:
+            for c in await redis.client_list(_type="normal"):
+                if c.get("name") == name and c.get("cmd") == "wait" and int(c["id"]) != other_than:
+                    return int(c["id"])
+            await asyncio.sleep(0.01)
+
+
+async def test_a_batch_unanswered_within_the_socket_timeout_fails_with_redis_pys_error(
+    redis_url: str, keys: Keys
+) -> None:
+    client = connect(redis_url, socket_timeout=0.3)
+    try:
+        if not lanes.usable(client):
+            pytest.skip("the lane is switched off")
+        pipe = AutoPipeline(client)
+        with pytest.raises(RedisTimeoutError):
+            await pipe.execute_command("WAIT", 1, 3000)
+        assert (
+            await pipe.incr(f"{keys.namespace}:n") == 1
+        )  # on a fresh connection: the old one's order is lost
+    finally:
+        await client.aclose()
+
+
+async def test_closing_the_client_closes_the_lanes_connection(redis: Any, redis_url: str, keys: Keys) -> None:
+    client = connect(redis_url, client_name=f"{keys.namespace}-lane")
+    if not lanes.usable(client):
+        await client.aclose()
+        pytest.skip("the lane is switched off")
+    pipe = AutoPipeline(client)
+    reads = lanes.BlockingReads(client)
+    await pipe.ping()
+    await reads.xread({f"{keys.namespace}:s": "0-0"}, block=10)
+
+    async def ours() -> int:
+        return sum(1 for c in await redis.client_list() if c.get("name") == f"{keys.namespace}-lane")
+
+    assert await ours() == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        await client.aclose()
+    await until(lambda: _is_zero(ours()), what="the lane's connections closed")
+
+
+async def _is_zero(count: Any) -> bool:
+    return await count == 0
+
+
+async def test_a_blocked_read_returns_as_soon_as_an_entry_comes(
+    redis: Any, redis_url: str, keys: Keys
+) -> None:
+    name = f"{keys.namespace}-reads"
+    client = connect(redis_url, client_name=name)
+    try:
+        if not lanes.usable(client):
+            pytest.skip("the lane is switched off")
+        async with lanes.reading(client) as reads:
+            stream = f"{keys.namespace}:s"
+            reading = asyncio.ensure_future(reads.xread({stream: "$"}, block=0))
+            await until(lambda: _blocked(redis, name), what="the read blocked in Redis")
+            entry = await redis.xadd(stream, {"f": "v"})
+            with anyio.fail_after(5):
+                assert await reading == [[stream.encode(), [(entry, {b"f": b"v"})]]]
+    finally:
+        await client.aclose()
+
+
+async def test_a_cancelled_blocked_read_leaves_no_stale_connection(
+    redis: Any, redis_url: str, keys: Keys
+) -> None:
+    """Cancelled while blocked for ever, the read's connection is dropped (as redis-py drops its own): the
+    next read is sent at once, not queued behind a command that never returns, and the pool gets its slot
+    back."""
+    name = f"{keys.namespace}-reads"
+    client = connect(redis_url, client_name=name, max_connections=2)
+    try:
+        if not lanes.usable(client):
+            pytest.skip("the lane is switched off")
+        stream = f"{keys.namespace}:s"
+        async with lanes.reading(client) as reads:
+            for _ in range(3):  # with a slot lost per cancelled read, the third would find the pool full
+                with anyio.move_on_after(0.2):
+                    await reads.xread({stream: "$"}, block=0)
+            entry = await redis.xadd(stream, {"f": "v"})
+            with anyio.fail_after(5):
+                assert await reads.xread({stream: "0-0"}, block=0) == [
+                    [stream.encode(), [(entry, {b"f": b"v"})]]
+                ]
+        await until(lambda: _gone(redis, name), what="the abandoned reads' connections closed")
+        assert not client.connection_pool._in_use_connections  # every slot given back
+    finally:
+        await client.aclose()
+
+
+async def _named(redis: Any, name: str) -> list[dict[str, Any]]:
+    return [c for c in await redis.client_list(_type="normal") if c.get("name") == name]
+
+
+async def _blocked(redis: Any, name: str) -> bool:
+    return any(c.get("cmd") == "xread" for c in await _named(redis, name))
+
+
+async def _gone(redis: Any, name: str) -> bool:
+    return not await _named(redis, name)
