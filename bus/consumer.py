@@ -15,6 +15,7 @@ which counts a delivery). Every loop rides out Redis outages with a backoff and 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from podium.bus.acks import AckBatcher
 from podium.bus.backoff import TRANSIENT, Backoff, out_of_memory
 from podium.bus.envelope import FIELD, Envelope
 from podium.bus.errors import BusClosed, ConfigError, EnvelopeError
-from podium.bus.jobs import Job, JobQueue
+from podium.bus.jobs import Job, JobQueue, Slots
 from podium.bus.keys import validate_name
 from podium.bus.lane import reading
 from podium.bus.redelivery import Redelivery
@@ -129,7 +130,7 @@ class Consumer(Redelivery):
         self._finished, self._workers_done = anyio.Event(), anyio.Event()
         self._setup = anyio.CancelScope()
         acks = self._acks
-        self._slots = anyio.Semaphore(self.concurrency)
+        self._slots = Slots(self.concurrency)
         self._queue = JobQueue()
         try:
             with self._setup:  # stop() during setup (e.g. while Redis is down) cancels it
@@ -195,23 +196,12 @@ class Consumer(Redelivery):
 
     # -- reading ---------------------------------------------------------------------------------------
 
-    async def _take_slots(self, wait: bool) -> int:
-        """Up to ``batch`` free worker slots; with ``wait``, blocks until at least one is free."""
-        taken = 0
-        if wait:
-            await self._slots.acquire()
-            taken = 1
-        while taken < self.batch:
-            try:
-                self._slots.acquire_nowait()
-            except anyio.WouldBlock:
-                break
-            taken += 1
-        return taken
+    async def _take_slots(self) -> int:
+        """At least one free worker slot and up to ``batch``, waiting while none is free."""
+        return await self._slots.take(self.batch)
 
     def _release(self, n: int) -> None:
-        for _ in range(n):
-            self._slots.release()
+        self._slots.release(n)
 
     def _dispatch(
         self, entries: list[tuple[Any, Any]], deliveries: Mapping[str, int] | None, spared: int = 0
@@ -238,7 +228,7 @@ class Consumer(Redelivery):
             redis = reads
         streams = {self.stream: ">"}
         while True:
-            taken = await self._take_slots(wait=True)
+            taken = await self._take_slots()
             sent = 0
             try:
                 if notifier is None:
@@ -259,6 +249,8 @@ class Consumer(Redelivery):
                 await self._loop_error("read", exc, backoff)
             finally:
                 self._release(taken - sent)
+            if sent:  # the workers reach their first Redis command before this loop's next read goes out
+                await asyncio.sleep(0)
 
     async def _loop_error(self, loop: str, exc: Exception, backoff: Backoff) -> None:
         """Top-level error handling shared by the loops: recreate a lost group, back off on outages."""
@@ -315,9 +307,9 @@ class Consumer(Redelivery):
         while True:
             if not await redis.xpending_range(self.stream, self.group, "-", "+", 1, idle=self.claim_idle_ms):
                 return  # nothing idle: do not hold slots the reader could use
-            # The reader may hold free slots in a blocking read; the semaphore is fair, so we get one
+            # The reader may hold free slots in a blocking read; slots go to waiters in turn, so we get one
             # when that read returns.
-            taken = await self._take_slots(wait=True)
+            taken = await self._take_slots()
             sent = 0
             try:
                 reply = await redis.xautoclaim(

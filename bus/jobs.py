@@ -81,3 +81,44 @@ class JobQueue:
         job = self._jobs.popleft()
         self._wake_one()
         return job
+
+
+class Slots:
+    """A consumer's free worker slots. Its loops take up to a batch at a time, workers give them back one by
+    one, and a loop that finds none waits its turn: a slot given back goes to the longest waiter (first
+    come, first served, as with ``anyio.Semaphore``). Unlike the semaphore, taking free slots costs no
+    checkpoint and no call per slot; it sits on every request's path."""
+
+    def __init__(self, total: int) -> None:
+        self.free = total
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    async def take(self, most: int) -> int:
+        """At least one slot and at most ``most``, waiting for the first while none is free."""
+        if self.free > 0 and not self._waiting:
+            taken = min(self.free, most)
+            self.free -= taken
+            return taken
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(wake)
+        try:
+            await wake  # handed one slot
+        except BaseException:
+            if wake.done() and not wake.cancelled():  # handed a slot, then cancelled: pass it on
+                self.release()
+            elif wake in self._waiting:
+                self._waiting.remove(wake)
+            raise
+        more = min(self.free, most - 1)
+        self.free -= more
+        return 1 + more
+
+    def release(self, n: int = 1) -> None:
+        for _ in range(n):
+            while self._waiting:
+                wake = self._waiting.popleft()
+                if not wake.done():
+                    wake.set_result(None)
+                    break
+            else:
+                self.free += 1

@@ -16,7 +16,7 @@ import anyio
 
 from podium.bus.backoff import TRANSIENT
 from podium.bus.envelope import FIELD, Envelope
-from podium.bus.jobs import Job
+from podium.bus.jobs import Job, Slots
 from podium.bus.streams import StreamBus, error_reply, field, text
 
 logger = logging.getLogger("podium.bus.consumer")
@@ -35,7 +35,7 @@ class Redelivery:
     dead_lettered: int
     _stopping: bool
     _intake: Any  # the task group that runs retries
-    _slots: anyio.Semaphore
+    _slots: Slots
     _active: set[str]
     _retrying: set[str]
 

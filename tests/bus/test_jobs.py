@@ -1,4 +1,5 @@
-"""The consumer's hand-off to its workers (``bus.jobs.JobQueue``): order, wake-ups, close, and cancellation."""
+"""The consumer's hand-off to its workers (``bus.jobs.JobQueue``): order, wake-ups, close, and cancellation;
+and its worker slots (``bus.jobs.Slots``): batches, turns, and a slot handed to a loop that was cancelled."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from podium.bus.jobs import Job, JobQueue
+from podium.bus.jobs import Job, JobQueue, Slots
 
 pytestmark = pytest.mark.anyio
 
@@ -95,3 +96,38 @@ async def test_a_cancelled_idle_worker_is_not_woken_for_later_jobs() -> None:
         with anyio.fail_after(5):
             await taken.wait()
     assert got == ["7-0"]
+
+
+async def test_slots_are_taken_in_batches_and_given_to_waiters_in_turn() -> None:
+    slots = Slots(5)
+    assert await slots.take(3) == 3 and await slots.take(3) == 2 and slots.free == 0
+    got: list[tuple[str, int]] = []
+
+    async def loop(name: str, most: int) -> None:
+        got.append((name, await slots.take(most)))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(loop, "first", 4)
+        await _settle()
+        tg.start_soon(loop, "second", 4)
+        await _settle()
+        slots.release(3)  # one to each waiter in turn; the third is free, and the first to run takes it too
+    assert got == [("first", 2), ("second", 1)] and slots.free == 0
+
+
+async def test_a_slot_handed_to_a_loop_cancelled_before_it_ran_goes_to_the_next() -> None:
+    slots = Slots(1)
+    assert await slots.take(1) == 1
+
+    async def loop() -> int:
+        return await slots.take(1)
+
+    victim = asyncio.create_task(loop())
+    await _settle()
+    other = asyncio.create_task(loop())
+    await _settle()
+    slots.release()  # hands the slot to the victim...
+    victim.cancel()  # ...which is cancelled before it runs: the slot must reach the other one
+    with anyio.fail_after(5):
+        assert await other == 1
+    assert victim.cancelled() and slots.free == 0
