@@ -23,6 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 from a2a.client.client import ClientCallContext, ClientConfig
@@ -275,8 +276,11 @@ class BusClient:
         *,
         accept_proto: bool = False,
     ) -> dict[str, Any]:
-        async for reply in self.call(inbox, method, request, context, accept_proto=accept_proto):
-            return reply.payload
+        # Closed here, not left to the loop's async-generator finalizer: that hook schedules the close from a
+        # thread-safe callback, one more wake-up (a write to the loop's self-pipe) on every call.
+        async with aclosing(self.call(inbox, method, request, context, accept_proto=accept_proto)) as replies:
+            async for reply in replies:
+                return reply.payload
         raise A2AClientError(f"{method}: the agent ended the call without a reply")
 
 
