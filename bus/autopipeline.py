@@ -47,7 +47,8 @@ class AutoPipeline(AsyncCoreCommands):
     _is_async_client: Literal[True] = True
     _event_dispatcher: Any = None  # part of redis-py's command protocol; unused by the commands sent here
 
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Any, *, lane: bool = True) -> None:
+        """``lane=False`` keeps redis-py's command path even where a lane is usable (for tests)."""
         self.redis = redis
         self.pipelines = 0  # pipelines (or lone commands) sent, for tests and benchmarks
         self.commands = 0  # commands sent
@@ -55,7 +56,7 @@ class AutoPipeline(AsyncCoreCommands):
         self._scheduled = False
         self._sending: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._usable_lane = lanes.usable(redis)
+        self._usable_lane = lane and lanes.usable(redis)
         self._lane: lanes.Lane | None = None  # its own connection (bus.lane), made on the loop that uses it
         self._lane_busy = False  # a batch on the lane awaits its replies
         self._loading: dict[Any, asyncio.Future[Any]] = {}  # script loads in flight, by script

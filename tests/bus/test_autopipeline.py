@@ -1,4 +1,4 @@
-"""The auto-pipeline on a real Redis: concurrent commands share one round trip, yet each caller keeps its
+"""The auto-pipeline on a real Redis, on the lane and on redis-py's path: concurrent commands share one round trip, yet each caller keeps its
 own reply and error, its order, and the cancellation semantics of a direct call; it rides out a restart.
 The same on Redis Cluster is in ``test_cluster.py``."""
 
@@ -22,17 +22,24 @@ from tests.support import RedisServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_redis]
 
+
+@pytest.fixture(params=["lane", "redis-py"])
+def lane(request: pytest.FixtureRequest) -> bool:
+    """Each test on both paths: the lane (bus.lane, where usable) and redis-py's own command path."""
+    return bool(request.param == "lane")
+
+
 # Holds the connection it runs on for a second (no replica will ever acknowledge): a pipeline in flight.
 HOLD = ("WAIT", 1, 1000)
 
 
 async def test_concurrent_callers_share_one_pipeline_and_keep_their_own_results(
-    redis: Any, keys: Keys
+    redis: Any, keys: Keys, lane: bool
 ) -> None:
-    pipe = AutoPipeline(redis)
+    pipe = AutoPipeline(redis, lane=lane)
     k = f"{keys.namespace}:k"
     await redis.set(f"{k}:text", "not a number")
-    script = pipe.register_script("return {KEYS[1], ARGV[1]}")
+    script = pipe.register_script(f"-- {keys.namespace}\nreturn {{KEYS[1], ARGV[1]}}")  # new to Redis
     before = pipe.pipelines
     results = await asyncio.gather(
         pipe.incr(f"{k}:n"),
@@ -57,8 +64,10 @@ async def test_concurrent_callers_share_one_pipeline_and_keep_their_own_results(
     assert (pipe.pipelines - before, pipe.commands) == ((4, 9) if pipe._usable_lane else (3, 8))
 
 
-async def test_order_of_one_callers_commands_holds_across_pipelines(redis: Any, keys: Keys) -> None:
-    pipe = AutoPipeline(redis)
+async def test_order_of_one_callers_commands_holds_across_pipelines(
+    redis: Any, keys: Keys, lane: bool
+) -> None:
+    pipe = AutoPipeline(redis, lane=lane)
     key = f"{keys.namespace}:order"
     futures = []
     for i in range(200):
@@ -70,8 +79,10 @@ async def test_order_of_one_callers_commands_holds_across_pipelines(redis: Any, 
     assert pipe.pipelines > 1  # it did span several pipelines
 
 
-async def test_a_caller_cancelled_while_queued_never_sends_its_command(redis: Any, keys: Keys) -> None:
-    pipe = AutoPipeline(redis)
+async def test_a_caller_cancelled_while_queued_never_sends_its_command(
+    redis: Any, keys: Keys, lane: bool
+) -> None:
+    pipe = AutoPipeline(redis, lane=lane)
     n = f"{keys.namespace}:n"
     results: dict[str, Any] = {}
     victim = anyio.CancelScope()
@@ -94,8 +105,10 @@ async def test_a_caller_cancelled_while_queued_never_sends_its_command(redis: An
     assert await redis.get(n) == b"1"  # the cancelled caller's INCRBY 100 was never sent
 
 
-async def test_a_caller_cancelled_in_flight_leaves_the_others_their_replies(redis: Any, keys: Keys) -> None:
-    pipe = AutoPipeline(redis)
+async def test_a_caller_cancelled_in_flight_leaves_the_others_their_replies(
+    redis: Any, keys: Keys, lane: bool
+) -> None:
+    pipe = AutoPipeline(redis, lane=lane)
     n = f"{keys.namespace}:n"
     got: dict[str, Any] = {}
     victim = anyio.CancelScope()
@@ -121,11 +134,11 @@ async def test_a_caller_cancelled_in_flight_leaves_the_others_their_replies(redi
     assert await pipe.incr(n) == 2  # and the pipeline carries on
 
 
-async def test_a_caller_being_cancelled_sends_nothing(redis: Any, keys: Keys) -> None:
+async def test_a_caller_being_cancelled_sends_nothing(redis: Any, keys: Keys, lane: bool) -> None:
     """Code that swallowed its cancellation (as a2a-sdk's request handler may, returning the task as it
     stands) and then writes, say, its answer: the write must not leave, though an idle lane sends at once.
     The consumer stopping a dying replica's handler relies on this (test_binding_promises)."""
-    pipe = AutoPipeline(redis)
+    pipe = AutoPipeline(redis, lane=lane)
     n = f"{keys.namespace}:n"
     with anyio.CancelScope() as scope:
         scope.cancel()
@@ -139,13 +152,15 @@ async def test_a_caller_being_cancelled_sends_nothing(redis: Any, keys: Keys) ->
     assert await pipe.incr(n) == 1
 
 
-async def test_callers_that_meet_noscript_together_load_the_script_once(redis_url: str, keys: Keys) -> None:
+async def test_callers_that_meet_noscript_together_load_the_script_once(
+    redis_url: str, keys: Keys, lane: bool
+) -> None:
     """Fifty callers of a script Redis does not know (after a restart, say) share one pipeline, all get
     NOSCRIPT, and one SCRIPT LOAD serves them all: not fifty, each on a pool connection of its own (a pool
     of three would run out)."""
     client = connect(redis_url, max_connections=3)
     try:
-        pipe = AutoPipeline(client)
+        pipe = AutoPipeline(client, lane=lane)
         script = pipe.register_script(f"return '{keys.namespace}' .. ARGV[1]")  # a script no test loaded
         await pipe.ping()
         before = pipe.commands
