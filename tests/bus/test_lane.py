@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -31,6 +33,19 @@ async def pipe(redis: Any) -> AutoPipeline:
     if not lanes.usable(redis):
         pytest.skip("the lane is switched off (PODIUM_NO_LANE, PODIUM_NO_HIREDIS or PODIUM_PURE_PYTHON)")
     return AutoPipeline(redis)
+
+
+@asynccontextmanager
+async def lane_client(redis_url: str, **options: Any) -> AsyncIterator[Any]:
+    """A client of its own (``connect(redis_url, **options)``) for the block; the test is skipped when lanes
+    are switched off."""
+    client = connect(redis_url, **options)
+    try:
+        if not lanes.usable(client):
+            pytest.skip("the lane is switched off (PODIUM_NO_LANE, PODIUM_NO_HIREDIS or PODIUM_PURE_PYTHON)")
+        yield client
+    finally:
+        await client.aclose()
 
 
 async def _lane_client_id(pipe: AutoPipeline) -> int:
@@ -66,25 +81,22 @@ async def test_replies_are_parsed_as_redis_py_parses_them(redis: Any, pipe: Auto
 
 
 async def test_a_decoding_client_gets_text(redis_url: str, keys: Keys) -> None:
-    client = connect(redis_url, decode_responses=True)
-    try:
-        if not lanes.usable(client):
-            pytest.skip("the lane is switched off")
+    async with lane_client(redis_url, decode_responses=True) as client:
         pipe = AutoPipeline(client)
         await pipe.hset(f"{keys.namespace}:h", mapping={"é": "ü"})
         assert await pipe.hgetall(f"{keys.namespace}:h") == {"é": "ü"}
         assert await pipe.dump(f"{keys.namespace}:h") == await client.dump(f"{keys.namespace}:h")  # raw bytes
-    finally:
-        await client.aclose()
 
 
 async def test_each_reply_reaches_its_caller_as_soon_as_it_is_read(pipe: AutoPipeline, keys: Keys) -> None:
     n = f"{keys.namespace}:n"
-    first = asyncio.ensure_future(pipe.incr(n))
+    before = pipe.pipelines
+    blocker = asyncio.ensure_future(pipe.execute_command("WAIT", 1, 100))  # an idle lane sends it at once
+    first = asyncio.ensure_future(pipe.incr(n))  # these two wait for it, then go out together
     held = asyncio.ensure_future(pipe.execute_command(*HOLD))
     await until(lambda: first.done(), what="the INCR's reply")
-    assert first.result() == 1
-    assert not held.done() and pipe.in_flight  # the same pipeline is still out, waiting on the hold
+    assert blocker.done() and first.result() == 1 and pipe.pipelines - before == 2
+    assert not held.done() and pipe.in_flight  # its pipeline is still out, waiting on the hold
     assert await held == 0
 
 
@@ -126,18 +138,12 @@ async def _waiting(redis: Any, name: str, other_than: int | None = None) -> int:
 async def test_a_batch_unanswered_within_the_socket_timeout_fails_with_redis_pys_error(
     redis_url: str, keys: Keys
 ) -> None:
-    client = connect(redis_url, socket_timeout=0.3)
-    try:
-        if not lanes.usable(client):
-            pytest.skip("the lane is switched off")
+    async with lane_client(redis_url, socket_timeout=0.3) as client:
         pipe = AutoPipeline(client)
         with pytest.raises(RedisTimeoutError):
             await pipe.execute_command("WAIT", 1, 3000)
-        assert (
-            await pipe.incr(f"{keys.namespace}:n") == 1
-        )  # on a fresh connection: the old one's order is lost
-    finally:
-        await client.aclose()
+        # answered on a fresh connection: the old one's order of replies is lost
+        assert await pipe.incr(f"{keys.namespace}:n") == 1
 
 
 async def test_closing_the_client_closes_the_lanes_connection(redis: Any, redis_url: str, keys: Keys) -> None:
@@ -168,19 +174,13 @@ async def test_a_blocked_read_returns_as_soon_as_an_entry_comes(
     redis: Any, redis_url: str, keys: Keys
 ) -> None:
     name = f"{keys.namespace}-reads"
-    client = connect(redis_url, client_name=name)
-    try:
-        if not lanes.usable(client):
-            pytest.skip("the lane is switched off")
-        async with lanes.reading(client) as reads:
-            stream = f"{keys.namespace}:s"
-            reading = asyncio.ensure_future(reads.xread({stream: "$"}, block=0))
-            await until(lambda: _blocked(redis, name), what="the read blocked in Redis")
-            entry = await redis.xadd(stream, {"f": "v"})
-            with anyio.fail_after(5):
-                assert await reading == [[stream.encode(), [(entry, {b"f": b"v"})]]]
-    finally:
-        await client.aclose()
+    async with lane_client(redis_url, client_name=name) as client, lanes.reading(client) as reads:
+        stream = f"{keys.namespace}:s"
+        reading = asyncio.ensure_future(reads.xread({stream: "$"}, block=0))
+        await until(lambda: _blocked(redis, name), what="the read blocked in Redis")
+        entry = await redis.xadd(stream, {"f": "v"})
+        with anyio.fail_after(5):
+            assert await reading == [[stream.encode(), [(entry, {b"f": b"v"})]]]
 
 
 async def test_a_cancelled_blocked_read_leaves_no_stale_connection(
@@ -190,10 +190,7 @@ async def test_a_cancelled_blocked_read_leaves_no_stale_connection(
     next read is sent at once, not queued behind a command that never returns, and the pool gets its slot
     back."""
     name = f"{keys.namespace}-reads"
-    client = connect(redis_url, client_name=name, max_connections=2)
-    try:
-        if not lanes.usable(client):
-            pytest.skip("the lane is switched off")
+    async with lane_client(redis_url, client_name=name, max_connections=2) as client:
         stream = f"{keys.namespace}:s"
         async with lanes.reading(client) as reads:
             for _ in range(3):  # with a slot lost per cancelled read, the third would find the pool full
@@ -206,8 +203,6 @@ async def test_a_cancelled_blocked_read_leaves_no_stale_connection(
                 ]
         await until(lambda: _gone(redis, name), what="the abandoned reads' connections closed")
         assert not client.connection_pool._in_use_connections  # every slot given back
-    finally:
-        await client.aclose()
 
 
 async def _named(redis: Any, name: str) -> list[dict[str, Any]]:
