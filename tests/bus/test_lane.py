@@ -6,9 +6,12 @@ blocked read that is cancelled leaves no stale connection behind."""
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -22,6 +25,7 @@ from podium.bus.autopipeline import AutoPipeline
 from podium.bus.connection import connect
 from podium.bus.keys import Keys
 from tests.bus.helpers import until
+from tests.support import RedisServer, free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_redis]
 
@@ -215,3 +219,65 @@ async def _blocked(redis: Any, name: str) -> bool:
 
 async def _gone(redis: Any, name: str) -> bool:
     return not await _named(redis, name)
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, written to ``folder``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+async def test_lanes_run_over_tls_and_a_unix_socket(tmp_path: Path, keys: Keys) -> None:
+    """redis-py makes the connection (the TLS handshake, the socket), the lane drives it: both a pipeline and
+    a blocking read work over ``rediss://`` and ``unix://``."""
+    cert, key = _self_signed(tmp_path)
+    tls_port, sock = free_port(), tmp_path / "redis.sock"
+    args = ["--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+            "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no", "--unixsocket", str(sock)]  # fmt: skip
+    server = RedisServer(extra_args=args)
+    try:
+        server.start()
+    except TimeoutError:
+        if server.proc is None or server.proc.poll() is None:
+            raise
+        server.close()
+        pytest.skip("this redis-server exits on --tls-port: built without TLS")
+    try:
+        stream = f"{keys.namespace}:s"
+        for url in (f"rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={cert}", f"unix://{sock}"):
+            async with lane_client(url) as client, lanes.reading(client) as reads:
+                pipe = AutoPipeline(client)
+                assert await asyncio.gather(*(pipe.incr(f"{keys.namespace}:{url}") for _ in range(3))) == [
+                    1,
+                    2,
+                    3,
+                ]
+                assert pipe._lane is not None
+                blocked = asyncio.ensure_future(reads.xread({stream: "$"}, block=0))
+                await asyncio.sleep(0.05)
+                entry = await pipe.xadd(stream, {"via": url})
+                with anyio.fail_after(5):
+                    assert (await blocked)[0][1] == [(entry, {b"via": url.encode()})]
+    finally:
+        server.close()
