@@ -2,8 +2,9 @@
 
 It is a thin adapter, like the HTTP routes: parse the A2A request from the envelope, call the same
 request handler the HTTP side uses, and write the reply (or each streamed event) to the caller's reply
-stream. The consumer acks the request only after this returns, so a reply is always written before the
-request is acknowledged.
+stream. The final reply acks the request in the same script (``StreamBus.reply(ack=...)``; on Redis
+Cluster, where the two streams sit in different slots, the consumer acks it after this returns), so a
+request is never acknowledged without its reply.
 
 Redelivery is idempotent through the request handler (``agents.handler``): a task's id is derived from
 its message id, so a request redelivered after a replica died finds its task. A finished task is
@@ -107,9 +108,9 @@ class BusRequestServer:
                 await self._stream(env, request, context, delivery)
             else:
                 result = await self._unary(env, request, context, delivery)
-                await self._reply(env, Kind.RESPONSE, result)
+                await self._reply(env, Kind.RESPONSE, result, ack=delivery)
         except A2AError as exc:
-            await self._reply(env, Kind.ERROR, error_payload(exc))
+            await self._reply(env, Kind.ERROR, error_payload(exc), ack=delivery)
 
     async def _unary(
         self, env: Envelope, request: Any, context: ServerCallContext, delivery: Delivery
@@ -158,12 +159,15 @@ class BusRequestServer:
         binary = accepts_proto(env)
         async for event in events:
             await self._reply(env, Kind.EVENT, encode_payload(_as_stream_response(event), binary))
-        await self._reply(env, Kind.END, {})
+        await self._reply(env, Kind.END, {}, ack=delivery)
 
-    async def _reply(self, env: Envelope, kind: Kind, payload: dict[str, Any] | None) -> None:
+    async def _reply(
+        self, env: Envelope, kind: Kind, payload: dict[str, Any] | None, ack: Delivery | None = None
+    ) -> None:
+        """Write a reply; the last one (``ack``: its delivery) acks the request in the same script."""
         if not env.reply_to:
             return
-        await self._bus.reply(env.reply_to, env.reply(kind, payload or {}, sender=self._agent))
+        await self._bus.reply(env.reply_to, env.reply(kind, payload or {}, sender=self._agent), ack=ack)
 
 
 def _as_stream_response(event: Any) -> StreamResponse:

@@ -42,6 +42,11 @@ class AckBatcher:
         if self._wake is not None:
             self._wake.set()
 
+    def acked_with_reply(self, entry_id: str) -> None:
+        """Count ``entry_id`` acked: the handler's reply acked it in the same script."""
+        self.acked += 1
+        self.on_acked([entry_id])
+
     def close(self) -> None:
         """Flush what is left, then let :meth:`run` return."""
         self._closing = True

@@ -56,8 +56,10 @@ _AGENT_COMMANDS = f"{_BASE} {_SCRIPTS} {_STREAMS} {_DATA} +info"
 _PUBLISH_COMMANDS = f"{_SCRIPTS} +xadd +xlen +xinfo|groups +hmget"
 # Adding its own name to the index of cards (bus.keys.Keys.card_index): SADD only, so no SREM or DEL of others.
 _INDEX_COMMANDS = "+sadd"
-# Answering into another process's reply stream (bus.streams): XADD, and an expiry on first use.
-_REPLY_COMMANDS = f"{_SCRIPTS} +xadd +ttl +expire"
+# Answering into another process's reply stream (bus.streams): XADD, and an expiry on first use; with the
+# agent's own inbox in the same rule, so the final reply's script may also XACK the request it answers
+# (one script's keys must all match one rule).
+_REPLY_COMMANDS = f"{_SCRIPTS} +xadd +ttl +expire +xack"
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def agent_rules(keys: Keys, agent: str) -> str:
             keys.workflows()
         )  # read only: the workflows it offers (podium workflow add writes them)
     publish = [keys.inbox("*"), keys.limits("*")]
-    replies = [keys.reply("*")]
+    replies = [keys.reply("*"), keys.inbox(agent)]
     return (
         f"{_keys(own)} {_keys(readable, '%R~')} {_AGENT_COMMANDS} "
         f"({_keys(publish)} {_PUBLISH_COMMANDS}) ({_keys(replies)} {_REPLY_COMMANDS}) "

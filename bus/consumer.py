@@ -1,7 +1,7 @@
 """The consumer-group loop: read an agent's inbox, run a handler per entry, ack, reclaim, retry, dead-letter.
 
 Delivery is at-least-once. An entry is acked only after its handler returned (the handler writes its
-reply first). A fixed pool of ``concurrency`` workers runs handlers, and the loops never take more entries
+reply first), or by the handler's final reply itself, in the same script (``Delivery.acked``). A fixed pool of ``concurrency`` workers runs handlers, and the loops never take more entries
 than there are free worker slots. Delivery counts come from Redis's pending-entries list, so an entry that
 kills whole processes is still capped at ``max_deliveries`` before it lands in the dead-letter stream. A
 handler that failed only because Redis is out of memory is retried with a growing backoff and that
@@ -47,6 +47,8 @@ class Delivery:
     deliveries: int
     consumer: str
     size: int = 0  # bytes of the envelope as it sat in the stream
+    group: str = ""
+    acked: bool = False  # set by a handler whose final reply acked the entry with it (StreamBus.reply)
 
 
 class Handler(Protocol):
@@ -382,7 +384,9 @@ class Consumer(Redelivery):
         env.attempt = job.deliveries
         try:
             raw = field(job.fields, FIELD)
-            delivery = Delivery(self.stream, job.entry_id, job.deliveries, self.consumer, len(raw or b""))
+            delivery = Delivery(
+                self.stream, job.entry_id, job.deliveries, self.consumer, len(raw or b""), self.group
+            )
             await self.handler(env, delivery)
         except Exception as exc:  # the handler boundary: its failure goes to a retry or the DLQ
             self.failed += 1
@@ -401,5 +405,8 @@ class Consumer(Redelivery):
                 return self._retry_later(job)
             return False
         self.handled += 1
-        self._acks.ack(job.entry_id)
+        if delivery.acked:  # in the same script as its reply
+            self._acks.acked_with_reply(job.entry_id)
+        else:
+            self._acks.ack(job.entry_id)
         return False

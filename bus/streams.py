@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import OutOfMemoryError, ResponseError
 
 from podium.bus.autopipeline import coalesced
@@ -38,6 +39,15 @@ local id = redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[2])
 if redis.call('TTL', KEYS[1]) == -1 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 return id
 """
+
+# KEYS: reply stream, inbox. ARGV: field, envelope, ttl, group, entry id. The reply and the ack of the
+# request it answers in one script: one command, and the ack still never comes without the reply.
+_REPLY_ACK = (
+    _REPLY.replace("return id", "")
+    + """redis.call('XACK', KEYS[2], ARGV[4], ARGV[5])
+return id
+"""
+)
 
 Entry = tuple[str, "Envelope | EnvelopeError"]
 
@@ -135,6 +145,9 @@ class StreamBus:
         self.maxlen = maxlen
         self.notifier: StreamNotifier | None = notifier_for(redis)
         self._reply = redis.register_script(_REPLY)
+        self._reply_ack = redis.register_script(_REPLY_ACK)
+        # On Redis Cluster a reply stream and an inbox live in different slots: one script cannot touch both.
+        self._acks_with_replies = not isinstance(redis, RedisCluster)
 
     def notify(self, stream: str) -> None:
         """Wake embedded-bus readers of ``stream``; call after writing to it other than through this bus."""
@@ -148,12 +161,23 @@ class StreamBus:
         self.notify(stream)
         return text(entry_id)
 
-    async def reply(self, stream: str, env: Envelope) -> str:
+    async def reply(self, stream: str, env: Envelope, *, ack: Any = None) -> str:
         """Append ``env`` to the caller's reply stream ``stream``, untrimmed (its reader trims what it read),
-        giving the stream an expiry if it has none. Raises ``redis.RedisError`` on failure."""
-        entry_id = await self._reply(
-            keys=[stream], args=[FIELD, env.encode(), REPLY_TTL_S], client=self.writes
-        )
+        giving the stream an expiry if it has none. Raises ``redis.RedisError`` on failure.
+
+        ``ack``, the ``Delivery`` of the request ``env`` answers for the last time, is acked in the same script
+        (where one script can reach both streams; not on Redis Cluster) and marked ``acked``."""
+        if ack is not None and self._acks_with_replies and ack.group:
+            entry_id = await self._reply_ack(
+                keys=[stream, ack.stream],
+                args=[FIELD, env.encode(), REPLY_TTL_S, ack.group, ack.entry_id],
+                client=self.writes,
+            )
+            ack.acked = True
+        else:
+            entry_id = await self._reply(
+                keys=[stream], args=[FIELD, env.encode(), REPLY_TTL_S], client=self.writes
+            )
         self.notify(stream)
         return text(entry_id)
 
