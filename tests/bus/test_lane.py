@@ -209,6 +209,10 @@ async def test_a_cancelled_blocked_read_leaves_no_stale_connection(
         assert not client.connection_pool._in_use_connections  # every slot given back
 
 
+async def _any_blocked(client: Any) -> bool:
+    return any(c.get("cmd") == "xread" for c in await client.client_list())
+
+
 async def _named(redis: Any, name: str) -> list[dict[str, Any]]:
     return [c for c in await redis.client_list(_type="normal") if c.get("name") == name]
 
@@ -274,8 +278,14 @@ async def test_lanes_run_over_tls_and_a_unix_socket(tmp_path: Path, keys: Keys) 
                     3,
                 ]
                 assert pipe._lane is not None
-                blocked = asyncio.ensure_future(reads.xread({stream: "$"}, block=0))
-                await asyncio.sleep(0.05)
+                last = (
+                    (await pipe.xinfo_stream(stream))["last-generated-id"]
+                    if await pipe.exists(stream)
+                    else "0-0"
+                )
+                blocked = asyncio.ensure_future(reads.xread({stream: last}, block=0))
+                # the read's own connection (its TLS handshake first) must be blocked before the XADD
+                await until(lambda pipe=pipe: _any_blocked(pipe), what="the read blocked in Redis")
                 entry = await pipe.xadd(stream, {"via": url})
                 with anyio.fail_after(5):
                     assert (await blocked)[0][1] == [(entry, {b"via": url.encode()})]
