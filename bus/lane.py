@@ -235,9 +235,9 @@ class Lane(asyncio.Protocol):
         if batch is not self._batch or self._answered >= len(batch):
             return
         self._timer = None
-        self._fail_all(RedisTimeoutError("Timeout reading from socket"))
         if self._transport is not None:  # replies may still come: the stream's order is lost
-            self._transport.abort()
+            self._transport.abort()  # first, so the next batch opens a fresh connection
+        self._fail_all(RedisTimeoutError("Timeout reading from socket"))
 
     def _fail_all(self, exc: Exception) -> None:
         for command in self._batch[self._answered :]:
