@@ -1,8 +1,9 @@
 """The consumer-group loop: read an agent's inbox, run a handler per entry, ack, reclaim, retry, dead-letter.
 
 Delivery is at-least-once. An entry is acked only after its handler returned (the handler writes its
-reply first), or by the handler's final reply itself, in the same script (``Delivery.acked``). A fixed pool of ``concurrency`` workers runs handlers, and the loops never take more entries
-than there are free worker slots. Delivery counts come from Redis's pending-entries list, so an entry that
+reply first), or by the handler's final reply itself, in the same script (``Delivery.acked``). A fixed
+pool of ``concurrency`` workers runs handlers, and the loops never take more entries than there are free
+worker slots. Delivery counts come from Redis's pending-entries list, so an entry that
 kills whole processes is still capped at ``max_deliveries`` before it lands in the dead-letter stream. A
 handler that failed only because Redis is out of memory is retried with a growing backoff and that
 delivery is not held against the entry, so accepted work waits for memory instead of being dead-lettered.
@@ -218,9 +219,8 @@ class Consumer(Redelivery):
         return sent
 
     async def _read_loop(self) -> None:
-        async with reading(
-            self.bus.redis
-        ) as reads:  # its blocking reads on a connection of its own (bus.lane)
+        # Its blocking reads on a connection of its own (bus.lane).
+        async with reading(self.bus.redis) as reads:
             await self._read_with(reads)
 
     async def _read_with(self, reads: Any) -> None:

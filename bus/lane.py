@@ -199,8 +199,8 @@ class Lane(asyncio.Protocol):
             self._finish()
 
     def _parse(self, name: Any, reply: Any, options: dict[str, Any]) -> Any:
-        """``reply`` as redis-py's ``Redis.parse_response`` returns it."""
-        options = dict(options)
+        """``reply`` as redis-py's ``Redis.parse_response`` returns it (``options`` is the command's own: its
+        keys are popped, as redis-py pops them)."""
         if isinstance(reply, ResponseError):
             if EMPTY_RESPONSE in options:
                 return options[EMPTY_RESPONSE]
@@ -239,9 +239,12 @@ class Lane(asyncio.Protocol):
             self._transport.abort()  # first, so the next batch opens a fresh connection
         self._fail_all(RedisTimeoutError("Timeout reading from socket"))
 
-    def _fail_all(self, exc: Exception) -> None:
+    def _fail_all(self, exc: Exception | None) -> None:
+        """Settle every command still waiting: with ``exc``, or cancelled when it is None."""
         for command in self._batch[self._answered :]:
-            if not command.future.done():
+            if exc is None:
+                command.future.cancel()
+            elif not command.future.done():
                 command.future.set_exception(exc)
         self._answered = len(self._batch)
         self._finish()
@@ -255,10 +258,7 @@ class Lane(asyncio.Protocol):
     def drop(self) -> None:
         """Abandon the batch in flight and its connection, as redis-py does with a connection whose command
         was cancelled mid-read: the next batch opens a fresh one."""
-        for command in self._batch[self._answered :]:
-            command.future.cancel()
-        self._answered = len(self._batch)
-        self._finish()
+        self._fail_all(None)
         if self._transport is not None:
             self._transport.abort()
 
@@ -268,9 +268,8 @@ class Lane(asyncio.Protocol):
             self._timer = None
 
 
-_background: set[asyncio.Future[Any]] = (
-    set()
-)  # lost connections on their way back to their pools, and the like
+# Lost connections on their way back to their pools, and the like.
+_background: set[asyncio.Future[Any]] = set()
 
 
 def _keep(task: asyncio.Future[Any]) -> None:

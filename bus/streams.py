@@ -34,20 +34,14 @@ REPLY_TTL_S = 3600  # a reply stream whose caller is gone expires this long afte
 
 # KEYS: reply stream. ARGV: field, envelope, ttl. A live caller keeps its stream's expiry fresh; a reply
 # to a caller that is gone (its stream expired) must not leave a stream behind that never expires.
-_REPLY = """
+_APPEND_REPLY = """
 local id = redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[2])
 if redis.call('TTL', KEYS[1]) == -1 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-return id
 """
-
+_REPLY = _APPEND_REPLY + "return id\n"
 # KEYS: reply stream, inbox. ARGV: field, envelope, ttl, group, entry id. The reply and the ack of the
 # request it answers in one script: one command, and the ack still never comes without the reply.
-_REPLY_ACK = (
-    _REPLY.replace("return id", "")
-    + """redis.call('XACK', KEYS[2], ARGV[4], ARGV[5])
-return id
-"""
-)
+_REPLY_ACK = _APPEND_REPLY + "redis.call('XACK', KEYS[2], ARGV[4], ARGV[5])\nreturn id\n"
 
 Entry = tuple[str, "Envelope | EnvelopeError"]
 
@@ -233,7 +227,7 @@ class StreamBus:
 
         ``block_ms=None`` returns at once; ``0`` waits forever (as Redis does). Returns ``(id, envelope)``
         pairs, where a malformed entry's envelope is the :class:`EnvelopeError` describing it. Pass the last
-        id returned to the next call. ``client`` (e.g. ``bus.lane.blocking_reads``) sends the read instead of
+        id returned to the next call. ``client`` (e.g. from ``bus.lane.reading``) sends the read instead of
         ``redis``. Raises ``redis.RedisError`` on failure.
         """
         if self.notifier is None:

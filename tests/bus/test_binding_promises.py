@@ -127,7 +127,7 @@ def _card(keys: Keys, description: str = "probe") -> AgentCard:
 @asynccontextmanager
 async def serving(
     redis: Any, keys: Keys, probe: Probe, grace: float = 5.0, **options: Any
-) -> AsyncIterator[None]:
+) -> AsyncIterator[Consumer]:
     """The probe agent, served over the bus as ``podium agent`` serves one, for the block's duration."""
     store = RedisTaskStore(redis, keys, AGENT)
     handler = AgentRequestHandler(
@@ -147,7 +147,7 @@ async def serving(
     consumer = Consumer(bus, AGENT, server, consumer=f"c-{uuid.uuid4().hex[:6]}", block_ms=100, **options)
     try:
         async with running(consumer, grace=grace):
-            yield
+            yield consumer
     finally:  # as the runtime does: a task waiting for input keeps its producer and consumer until closed
         with anyio.CancelScope(shield=True):
             await handler.aclose()
@@ -204,40 +204,24 @@ async def test_the_final_reply_acks_its_request_in_the_same_script(redis, keys: 
     """A unary call, an error and a stream: each request is acked by the script that writes its final reply,
     not by a later XACK of the consumer's (one command less per request); one with nowhere to reply is acked
     by the consumer, after its handler."""
-    probe = Probe()
-    store = RedisTaskStore(redis, keys, AGENT)
-    handler = AgentRequestHandler(
-        probe,
-        store,
-        _card(keys),
-        agent=AGENT,
-        event_stream=RedisTaskEventStream(redis, keys, AGENT, block_ms=100),
-    )
-    bus = StreamBus(redis, keys)
-    server = BusRequestServer(bus, handler, agent=AGENT, task_store=store)
-    consumer = Consumer(bus, AGENT, server, consumer="c-acks", block_ms=100)
-    acked_later: list[str] = []
-    monkeypatch.setattr(consumer._acks, "ack", acked_later.append)  # the consumer's own (batched) XACKs
-    try:
-        async with (
-            running(consumer),
-            calling(redis, keys) as (_, client),
-            calling(redis, keys, streaming=True) as (_, streaming),
-        ):
-            await _send(client, text_request("unary"))
-            with pytest.raises(TaskNotFoundError):
-                await client.get_task(GetTaskRequest(id="no such task"))
-            async for _ in streaming.send_message(text_request("streamed")):
-                pass
-            assert acked_later == [] and consumer.acked == 3
-            assert (await redis.xpending(keys.inbox(AGENT), AGENT))["pending"] == 0
-            entry = await bus.publish(keys.inbox(AGENT), Envelope(method="GetTask", payload={"id": "x"}))
-            await until(
-                lambda: acked_later == [entry], what="the consumer's ack of the request without a reply"
-            )
-    finally:
-        with anyio.CancelScope(shield=True):
-            await handler.aclose()
+    async with (
+        serving(redis, keys, Probe()) as consumer,
+        calling(redis, keys) as (_, client),
+        calling(redis, keys, streaming=True) as (_, streaming),
+    ):
+        acked_later: list[str] = []
+        monkeypatch.setattr(consumer._acks, "ack", acked_later.append)  # the consumer's own (batched) XACKs
+        await _send(client, text_request("unary"))
+        with pytest.raises(TaskNotFoundError):
+            await client.get_task(GetTaskRequest(id="no such task"))
+        async for _ in streaming.send_message(text_request("streamed")):
+            pass
+        assert acked_later == [] and consumer.acked == 3
+        assert (await redis.xpending(keys.inbox(AGENT), AGENT))["pending"] == 0
+        entry = await StreamBus(redis, keys).publish(
+            keys.inbox(AGENT), Envelope(method="GetTask", payload={"id": "x"})
+        )
+        await until(lambda: acked_later == [entry], what="the consumer's ack of the request without a reply")
 
 
 async def test_a_request_expired_before_an_agent_took_it_times_out_in_the_caller(redis, keys: Keys) -> None:
